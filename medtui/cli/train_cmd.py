@@ -1,0 +1,257 @@
+"""Headless run commands: train, runs, logs, stop, export, pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from medtui.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, workspace_from
+from medtui.core.errors import MedtuiError
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="run a llamafactory YAML (pt, sft, rm, ppo, dpo, kto)",
+                       description="Validate, pre-flight and run a llamafactory training YAML. Relative paths "
+                                   "resolve against the workspace.")
+    p.add_argument("config", metavar="CONFIG.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one argument (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="validate, print the argv and YAML, and exit")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", parents=[common], help="list the workspace's runs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("logs", parents=[common], help="print a run's output")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    p.add_argument("--stderr", action="store_true", help="show stderr instead of stdout")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop)")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("export", parents=[common], help="merge LoRA adapters into a model and export it",
+                       description="Either a llamafactory export YAML, or --model/--adapter/--out.")
+    p.add_argument("config", nargs="?", metavar="CONFIG.yaml")
+    p.add_argument("--model", help="base model folder")
+    p.add_argument("--adapter", action="append", default=[], help="LoRA adapter folder (repeatable)")
+    p.add_argument("--template", default=None, help="chat template (default: default)")
+    p.add_argument("--out", help="export folder")
+    p.add_argument("--size", type=int, default=None, help="shard size in GB")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--detach", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)")
+    p.add_argument("pipeline", metavar="demo|FILE")
+    p.add_argument("--only", help="comma-separated stage names to run (earlier outputs are reused)")
+    p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
+    p.set_defaults(func=cmd_pipeline)
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MedtuiError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from medtui.core.builder import load_config_file
+
+    ws = workspace_from(args)
+    config = load_config_file(args.config)
+    config.update(_parse_overrides(args.overrides))
+    return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
+
+
+def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
+    from medtui.core import preflight
+    from medtui.core.launch import PreflightFailed, prepare
+    from medtui.core import runner
+
+    plan, problems = prepare(config, ws)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if dry_run:
+        print(plan.preview())
+        return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
+    if preflight.errors(problems):
+        raise PreflightFailed(problems)
+    run = runner.start(plan, ws, kind="export" if plan.stage == "export" else "train")
+    print(f"started {run.id} ({plan.stage}) → {plan.output_dir}")
+    if detach:
+        print(f"detached; follow with: medtui logs {run.id} -f   stop with: medtui stop {run.id}")
+        return EXIT_OK
+    return follow(run)
+
+
+def follow(run, *, prefix: str = "") -> int:
+    """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
+    from medtui.core.progress import RunReader
+    from medtui.core.runs import load_run
+
+    reader = RunReader(run.trainer_log)
+    last = ""
+    try:
+        while True:
+            fresh = load_run(run.run_dir)
+            if reader.poll():
+                line = reader.progress.line()
+                if line != last:
+                    print(f"{prefix}{line}", flush=True)
+                    last = line
+            if not fresh.is_running:
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print(f"\ndetached; {run.id} keeps running. medtui stop {run.id} to stop it.", file=sys.stderr)
+        return 130
+    status = fresh.status
+    reason = fresh.reason()
+    print(f"{prefix}{fresh.id}: {status}" + (f" ({reason})" if reason else ""), flush=True)
+    if status == "failed":
+        print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
+    return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from medtui.core.progress import format_seconds
+    from medtui.core.runs import list_runs
+
+    ws = workspace_from(args)
+    runs = list_runs(ws.runs_dir)
+    if args.json:
+        print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
+        return EXIT_OK
+    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    for r in runs:
+        end = r.ended or time.time()
+        took = format_seconds(end - r.started) if r.started else "?"
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from medtui.core.progress import TextTail
+    from medtui.core.runs import find_run, load_run
+
+    ws = workspace_from(args)
+    run = find_run(ws.runs_dir, args.run)
+    tail = TextTail(run.stderr_path if args.stderr else run.stdout_path)
+    try:
+        while True:
+            for line in tail.read_new():
+                print(line, flush=True)
+            if not args.follow or not load_run(run.run_dir).is_running:
+                for line in tail.read_new():
+                    print(line, flush=True)
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from medtui.core import runner
+    from medtui.core.runs import find_run
+
+    ws = workspace_from(args)
+    run = find_run(ws.runs_dir, args.run)
+    final = runner.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
+    print(f"{final.id}: {final.status}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from medtui.core.builder import load_config_file
+
+    ws = workspace_from(args)
+    if args.config:
+        config = load_config_file(args.config)
+    else:
+        if not args.model or not args.out:
+            raise MedtuiError("export needs CONFIG.yaml, or --model and --out (with --adapter for LoRA)")
+        config = {"model_name_or_path": args.model, "export_dir": args.out}
+        if args.adapter:
+            config["adapter_name_or_path"] = ",".join(args.adapter)
+            config["finetuning_type"] = "lora"
+    if args.template:
+        config["template"] = args.template
+    config.setdefault("template", "default")
+    if args.size:
+        config["export_size"] = args.size
+    config.pop("stage", None)
+    if not config.get("export_dir"):
+        raise MedtuiError("the export config needs export_dir")
+    return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from medtui.core import runner
+    from medtui.core.launch import launch
+    from medtui.core.lifecycle import workspace_outputs
+    from medtui.core.pipeline import load_pipeline, run_pipeline
+
+    ws = workspace_from(args)
+    pipeline = load_pipeline(args.pipeline)
+    only = [s.strip() for s in args.only.split(",")] if args.only else None
+    if only:
+        unknown = [s for s in only if s not in pipeline.stage_names()]
+        if unknown:
+            raise MedtuiError(f"unknown stage(s) {', '.join(unknown)}; this pipeline has "
+                              f"{', '.join(pipeline.stage_names())}")
+    print(f"pipeline {pipeline.name}: {' → '.join(pipeline.stage_names())}")
+    if args.dry_run:
+        for stage in pipeline.stages:
+            print(f"  {stage.name}: {stage.stage} {json.dumps(stage.config, ensure_ascii=False)}")
+        return EXIT_OK
+    if pipeline.name == "demo":
+        from medtui.core.demo import is_demo_workspace
+
+        if not is_demo_workspace(ws.root):
+            raise MedtuiError(f"{ws.root} is not a demo workspace; create one with: medtui demo init DIR")
+
+    def start_stage(stage, config):
+        return launch(config, ws, pipeline=pipeline.name)
+
+    def wait_run(run):
+        follow(run, prefix=f"[{run.stage}] ")
+        return runner.wait(run)
+
+    def on_event(kind, payload):
+        if kind == "stage_start":
+            print(f"== {payload.name} ({payload.stage})", flush=True)
+
+    produced = workspace_outputs(ws.runs_dir) if only else None
+    results = run_pipeline(pipeline, start_stage, wait_run, produced=produced, only=only, on_event=on_event)
+    failed = [r for r in results if r.status != "succeeded"]
+    if failed:
+        bad = failed[0]
+        print(f"pipeline stopped at stage {bad.name}: {bad.status}" + (f": {bad.reason}" if bad.reason else ""),
+              file=sys.stderr)
+        return EXIT_BAD_INPUT if bad.run is None else EXIT_FAILED
+    print(f"pipeline {pipeline.name} finished: {len(results)} stage(s) succeeded")
+    return EXIT_OK
+
+
+

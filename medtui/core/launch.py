@@ -1,0 +1,35 @@
+"""Plan, check and start a stage: the one path the CLI, the TUI and pipelines all take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medtui.core import preflight, runner
+from medtui.core.builder import RunPlan, build_plan
+from medtui.core.errors import MedtuiError
+from medtui.core.runs import Run
+from medtui.core.validate import Problem
+from medtui.core.workspace import Workspace
+
+
+class PreflightFailed(MedtuiError):
+    """The pre-flight checks found errors; ``problems`` has them all, warnings included."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("pre-flight checks failed:\n" + preflight.format_problems(problems))
+
+
+def prepare(config: dict[str, Any], ws: Workspace, env: preflight.Environment | None = None
+            ) -> tuple[RunPlan, list[Problem]]:
+    plan = build_plan(config, ws)
+    return plan, preflight.check(plan, ws, env)
+
+
+def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
+           env: preflight.Environment | None = None) -> Run:
+    """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise."""
+    plan, problems = prepare(config, ws, env)
+    if preflight.errors(problems):
+        raise PreflightFailed(problems)
+    return runner.start(plan, ws, kind="export" if plan.stage == "export" else "train", pipeline=pipeline)

@@ -1,0 +1,259 @@
+"""The stage specification: the one table that forms, CLI, validation and docs are built from.
+
+Each :class:`Arg` says what a llamafactory argument (or a medtui launch setting) is, which
+stages and methods it applies to, its type, default and choices, and its help in English
+and Chinese. ``target`` says where a value goes:
+
+* ``yaml``  - into the llamafactory YAML the run executes;
+* ``env``   - into the run's environment (devices, distributed launch);
+* ``launch``- read by medtui's command builder (DeepSpeed generation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TRAIN_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
+STAGES = TRAIN_STAGES + ("export",)
+METHODS = ("full", "freeze", "lora")
+SECTIONS = ("basic", "train", "lora", "freeze", "rlhf", "distributed", "export", "advanced")
+
+STAGE_TITLES = {
+    "pt": ("Pre-Training", "预训练"),
+    "sft": ("Supervised Fine-Tuning", "监督微调"),
+    "rm": ("Reward Modeling", "奖励模型"),
+    "ppo": ("PPO", "PPO 强化学习"),
+    "dpo": ("DPO", "DPO 直接偏好优化"),
+    "kto": ("KTO", "KTO 偏好优化"),
+    "export": ("Export (merge LoRA)", "导出(合并 LoRA)"),
+}
+
+SECTION_TITLES = {
+    "basic": ("Model and data", "模型与数据"),
+    "train": ("Hyperparameters", "训练参数"),
+    "lora": ("LoRA", "LoRA 配置"),
+    "freeze": ("Freeze", "冻结微调"),
+    "rlhf": ("RLHF", "RLHF 配置"),
+    "distributed": ("Devices and distributed", "设备与分布式"),
+    "export": ("Export", "导出"),
+    "advanced": ("Advanced", "高级"),
+}
+
+ALL = TRAIN_STAGES
+PREF = ("rm", "dpo", "kto", "ppo")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of the table."""
+
+    name: str
+    type: str  # str | int | float | bool | path | list | choice
+    default: Any
+    help_en: str
+    help_zh: str
+    stages: tuple[str, ...] = ALL
+    methods: tuple[str, ...] = METHODS
+    section: str = "basic"
+    choices: tuple[Any, ...] = ()
+    required: bool = False
+    target: str = "yaml"
+    minimum: float | None = None
+    maximum: float | None = None
+    suggestions: tuple[str, ...] = field(default=())
+
+    def applies(self, stage: str, method: str | None = None) -> bool:
+        if stage not in self.stages:
+            return False
+        if stage == "export" or method is None:
+            return True
+        return method in self.methods
+
+    def help(self, lang: str = "en") -> str:
+        return self.help_zh if lang == "zh" else self.help_en
+
+
+TEMPLATES = ("default", "qwen", "qwen2_vl", "qwen3", "llama3", "llama2", "mistral", "chatglm3", "glm4",
+             "baichuan2", "yi", "deepseek", "deepseek3", "gemma", "phi", "empty")
+
+ARGS: tuple[Arg, ...] = (
+    # -- model and method -------------------------------------------------------------------
+    Arg("model_name_or_path", "path", None, "Base model folder (or hub id).", "基础模型路径(或模型 ID)。",
+        stages=STAGES, required=True),
+    Arg("adapter_name_or_path", "list", None, "LoRA adapter folder(s) to load on top of the model, comma separated.",
+        "加载到基础模型上的 LoRA 适配器路径,多个用逗号分隔。", stages=STAGES),
+    Arg("template", "str", "default", "Chat template used to format prompts.", "对话模板,用于构造提示词。",
+        stages=STAGES, suggestions=TEMPLATES),
+    Arg("finetuning_type", "choice", "lora", "Fine-tuning method: full, freeze or lora.",
+        "微调方法:full(全参)、freeze(冻结)或 lora。", stages=STAGES, choices=METHODS),
+    Arg("quantization_bit", "choice", None, "Quantize the base model on the fly (QLoRA).",
+        "加载时量化基础模型(QLoRA)。", stages=STAGES, choices=(None, 4, 8), section="advanced"),
+    Arg("rope_scaling", "choice", None, "RoPE scaling to extend the context.", "RoPE 缩放以扩展上下文长度。",
+        choices=(None, "linear", "dynamic", "yarn", "llama3"), section="advanced"),
+    Arg("flash_attn", "choice", "auto", "Attention implementation.", "注意力实现方式。",
+        stages=STAGES, choices=("auto", "disabled", "sdpa", "fa2"), section="advanced"),
+    Arg("enable_liger_kernel", "bool", False, "Use Liger kernels (booster).", "启用 Liger 内核加速。",
+        section="advanced"),
+    Arg("trust_remote_code", "bool", False, "Allow model code from the model folder.", "允许执行模型目录中的代码。",
+        stages=STAGES, section="advanced"),
+    # -- data ---------------------------------------------------------------------------------
+    Arg("dataset", "list", None, "Dataset name(s) from dataset_info.json, comma separated.",
+        "dataset_info.json 中注册的数据集名称,多个用逗号分隔。", required=True),
+    Arg("dataset_dir", "path", "data", "Folder holding dataset_info.json.", "存放 dataset_info.json 的目录。"),
+    Arg("cutoff_len", "int", 2048, "Maximum tokens per example after tokenization.", "分词后每条样本的最大长度。",
+        minimum=1),
+    Arg("max_samples", "int", 100000, "Use at most this many examples per dataset.", "每个数据集最多使用的样本数。",
+        minimum=1),
+    Arg("packing", "bool", None, "Pack several examples into one sequence (default: on for pt).",
+        "将多条样本拼接为一条序列(pt 默认开启)。", section="train"),
+    Arg("val_size", "float", 0.0, "Fraction (or count) of examples held out for evaluation.",
+        "划分为验证集的样本比例(或数量)。", minimum=0, section="train"),
+    Arg("preprocessing_num_workers", "int", 16, "Processes used to tokenize the data.", "数据预处理进程数。",
+        minimum=1, section="advanced"),
+    # -- optimisation -------------------------------------------------------------------------
+    Arg("learning_rate", "float", 5e-5, "Peak learning rate of the optimizer.", "优化器的初始学习率。",
+        minimum=0, section="train"),
+    Arg("num_train_epochs", "float", 3.0, "Number of passes over the data.", "训练轮数。", minimum=0, section="train"),
+    Arg("max_steps", "int", None, "Stop after this many optimizer steps (overrides epochs).",
+        "最大训练步数(覆盖训练轮数)。", minimum=1, section="train"),
+    Arg("per_device_train_batch_size", "int", 2, "Examples per device per step.", "每个设备的批大小。",
+        minimum=1, section="train"),
+    Arg("gradient_accumulation_steps", "int", 8, "Steps to accumulate before an optimizer update.",
+        "梯度累积步数。", minimum=1, section="train"),
+    Arg("lr_scheduler_type", "choice", "cosine", "Learning-rate schedule.", "学习率调度器。", section="train",
+        choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                 "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay")),
+    Arg("max_grad_norm", "float", 1.0, "Gradient clipping norm.", "梯度裁剪阈值。", minimum=0, section="train"),
+    Arg("warmup_steps", "int", 0, "Linear warm-up steps.", "学习率预热步数。", minimum=0, section="train"),
+    Arg("optim", "str", "adamw_torch", "Optimizer name.", "优化器名称。", section="train",
+        suggestions=("adamw_torch", "adamw_torch_fused", "adamw_8bit", "adafactor", "sgd", "paged_adamw_8bit")),
+    Arg("bf16", "bool", False, "Train in bfloat16 mixed precision (Ampere or newer GPU).",
+        "使用 bf16 混合精度训练(需要 Ampere 及以上 GPU)。", section="train"),
+    Arg("fp16", "bool", False, "Train in float16 mixed precision.", "使用 fp16 混合精度训练。", section="train"),
+    Arg("seed", "int", 42, "Random seed.", "随机种子。", section="advanced"),
+    # -- logging and output -------------------------------------------------------------------
+    Arg("output_dir", "path", None, "Folder for checkpoints, logs and the final model.",
+        "保存检查点、日志和最终模型的目录。", required=True),
+    Arg("overwrite_output_dir", "bool", False, "Start afresh even if the output folder has results.",
+        "覆盖输出目录中已有的结果。"),
+    Arg("logging_steps", "int", 5, "Write a log record every N steps.", "每 N 步记录一次日志。", minimum=1,
+        section="train"),
+    Arg("save_steps", "int", 100, "Save a checkpoint every N steps (small values fill the disk).",
+        "每 N 步保存一次检查点(过小会占满磁盘)。", minimum=1, section="train"),
+    Arg("save_total_limit", "int", None, "Keep at most N checkpoints.", "最多保留的检查点数量。", minimum=1,
+        section="train"),
+    Arg("plot_loss", "bool", True, "Save a loss plot at the end.", "训练结束时保存损失曲线图。", section="advanced"),
+    Arg("report_to", "str", "none", "Experiment tracker (none, tensorboard, wandb...).",
+        "实验跟踪工具(none、tensorboard、wandb 等)。", section="advanced"),
+    Arg("include_num_input_tokens_seen", "bool", True, "Count input tokens (enables throughput).",
+        "统计输入 token 数(用于吞吐量)。", section="advanced"),
+    Arg("ddp_timeout", "int", 180000000, "Distributed timeout in seconds.", "分布式通信超时时间(秒)。",
+        section="distributed"),
+    Arg("resume_from_checkpoint", "path", None, "Resume from this checkpoint folder.", "从该检查点继续训练。",
+        section="advanced"),
+    # -- freeze -------------------------------------------------------------------------------
+    Arg("freeze_trainable_layers", "int", 2, "Number of trainable layers (negative counts from the start).",
+        "可训练的层数(负数表示从前往后)。", methods=("freeze",), section="freeze"),
+    Arg("freeze_trainable_modules", "str", "all", "Trainable modules, comma separated.", "可训练的模块,逗号分隔。",
+        methods=("freeze",), section="freeze"),
+    Arg("freeze_extra_modules", "str", None, "Extra trainable modules besides the layers.", "除隐藏层外额外训练的模块。",
+        methods=("freeze",), section="freeze"),
+    # -- LoRA ---------------------------------------------------------------------------------
+    Arg("lora_rank", "int", 8, "LoRA rank.", "LoRA 秩。", methods=("lora",), section="lora", minimum=1),
+    Arg("lora_alpha", "int", None, "LoRA scaling alpha (default: rank x 2).", "LoRA 缩放系数(默认为秩的 2 倍)。",
+        methods=("lora",), section="lora", minimum=1),
+    Arg("lora_dropout", "float", 0.0, "Dropout in LoRA layers.", "LoRA 层的 dropout。", methods=("lora",),
+        section="lora", minimum=0, maximum=1),
+    Arg("lora_target", "str", "all", "Modules to attach LoRA to, comma separated.", "应用 LoRA 的模块,逗号分隔。",
+        methods=("lora",), section="lora"),
+    Arg("additional_target", "str", None, "Extra modules trained fully besides LoRA.", "除 LoRA 外全参训练的模块。",
+        methods=("lora",), section="lora"),
+    Arg("use_rslora", "bool", False, "Rank-stabilised LoRA scaling.", "使用 rsLoRA 缩放。", methods=("lora",),
+        section="lora"),
+    Arg("use_dora", "bool", False, "Weight-decomposed LoRA (DoRA).", "使用 DoRA。", methods=("lora",), section="lora"),
+    Arg("pissa_init", "bool", False, "PiSSA initialisation of the adapter.", "使用 PiSSA 初始化适配器。",
+        methods=("lora",), section="lora"),
+    Arg("create_new_adapter", "bool", False, "Create a new adapter on top of loaded ones.", "在已加载适配器上新建适配器。",
+        methods=("lora",), section="lora"),
+    Arg("loraplus_lr_ratio", "float", None, "LoRA+ learning-rate ratio of B to A.", "LoRA+ 中 B 与 A 的学习率比例。",
+        methods=("lora",), section="lora", minimum=0),
+    # -- RLHF ---------------------------------------------------------------------------------
+    Arg("pref_beta", "float", 0.1, "Beta of the preference loss.", "偏好损失中的 beta 参数。",
+        stages=("dpo", "kto"), section="rlhf", minimum=0),
+    Arg("pref_ftx", "float", 0.0, "Weight of the SFT loss mixed into preference training.",
+        "偏好训练中混合的 SFT 损失权重。", stages=("dpo", "kto"), section="rlhf", minimum=0),
+    Arg("pref_loss", "choice", "sigmoid", "DPO loss variant.", "DPO 损失类型。", stages=("dpo",), section="rlhf",
+        choices=("sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo")),
+    Arg("kto_chosen_weight", "float", 1.0, "KTO weight of desirable examples.", "KTO 中正例的权重。",
+        stages=("kto",), section="rlhf", minimum=0),
+    Arg("kto_rejected_weight", "float", 1.0, "KTO weight of undesirable examples.", "KTO 中负例的权重。",
+        stages=("kto",), section="rlhf", minimum=0),
+    Arg("reward_model", "path", None, "Reward model (the RM run's output folder).", "奖励模型路径(RM 阶段的输出目录)。",
+        stages=("ppo",), section="rlhf", required=True),
+    Arg("reward_model_type", "choice", "lora", "How the reward model is stored.", "奖励模型的类型。",
+        stages=("ppo",), section="rlhf", choices=("lora", "full")),
+    Arg("ppo_epochs", "int", 4, "PPO optimisation epochs per batch.", "每批数据的 PPO 优化轮数。", stages=("ppo",),
+        section="rlhf", minimum=1),
+    Arg("ppo_kl_coef", "float", 0.05, "KL penalty coefficient against the reference policy.", "相对参考策略的 KL 惩罚系数。",
+        stages=("ppo",), section="rlhf", minimum=0),
+    Arg("ppo_score_norm", "bool", False, "Normalise reward scores.", "对奖励分数做归一化。", stages=("ppo",),
+        section="rlhf"),
+    Arg("ppo_whiten_rewards", "bool", False, "Whiten rewards before computing advantages.", "计算优势前白化奖励。",
+        stages=("ppo",), section="rlhf"),
+    Arg("max_new_tokens", "int", 32, "Tokens generated per prompt during PPO rollouts.", "PPO 采样时每条提示生成的 token 数。",
+        stages=("ppo",), section="rlhf", minimum=1),
+    Arg("top_k", "int", 0, "Top-k sampling during rollouts (0: off).", "采样时的 top-k(0 表示关闭)。",
+        stages=("ppo",), section="rlhf", minimum=0),
+    Arg("top_p", "float", 1.0, "Top-p sampling during rollouts.", "采样时的 top-p。", stages=("ppo",), section="rlhf",
+        minimum=0, maximum=1),
+    # -- devices and distributed (environment / launch) ---------------------------------------
+    Arg("devices", "str", None, "GPU ids to use (CUDA_VISIBLE_DEVICES), e.g. 0,1.",
+        "使用的 GPU 编号(CUDA_VISIBLE_DEVICES),如 0,1。", stages=STAGES, section="distributed", target="env"),
+    Arg("force_torchrun", "bool", False, "Launch through torchrun even on one device (FORCE_TORCHRUN).",
+        "即使单卡也通过 torchrun 启动(FORCE_TORCHRUN)。", section="distributed", target="env"),
+    Arg("nnodes", "int", None, "Number of nodes (NNODES).", "节点数量(NNODES)。", section="distributed",
+        target="env", minimum=1),
+    Arg("node_rank", "int", None, "This node's rank (NODE_RANK).", "本节点序号(NODE_RANK)。", section="distributed",
+        target="env", minimum=0),
+    Arg("nproc_per_node", "int", None, "Processes per node (NPROC_PER_NODE).", "每节点进程数(NPROC_PER_NODE)。",
+        section="distributed", target="env", minimum=1),
+    Arg("master_addr", "str", None, "Address of node 0 (MASTER_ADDR).", "主节点地址(MASTER_ADDR)。",
+        section="distributed", target="env"),
+    Arg("master_port", "int", None, "Port on node 0 (MASTER_PORT).", "主节点端口(MASTER_PORT)。",
+        section="distributed", target="env", minimum=1, maximum=65535),
+    Arg("use_ray", "bool", False, "Run distributed training with Ray (USE_RAY).", "使用 Ray 进行分布式训练(USE_RAY)。",
+        section="distributed", target="env"),
+    Arg("deepspeed_stage", "choice", None, "Generate a DeepSpeed ZeRO config of this stage.",
+        "生成该阶段的 DeepSpeed ZeRO 配置。", section="distributed", target="launch", choices=(None, 2, 3)),
+    Arg("deepspeed_offload", "bool", False, "Offload optimizer (and params for ZeRO-3) to CPU.",
+        "将优化器(ZeRO-3 时含参数)卸载到 CPU。", section="distributed", target="launch"),
+    # -- export -------------------------------------------------------------------------------
+    Arg("export_dir", "path", None, "Folder to write the merged model to.", "合并后模型的导出目录。",
+        stages=("export",), section="export", required=True),
+    Arg("export_size", "int", 5, "Shard size in GB.", "模型分片大小(GB)。", stages=("export",), section="export",
+        minimum=1),
+    Arg("export_device", "choice", "cpu", "Device used for merging.", "合并时使用的设备。", stages=("export",),
+        section="export", choices=("cpu", "auto")),
+    Arg("export_legacy_format", "bool", False, "Write .bin instead of safetensors.", "使用旧的 .bin 格式而非 safetensors。",
+        stages=("export",), section="export"),
+    Arg("export_hub_model_id", "str", None, "Push the export to this hub repo id.", "将导出的模型推送到该仓库 ID。",
+        stages=("export",), section="export"),
+)
+
+ARG_BY_NAME: dict[str, Arg] = {arg.name: arg for arg in ARGS}
+
+
+def args_for(stage: str, method: str | None = None, *, section: str | None = None) -> list[Arg]:
+    """The arguments that apply to ``stage`` (and ``method``), in table order."""
+    return [a for a in ARGS if a.applies(stage, method) and (section is None or a.section == section)]
+
+
+def stage_title(stage: str, lang: str = "en") -> str:
+    en, zh = STAGE_TITLES[stage]
+    return zh if lang == "zh" else en
+
+
+def defaults_for(stage: str, method: str | None = None) -> dict[str, Any]:
+    """Default values (only those that are not None) of the YAML arguments for a stage."""
+    return {a.name: a.default for a in args_for(stage, method) if a.target == "yaml" and a.default is not None}

@@ -1,0 +1,1 @@
+"""The Textual layer: it only shows and drives :mod:`medtui.core`."""
