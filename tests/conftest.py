@@ -1,0 +1,73 @@
+"""Shared fixtures. Real llamafactory runs happen on the tiny demo model, never mocked.
+
+``demo_template`` builds one demo workspace per test session (the model is generated once);
+``demo_ws`` gives each test its own copy. ``trained_ws`` runs the whole demo pipeline once per
+session and is shared read-only: tests that write must copy it with ``copy_ws``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medtui.core.demo import init_demo
+from medtui.core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory):
+    """Keep every test's user config, caches and demo folder out of the real home."""
+    home = tmp_path_factory.mktemp("home")
+    old = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "HF_HUB_OFFLINE",
+                                           "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "TQDM_DISABLE")}
+    os.environ.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
+                      XDG_CACHE_HOME=str(home / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                      HF_DATASETS_OFFLINE="1", TQDM_DISABLE="1")
+    yield home
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Workspace:
+    return init_demo(tmp_path_factory.mktemp("demo-template") / "ws")
+
+
+def copy_ws(src: Workspace, dest: Path) -> Workspace:
+    """Copy a workspace without its run records (runs are tied to their folder)."""
+    shutil.copytree(src.root, dest, ignore=shutil.ignore_patterns(".medtui"))
+    return Workspace.open(dest)
+
+
+@pytest.fixture
+def demo_ws(demo_template, tmp_path) -> Workspace:
+    return copy_ws(demo_template, tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def trained_ws(tmp_path_factory) -> Workspace:
+    """A demo workspace after ``medtui pipeline demo`` (PT → SFT → RM → DPO → KTO → export)."""
+    ws = init_demo(tmp_path_factory.mktemp("trained") / "ws")
+    proc = medtui_cli("pipeline", "demo", "--workspace", str(ws.root), timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"demo pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    (ws.state_dir / "pipeline-output.txt").write_text(proc.stdout)
+    return ws
+
+
+def medtui_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None
+               ) -> subprocess.CompletedProcess:
+    """Run the real ``medtui`` CLI in a subprocess (same interpreter, this checkout)."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "medtui", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=full_env)
