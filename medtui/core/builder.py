@@ -101,11 +101,12 @@ def llamafactory_cli() -> str:
 
 
 def resolve_model_path(ws: Workspace, value: str) -> str:
-    """A local model path becomes absolute; a hub id (``owner/name`` not on disk) stays as is."""
+    """A local model path becomes absolute; a hub id (``owner/name`` whose owner is no local folder) stays."""
     candidate = ws.resolve(value)
-    if candidate.exists() or value.startswith((".", "/", "~")):
-        return str(candidate)
-    return value
+    parts = Path(value).parts
+    local = (candidate.exists() or value.startswith((".", "/", "~")) or len(parts) > 2
+             or (ws.root / parts[0]).is_dir())
+    return str(candidate) if local else value
 
 
 def resolve_output_dir(ws: Workspace, value: str) -> Path:
