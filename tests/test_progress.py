@@ -109,3 +109,22 @@ def test_helpers():
     smoothed = smooth(values)
     assert len(smoothed) == 4 and max(smoothed) - min(smoothed) < max(values) - min(values)
     assert Progress().line().startswith("step 0/?")
+
+
+def test_large_backlog_is_sampled_then_followed_incrementally(tmp_path):
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("".join(rec(s, total=5000) for s in range(1, 5001)) + rec(5001, total=5000)[:15])
+    reader = RunReader(path)
+    reader.SAMPLE_ABOVE, reader.SAMPLES, reader.TAIL_BYTES = 10_000, 50, 20_000
+    first = reader.poll()
+    p = reader.progress
+    assert p.sampled and p.steps == 5000 and p.total_steps == 5000
+    xs = p.series["loss"][0]
+    assert xs == sorted(xs) and xs[-1] == 5000 and len(set(xs)) == len(xs)
+    assert 50 < len(xs) < 5000 and len(first) == len(xs)
+    tail_steps = xs[-50:]
+    assert tail_steps == list(range(4951, 5001))  # the tail is complete
+    with open(path, "a") as fh:
+        fh.write(rec(5001, total=5000)[15:] + rec(5002, total=5000))
+    assert [r["current_steps"] for r in reader.poll()] == [5001, 5002]
+    assert reader.progress.steps == 5002

@@ -7,6 +7,7 @@ the reader's ``reset`` flag tells the caller to drop what it had.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass, field
@@ -59,19 +60,28 @@ class JsonlTail(_Tail):
     """New JSON objects appended to a JSON-lines file. Lines that do not parse are skipped."""
 
     def read_new(self) -> list[dict[str, Any]]:
-        lines = [ln for ln in self._read_complete_lines() if ln.strip()]
-        if not lines:
-            return []
-        try:
-            records = json.loads(b"[" + b",".join(lines) + b"]")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            records = []
-            for line in lines:
-                try:
-                    records.append(json.loads(line))
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue
-        return [r for r in records if isinstance(r, dict)]
+        return _parse_lines(self._read_complete_lines())
+
+
+def _parse_lines(raw: list[bytes]) -> list[dict[str, Any]]:
+    """Parse JSON lines, skipping bad ones. The cyclic GC is paused for big batches: a million
+    fresh dicts would otherwise trigger it over and over for nothing."""
+    paused = len(raw) > 10000 and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        records = []
+        for line in raw:
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+    finally:
+        if paused:
+            gc.enable()
 
 
 class TextTail(_Tail):
@@ -114,6 +124,7 @@ class Progress:
     elapsed: float | None = None
     eta: float | None = None
     throughput: float | None = None  # tokens per second, when llamafactory counts tokens
+    sampled: bool = False  # the history before the last few MB is an even sample, not every line
     last: dict[str, float] = field(default_factory=dict)
     series: dict[str, tuple[list[float], list[float]]] = field(
         default_factory=lambda: {m: ([], []) for m in METRICS})
@@ -129,32 +140,36 @@ class Progress:
         return self.last.get("loss")
 
     def add(self, records: list[dict[str, Any]]) -> None:
-        for rec in records:
-            step = rec.get("current_steps")
-            if isinstance(step, (int, float)):
-                self.steps = int(step)
-            total = rec.get("total_steps")
-            if isinstance(total, (int, float)) and total:
-                self.total_steps = int(total)
-            if "epoch" in rec:
-                self.epoch = rec["epoch"]
-            if "percentage" in rec:
-                self.percent = float(rec["percentage"])
-            elapsed = parse_hms(rec.get("elapsed_time"))
-            if elapsed is not None:
-                self.elapsed = elapsed
-            eta = parse_hms(rec.get("remaining_time"))
-            if eta is not None:
-                self.eta = eta
-            if "throughput" in rec:
-                self.throughput = rec["throughput"]
-            for metric in METRICS:
-                value = rec.get(metric)
-                if isinstance(value, (int, float)):
-                    xs, ys = self.series[metric]
-                    xs.append(self.steps)
-                    ys.append(float(value))
-                    self.last[metric] = float(value)
+        """Fold records in; cost is a few C-level passes per metric, so a huge backlog stays cheap."""
+        if not records:
+            return
+        for metric in METRICS:
+            pairs = [(r.get("current_steps", 0), v) for r in records
+                     if isinstance(v := r.get(metric), (int, float)) and not isinstance(v, bool)]
+            if pairs:
+                xs, ys = self.series[metric]
+                xs.extend(int(x) for x, _ in pairs)
+                ys.extend(float(y) for _, y in pairs)
+                self.last[metric] = float(pairs[-1][1])
+        last = _latest(records, "current_steps")
+        if isinstance(last, (int, float)):
+            self.steps = int(last)
+        total = _latest(records, "total_steps")
+        if isinstance(total, (int, float)) and total:
+            self.total_steps = int(total)
+        for key, attr in (("epoch", "epoch"), ("throughput", "throughput")):
+            value = _latest(records, key)
+            if value is not None:
+                setattr(self, attr, value)
+        percent = _latest(records, "percentage")
+        if percent is not None:
+            self.percent = float(percent)
+        elapsed = parse_hms(_latest(records, "elapsed_time"))
+        if elapsed is not None:
+            self.elapsed = elapsed
+        eta = parse_hms(_latest(records, "remaining_time"))
+        if eta is not None:
+            self.eta = eta
 
     def line(self) -> str:
         """A one-line summary for the CLI."""
@@ -173,6 +188,13 @@ class Progress:
         return "  ".join(parts)
 
 
+def _latest(records: list[dict[str, Any]], key: str) -> Any:
+    for record in reversed(records):
+        if key in record:
+            return record[key]
+    return None
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -183,17 +205,62 @@ def format_seconds(seconds: float | None) -> str:
 
 
 class RunReader:
-    """Follows one run's ``trainer_log.jsonl`` and folds it into a :class:`Progress`."""
+    """Follows one run's ``trainer_log.jsonl`` and folds it into a :class:`Progress`.
+
+    A first read of a large backlog (over ``SAMPLE_ABOVE`` bytes) parses the last ``TAIL_BYTES``
+    in full and an even sample of ``SAMPLES`` lines from the rest, so reopening a monitor on a
+    month-long run stays instant; ``progress.sampled`` then says so. Later reads are incremental.
+    """
+
+    SAMPLE_ABOVE = 32 * 1024 * 1024
+    SAMPLES = 5000
+    TAIL_BYTES = 2 * 1024 * 1024
 
     def __init__(self, trainer_log: str | os.PathLike):
         self.tail = JsonlTail(trainer_log)
         self.progress = Progress()
 
     def poll(self) -> list[dict[str, Any]]:
+        if self.tail.offset == 0:
+            sampled = self._sampled_backlog()
+            if sampled is not None:
+                self.progress = Progress(sampled=True)
+                self.progress.add(sampled)
+                return sampled
         records = self.tail.read_new()
         if self.tail.reset:
             self.progress = Progress()
         self.progress.add(records)
+        return records
+
+    def _sampled_backlog(self) -> list[dict[str, Any]] | None:
+        path = self.tail.path
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if st.st_size <= self.SAMPLE_ABOVE:
+            return None
+        tail_start = st.st_size - self.TAIL_BYTES
+        records: list[dict[str, Any]] = []
+        with open(path, "rb") as fh:
+            step = tail_start / self.SAMPLES
+            for i in range(self.SAMPLES):
+                fh.seek(int(i * step))
+                if i:
+                    fh.readline()  # finish the line we landed in
+                line = fh.readline()
+                if fh.tell() > tail_start:
+                    break
+                records.extend(_parse_lines([line]))
+            fh.seek(tail_start)
+            fh.readline()
+            chunk = fh.read(st.st_size - fh.tell())
+        cut = chunk.rfind(b"\n")
+        records.extend(_parse_lines(chunk[:cut].split(b"\n")))
+        self.tail.offset = st.st_size
+        self.tail._inode = (st.st_dev, st.st_ino)
+        self.tail._partial = chunk[cut + 1 :]
         return records
 
 
