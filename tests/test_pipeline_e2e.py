@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle import latest_outputs, wire
 from medtui.core.pipeline import load_pipeline, parse_pipeline
-from medtui.core.errors import MedtuiError
 from medtui.core.runs import list_runs
 from tests.conftest import medtui_cli
 

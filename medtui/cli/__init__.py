@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from medtui import __version__
-from medtui.cli.common import EXIT_BAD_INPUT, common_parser, run_guarded
+from medtui.cli.common import common_parser, run_guarded
 
 #: Subcommand modules, in the order ``medtui --help`` lists them.
 COMMAND_MODULES = (

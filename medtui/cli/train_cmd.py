@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from medtui.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, workspace_from
@@ -81,9 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
-    from medtui.core import preflight
+    from medtui.core import preflight, runner
     from medtui.core.launch import PreflightFailed, prepare
-    from medtui.core import runner
 
     plan, problems = prepare(config, ws)
     for problem in problems:

@@ -77,11 +77,11 @@ def snapshot() -> GpuSnapshot:
         for idx in _visible(count, uuids):
             h = handles[idx]
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            util = _safe(lambda: pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
-            temp = _safe(lambda: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))
-            power = _safe(lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
-            limit = _safe(lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0)
-            cc = _safe(lambda: tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h)))
+            util = _safe(lambda d: pynvml.nvmlDeviceGetUtilizationRates(d).gpu, h)
+            temp = _safe(pynvml.nvmlDeviceGetTemperature, h, pynvml.NVML_TEMPERATURE_GPU)
+            power = _safe(lambda d: pynvml.nvmlDeviceGetPowerUsage(d) / 1000.0, h)
+            limit = _safe(lambda d: pynvml.nvmlDeviceGetEnforcedPowerLimit(d) / 1000.0, h)
+            cc = _safe(lambda d: tuple(pynvml.nvmlDeviceGetCudaComputeCapability(d)), h)
             snap.gpus.append(GpuInfo(idx, _text(pynvml.nvmlDeviceGetName(h)), uuids[idx], int(mem.total),
                                      int(mem.used), util, temp, power, limit, cc))
         if not snap.gpus:
@@ -100,8 +100,8 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _safe(fn):
+def _safe(fn, *args):
     try:
-        return fn()
+        return fn(*args)
     except Exception:  # NVML raises per-field "not supported" errors on some boards
         return None
