@@ -98,6 +98,7 @@ class ModelsScreen(Screen):
     ModelsScreen .row { height: 1; margin-bottom: 1; }
     ModelsScreen .row Label { width: 10; }
     ModelsScreen .row Input { width: 1fr; margin-right: 1; }
+    ModelsScreen .row #dl-revision { width: 20; }
     ModelsScreen RadioSet { layout: horizontal; border: none; height: 1; margin-right: 4; padding: 0; width: auto; }
     ModelsScreen RadioSet:focus { border: none; }
     ModelsScreen RadioSet > RadioButton { width: auto; margin-right: 2; }
@@ -209,6 +210,11 @@ class ModelsScreen(Screen):
         self.query_one("#mc-result", DataTable).add_columns("", "")
         self._fill_local()
         self.query_one("#dl-id", Input).focus()
+
+    def on_unmount(self) -> None:
+        """Leaving the screen stops a running download (it resumes when started again)."""
+        if self.job is not None:
+            self.job.cancel()
 
     def _fill_local(self) -> None:
         options = self.query_one("#mc-local", OptionList)
