@@ -272,3 +272,11 @@ def test_detect_columns_shapes(tmp_path):
     found = {s.file.name: s for s in suggest(folder, tmp_path / "data", "ds")}
     assert found["train.jsonl"].entry == {"file_name": "ds/train.jsonl", "columns": {"prompt": "text"}}
     assert found["broken.json"].entry is None and "expected a JSON array" in found["broken.json"].note
+
+
+def test_hugging_face_hub_offline_is_a_clear_error(ws):
+    proc = medtui_cli("download", "model", "Qwen/Qwen2-0.5B", "--hub", "hf", "--workspace", str(ws.root),
+                      env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1
+    assert "HF_HUB_OFFLINE is set, so the Hugging Face hub is not contacted" in proc.stderr
+    assert not (ws.models_dir / "Qwen2-0.5B").exists()

@@ -165,3 +165,26 @@ def test_snapshot(snap_compare, ws, size):
         await pilot.pause()
 
     assert snap_compare(Host(screen), terminal_size=size, run_before=settle)
+
+
+def test_screens_and_quick_checks_import_nothing_heavy(ws):
+    """The UI process never imports torch & co., not even through the core modules it uses."""
+    import json
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys, json\n"
+        "from medtui.core.workspace import Workspace\n"
+        "import medtui.tui.screens.environment, medtui.tui.screens.models\n"
+        "from medtui.core import doctor\n"
+        f"ws = Workspace.open({str(ws.root)!r})\n"
+        "doctor.run_checks(ws, only=[c for c in doctor.TITLES if c not in doctor.HEAVY])\n"
+        "heavy = ('torch', 'transformers', 'llamafactory', 'trl', 'peft', 'datasets', 'tensorflow',"
+        " 'modelscope', 'modelscope_hub', 'huggingface_hub')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

@@ -209,6 +209,14 @@ def classify(exc: BaseException, req: dict, endpoint: str) -> tuple[str, str, di
                                  "the bytes received, so the file was rejected and not saved", files)
         return "failed", f"{len(files)} file(s) of {what} failed: " + "; ".join(f"{p}: {m}" for p, m in files.items()), files
     status = _status(exc)
+    if req.get("hub") == "hf" and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "network", "HF_HUB_OFFLINE is set, so the Hugging Face hub is not contacted (unset it to download)", {}
+    if {"RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError"} & names:
+        return "not_found", f"{what} was not found on {endpoint} (check the id and revision)", {}
+    if "GatedRepoError" in names:
+        return "auth", f"{what} is gated on {endpoint}: accept its terms and log in (hf auth login)", {}
+    if {"DryRunError", "OfflineModeIsEnabled", "LocalEntryNotFoundError"} & names:
+        return "network", f"cannot reach {endpoint} for {what} (check the network, HF_ENDPOINT or --endpoint)", {}
     if "NotExistError" in names or status == 404:
         rev = f" at revision '{req['revision']}'" if req.get("revision") else ""
         return "not_found", f"{what}{rev} was not found on {endpoint} (check the id, e.g. qwen/Qwen2-0.5B)", {}
