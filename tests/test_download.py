@@ -280,3 +280,52 @@ def test_hugging_face_hub_offline_is_a_clear_error(ws):
     assert proc.returncode == 1
     assert "HF_HUB_OFFLINE is set, so the Hugging Face hub is not contacted" in proc.stderr
     assert not (ws.models_dir / "Qwen2-0.5B").exists()
+
+
+def _wait(predicate, timeout=20.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_ctrl_c_cancels_and_a_dead_cli_takes_its_worker_along(ws, sdk_env, hub):
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    from tests.conftest import ROOT
+
+    hub.slow = {"model.safetensors": 200_000}
+    partial = ws.models_dir / "Tiny-Model" / "model.safetensors.incomplete"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **sdk_env)
+    argv = [sys.executable, "-m", "medtui", "download", "model", "qwen/Tiny-Model", "--workspace", str(ws.root)]
+
+    cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _wait(lambda: partial.is_file() and partial.stat().st_size > 0)
+    worker = psutil.Process(cli.pid).children()[0].pid
+    cli.send_signal(signal.SIGINT)
+    out, err = cli.communicate(timeout=20)
+    assert cli.returncode == 130
+    assert "cancelled; run the same command again to resume (models/Tiny-Model)" in err
+    assert _gone(worker) and partial.is_file()
+
+    cli = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _wait(lambda: psutil.Process(cli.pid).children())
+    worker = psutil.Process(cli.pid).children()[0].pid
+    cli.kill()
+    cli.wait()
+    _wait(lambda: _gone(worker), timeout=5)  # the worker notices its parent is gone

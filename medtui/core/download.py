@@ -238,7 +238,8 @@ class Download:
         self.cancelled = False
         self._clock = clock
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "medtui.core.download_worker", request.to_json()],
+        spec = json.dumps({**json.loads(request.to_json()), "parent": os.getpid()})
+        self.proc = subprocess.Popen([sys.executable, "-m", "medtui.core.download_worker", spec],
                                      stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
                                      text=True, env=env or worker_env(), start_new_session=True)
 

@@ -30,13 +30,12 @@ def emit(event: str, **fields: Any) -> None:
         sys.stdout.flush()
 
 
-def _watch_parent() -> None:
+def _watch_parent(parent: int) -> None:
     """Exit when the process that started us goes away (no orphaned downloads)."""
-    parent = os.getppid()
     while True:
-        time.sleep(0.5)
         if os.getppid() != parent:
             os._exit(3)
+        time.sleep(0.5)
 
 
 def _matches(path: str, patterns: list[str]) -> bool:
@@ -235,7 +234,7 @@ def main(argv: list[str]) -> int:
         return 2
     req = json.loads(argv[0])
     dest = Path(req["dest"])
-    threading.Thread(target=_watch_parent, daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(int(req.get("parent") or os.getppid()),), daemon=True).start()
     logging.getLogger("modelscope_hub").setLevel(logging.ERROR)
     hub = req.get("hub", "modelscope")
     endpoint = req.get("endpoint") or ("https://huggingface.co" if hub == "hf" else "the ModelScope hub")
