@@ -231,6 +231,8 @@ def test_ppo_paths(tmp_path):
     assert real == ">=0.8.6,<=0.9.6"
     assert doctor_checks.trl_ppo_trainer(doctor_checks.module_dir("trl")) == "trl.PPOTrainer"
     assert "llamafactory" not in sys.modules and "trl" not in sys.modules
+    assert doctor_checks.engine_available("medtui.core.doctor_probe")  # found as a file, never imported
+    assert not doctor_checks.engine_available("medtui.core.no_such_engine")
 
 
 def test_package_ranges():

@@ -222,10 +222,9 @@ def trl_ppo_trainer(trl_dir: Path | None) -> str | None:
 
 
 def engine_available(name: str = PPO_ENGINE) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+    """Whether medtui ships the module, found as a file (importing its package could pull in trl)."""
+    package = Path(__file__).resolve().parents[1]  # the medtui package
+    return (package.parent / (name.replace(".", "/") + ".py")).is_file()
 
 
 def check_ppo(*, lf_dir: Path | None | str = "auto", trl_dir: Path | None | str = "auto",

@@ -38,7 +38,7 @@ TEXT = {
            "register": "Register in dataset_info.json", "registered": "registered: {names}",
            "nothing_to_register": "no data file to register", "path": "Model folder",
            "check": "Check", "load": "load with transformers", "checking": "checking {path}…",
-           "local": "Model folders in this workspace", "none_local": "(none yet: download one)"},
+           "local": "Model folders in this workspace", "none_local": "(none yet: download one)", "rows": {}},
     "zh": {"title": "模型与下载", "download_tab": "下载", "check_tab": "验证模型", "model": "模型",
            "dataset": "数据集", "id": "ID", "revision": "版本", "include": "包含", "exclude": "排除",
            "endpoint": "地址", "start": "下载", "cancel": "取消", "id_hint": "所有者/名称,例如 qwen/Qwen2-0.5B",
@@ -50,7 +50,9 @@ TEXT = {
            "register": "注册到 dataset_info.json", "registered": "已注册:{names}",
            "nothing_to_register": "没有可注册的数据文件", "path": "模型目录", "check": "验证",
            "load": "用 transformers 加载", "checking": "正在验证 {path}…", "local": "工作区中的模型目录",
-           "none_local": "(暂无,请先下载)"},
+           "none_local": "(暂无,请先下载)",
+           "rows": {"architecture": "架构", "parameters": "参数量", "dtype": "精度", "context length": "上下文长度",
+                    "weights": "权重", "tokenizer": "分词器", "load": "加载", "template": "模板"}},
 }
 
 JobFactory = Callable[[download.DownloadRequest], Any]
@@ -111,7 +113,7 @@ class ModelsScreen(Screen):
     ModelsScreen #dl-status { height: auto; max-height: 3; }
     ModelsScreen #dl-register { display: none; }
     ModelsScreen #dl-register.visible { display: block; }
-    ModelsScreen #mc-local { height: 6; border: round $panel-lighten-2; }
+    ModelsScreen #mc-local { height: 5; border: round $panel-lighten-2; }
     ModelsScreen #mc-result { height: 1fr; }
     """
     BINDINGS = [
@@ -387,8 +389,9 @@ class ModelsScreen(Screen):
         if not path:
             return
         table = self.query_one("#mc-result", DataTable)
-        table.clear()
-        table.add_row(self.t["checking"].format(path=path), "")
+        table.clear(columns=True)
+        table.add_columns("", "")
+        table.add_row("…", self.t["checking"].format(path=path))
         self._check_worker(self.workspace.resolve(path), self.query_one("#mc-load", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
@@ -403,7 +406,8 @@ class ModelsScreen(Screen):
     @on(Checked)
     def _on_checked(self, message: Checked) -> None:
         table = self.query_one("#mc-result", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns("", "")
         if message.report is None:
             table.add_row("✖", message.error)
             return
@@ -411,7 +415,7 @@ class ModelsScreen(Screen):
         mark = {"ok": "✔ ok", "warn": "▲ warn", "fail": "✖ fail"}[report.status]
         table.add_row(mark, self.workspace.relative(report.path))
         for label, value in report.rows():
-            table.add_row(label, value)
+            table.add_row(self.t["rows"].get(label, label), value)
         for problem in report.problems:
             table.add_row("✖", problem)
         for warning in report.warnings:
