@@ -186,6 +186,12 @@ def test_checksum_mismatch_rejects_the_file(ws, sdk_env, hub):
 
 def test_dataset_download_registers_detected_columns(ws, sdk_env, hub):
     before = (ws.data_dir / "dataset_info.json").read_text()
+    offer = medtui_cli("download", "dataset", "xiaofengalg/Chinese-medical-dialogue", "--workspace", str(ws.root),
+                       env=sdk_env)  # not a terminal: it says how to register and changes nothing
+    assert offer.returncode == 0, offer.stderr
+    assert ("to register Chinese-medical-dialogue/data/train_0001_of_0001.json (prompt=instruction, query=input, "
+            "response=output): add --register") in offer.stdout
+    assert (ws.data_dir / "dataset_info.json").read_text() == before
     proc = medtui_cli("download", "dataset", "xiaofengalg/Chinese-medical-dialogue", "--register",
                       "--name", "custom_sft_train_data", "--workspace", str(ws.root), env=sdk_env)
     assert proc.returncode == 0, proc.stderr
@@ -329,3 +335,34 @@ def test_ctrl_c_cancels_and_a_dead_cli_takes_its_worker_along(ws, sdk_env, hub):
     cli.kill()
     cli.wait()
     _wait(lambda: _gone(worker), timeout=5)  # the worker notices its parent is gone
+
+
+def test_terminal_user_is_asked_before_registering(ws, sdk_env, hub):
+    """On a terminal the CLI asks; an answer other than y/n is the name to use."""
+    import pty
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **sdk_env)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the real CLI on a pseudo-terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "medtui", "download", "dataset",
+                                    "xiaofengalg/Chinese-medical-dialogue", "--workspace", str(ws.root)], env)
+    out, answered = b"", False
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if b"[y/N/name]" in out and not answered:
+            os.write(fd, b"my_sft\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    assert answered
+    info = json.loads((ws.data_dir / "dataset_info.json").read_text())
+    assert info["my_sft"]["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
