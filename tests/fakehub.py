@@ -157,3 +157,73 @@ class FakeHub:
                 time.sleep(0.05)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+@dataclass
+class FakeHFHub:
+    """The few Hugging Face hub routes huggingface_hub's snapshot_download uses (for ``--hub hf``)."""
+
+    repos: dict = field(default_factory=dict)  # "owner/name" -> {path: bytes}
+    requests: list = field(default_factory=list)
+    commit: str = "a" * 40
+
+    def start(self) -> str:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                hub._handle(self, head=False)
+
+            def do_HEAD(self):
+                hub._handle(self, head=True)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def downloads(self) -> list[str]:
+        return [path for method, path in self.requests if method == "GET" and "/resolve/" in path]
+
+    def _send(self, h, status: int, body: bytes, headers: dict, head: bool) -> None:
+        h.send_response(status)
+        for key, value in headers.items():
+            h.send_header(key, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if not head:
+            h.wfile.write(body)
+
+    def _handle(self, h, head: bool) -> None:
+        path = urlparse(h.path).path
+        self.requests.append((h.command, path))
+        parts = path.strip("/").split("/")
+        missing = {"X-Error-Code": "RepoNotFound", "Content-Type": "application/json"}
+        if parts[:2] == ["api", "models"] and len(parts) >= 6:
+            files = self.repos.get(f"{parts[2]}/{parts[3]}")
+            if files is None:
+                return self._send(h, 404, b'{"error": "Repository not found"}', missing, head)
+            if parts[4] == "revision":
+                body = {"id": f"{parts[2]}/{parts[3]}", "sha": self.commit, "siblings": [{"rfilename": f} for f in files]}
+            else:  # tree
+                body = [{"type": "file", "path": f, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                        for f, d in files.items()]
+            return self._send(h, 200, json.dumps(body).encode(), {"Content-Type": "application/json"}, head)
+        if len(parts) >= 5 and parts[2] == "resolve":
+            files = self.repos.get(f"{parts[0]}/{parts[1]}")
+            data = (files or {}).get("/".join(parts[4:]))
+            if data is None:
+                return self._send(h, 404, b"", missing if files is None else {"X-Error-Code": "EntryNotFound"}, head)
+            headers = {"X-Repo-Commit": self.commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+                       "Content-Type": "application/octet-stream"}
+            return self._send(h, 200, data, headers, head)
+        return self._send(h, 404, b'{"error": "not found"}', {"Content-Type": "application/json"}, head)

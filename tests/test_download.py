@@ -366,3 +366,25 @@ def test_terminal_user_is_asked_before_registering(ws, sdk_env, hub):
     assert answered
     info = json.loads((ws.data_dir / "dataset_info.json").read_text())
     assert info["my_sft"]["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
+
+
+def test_hugging_face_hub_when_chosen(ws, tmp_path):
+    from tests.fakehub import FakeHFHub
+
+    hf = FakeHFHub()
+    hf.repos["Qwen/Tiny"] = {"config.json": b'{"model_type": "qwen2"}', "model.safetensors": b"w" * 50_000}
+    url = hf.start()
+    try:
+        env = {"HF_ENDPOINT": url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home")}
+        args = ("download", "model", "Qwen/Tiny", "--hub", "hf", "--workspace", str(ws.root))
+        first = medtui_cli(*args, env=env)
+        assert first.returncode == 0, first.stderr
+        assert (ws.models_dir / "Tiny" / "model.safetensors").read_bytes() == b"w" * 50_000
+        assert "2 to fetch" in first.stdout and len(hf.downloads()) == 2
+        again = medtui_cli(*args, env=env)
+        assert again.returncode == 0 and "0 to fetch" in again.stdout
+        assert len(hf.downloads()) == 2  # nothing fetched twice
+        missing = medtui_cli("download", "model", "Qwen/Nope", "--hub", "hf", "--workspace", str(ws.root), env=env)
+        assert missing.returncode == 2 and f"model 'Qwen/Nope' was not found on {url}" in missing.stderr
+    finally:
+        hf.stop()

@@ -157,19 +157,34 @@ def run_huggingface(req: dict, dest: Path) -> str:
         stop.set()
     for p in plan:
         if not p["done"]:
-            emit("progress", path=p["path"], bytes=p["size"], credit=False)
+            emit("progress", path=p["path"], bytes=p["size"] or 0, credit=False)
             emit("file_done", path=p["path"])
     return str(path)
 
 
+def _hf_partial_glob(dest: Path, filename: str) -> tuple[Path, str]:
+    """Where huggingface_hub keeps a file's partial download in a local_dir: ``{sha1 b64}.{etag}.incomplete``."""
+    import base64
+    import hashlib
+
+    from huggingface_hub._local_folder import get_local_download_paths
+
+    meta = get_local_download_paths(dest, filename).metadata_path
+    short = base64.urlsafe_b64encode(hashlib.sha1(meta.name.encode()).digest()).decode()
+    return meta.parent, f"{short}.*.incomplete"
+
+
 def _poll_sizes(dest: Path, pending: list[dict], stop: threading.Event) -> None:
     """huggingface_hub reports no bytes per file, so read them off the disk."""
-    partial_dir = dest / ".cache" / "huggingface" / "download"
     started: set[str] = set()
     while not stop.wait(0.5):
         for p in pending:
             target = dest / p["path"]
-            partials = list((partial_dir / p["path"]).parent.glob(Path(p["path"]).name + ".*.incomplete"))
+            try:
+                folder, pattern = _hf_partial_glob(dest, p["path"])
+                partials = list(folder.glob(pattern))
+            except (ImportError, OSError):
+                partials = []
             size = target.stat().st_size if target.is_file() else sum(f.stat().st_size for f in partials)
             if size and p["path"] not in started:
                 started.add(p["path"])
@@ -198,7 +213,13 @@ def _headline(exc: BaseException) -> str:
 def classify(exc: BaseException, req: dict, endpoint: str) -> tuple[str, str, dict[str, str]]:
     """(kind, message, failed files) for an exception from the SDK."""
     what = f"{req['kind']} '{req['repo_id']}'"
-    names = {c.__name__ for c in type(exc).__mro__}
+    names: set[str] = set()
+    link: BaseException | None = exc
+    for _ in range(5):  # the error and what caused it (huggingface_hub wraps a 404 in DryRunError)
+        if link is None:
+            break
+        names |= {c.__name__ for c in type(link).__mro__}
+        link = link.__cause__ or link.__context__
     failed = getattr(exc, "failed_files", None)
     if failed:
         files = {path: _headline(err) for path, err in failed.items()}
