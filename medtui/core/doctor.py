@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -192,7 +193,7 @@ def iter_checks(ws, *, only: list[str] | None = None, timeout: float = PROBE_TIM
     try:
         for check_id in ids:
             if check_id not in HEAVY:
-                yield _guarded(check_id, lambda: _quick(check_id, ws, ranges_cache))
+                yield _guarded(check_id, partial(_quick, check_id, ws, ranges_cache))
         if probe is not None:
             yield from _heavy_results(probe, heavy, deadline, timeout)
     finally:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static

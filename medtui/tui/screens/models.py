@@ -15,7 +15,7 @@ from typing import Any, Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (Button, Checkbox, DataTable, Footer, Input, Label, OptionList, ProgressBar, RadioButton,
@@ -332,7 +332,7 @@ class ModelsScreen(Screen):
             if row.path not in self._rows:
                 table.add_row(row.path, *cells, key=row.path)
             else:
-                for key, cell in zip(("size", "progress", "state"), cells):
+                for key, cell in zip(("size", "progress", "state"), cells, strict=True):
                     table.update_cell(row.path, key, cell)
             self._rows[row.path] = row
         if view.status == "downloading":
