@@ -202,7 +202,9 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
 
     output_dir = Path(body.get("export_dir") if stage == "export" else body.get("output_dir") or run_dir / "output")
 
-    env: dict[str, str] = {}
+    from medtui.core.runenv import load as run_env
+
+    env: dict[str, str] = run_env(ws)  # user/workspace extras such as USE_TF=0; the stage's own win
     for key, value in env_values.items():
         if value in (None, False):
             continue

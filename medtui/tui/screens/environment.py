@@ -1,0 +1,259 @@
+"""The Environment screen: the doctor's checks filling in as they finish, with the Keras fixes.
+
+A thread worker iterates :func:`medtui.core.doctor.iter_checks` and posts one message per
+result; handlers own the table. Fixes: ``u`` toggles ``USE_TF=0`` for medtui's runs, ``k``
+installs tf-keras after a confirmation that shows the exact command, with pip's output shown.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, RichLog, Static
+
+from medtui.core import doctor
+from medtui.core.doctor import CheckResult
+from medtui.core.workspace import Workspace
+from medtui.tui.screens.confirm import ConfirmScreen
+
+TEXT = {
+    "en": {"title": "Environment", "status": "Status", "check": "Check", "detail": "Detail", "pending": "…",
+           "checking": "checking… {done}/{total}", "summary": "{ok} ok · {warn} warning(s) · {fail} failed",
+           "use_tf_on": "USE_TF=0 for medtui's runs: on", "use_tf_off": "Set USE_TF=0 for medtui's runs",
+           "install": "Install tf-keras", "confirm": "Install tf-keras into this Python?", "yes": "Install",
+           "no": "Cancel", "fix": "fix", "installing": "installing tf-keras…", "installed": "pip finished (exit {code})",
+           "rerun": "Re-run", "select": "Select a check to see its detail and fix."},
+    "zh": {"title": "运行环境", "status": "状态", "check": "检查项", "detail": "详情", "pending": "…",
+           "checking": "检查中… {done}/{total}", "summary": "{ok} 项正常 · {warn} 项警告 · {fail} 项失败",
+           "use_tf_on": "medtui 运行时 USE_TF=0:已开启", "use_tf_off": "为 medtui 运行设置 USE_TF=0",
+           "install": "安装 tf-keras", "confirm": "在当前 Python 中安装 tf-keras?", "yes": "安装", "no": "取消",
+           "fix": "修复", "installing": "正在安装 tf-keras…", "installed": "pip 已结束(退出码 {code})",
+           "rerun": "重新检查", "select": "选择一项查看详情和修复方法。"},
+}
+MARK = {"ok": "[green]✔ ok[/]", "warn": "[yellow]▲ warn[/]", "fail": "[red]✖ fail[/]"}
+
+ChecksFn = Callable[[Workspace, list[str] | None], Iterable[CheckResult]]
+
+
+def _default_checks(ws: Workspace, only: list[str] | None) -> Iterable[CheckResult]:
+    return doctor.iter_checks(ws, only=only)
+
+
+class EnvironmentScreen(Screen):
+    """``EnvironmentScreen(workspace, lang)``; ``checks``/``install_command`` are injectable for tests."""
+
+    DEFAULT_CSS = """
+    EnvironmentScreen { layout: vertical; }
+    EnvironmentScreen #env-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    EnvironmentScreen #env-summary { height: 1; padding: 0 1; color: $text-muted; }
+    EnvironmentScreen #env-table { height: 1fr; min-height: 6; }
+    EnvironmentScreen #env-detail { height: auto; max-height: 6; padding: 0 1; border-top: solid $panel-lighten-2; }
+    EnvironmentScreen #env-fixes { height: 1; display: none; padding: 0 1; }
+    EnvironmentScreen #env-fixes.visible { display: block; }
+    EnvironmentScreen #env-fixes Button { margin-right: 2; min-width: 16; }
+    EnvironmentScreen #env-log { height: 8; display: none; border: round $panel-lighten-2; }
+    EnvironmentScreen #env-log.visible { display: block; }
+    """
+    BINDINGS = [
+        Binding("r", "rerun", "Re-run", id="environment.rerun", tooltip="Run every check again"),
+        Binding("u", "toggle_use_tf", "USE_TF=0", id="environment.use_tf",
+                tooltip="Toggle USE_TF=0 for medtui's runs (the Keras 3 fix that needs no install)"),
+        Binding("k", "install_tf_keras", "Install tf-keras", id="environment.tf_keras",
+                tooltip="pip install tf-keras into this Python, after confirmation"),
+        Binding("escape", "back", "Back", id="environment.back"),
+    ]
+
+    class CheckFinished(Message):
+        def __init__(self, result: CheckResult) -> None:
+            super().__init__()
+            self.result = result
+
+    class ChecksDone(Message):
+        pass
+
+    class InstallOutput(Message):
+        def __init__(self, line: str) -> None:
+            super().__init__()
+            self.line = line
+
+    class InstallDone(Message):
+        def __init__(self, code: int) -> None:
+            super().__init__()
+            self.code = code
+
+    def __init__(self, workspace: Workspace, lang: str = "en", *, checks: ChecksFn | None = None,
+                 install_command: list[str] | None = None):
+        super().__init__()
+        self.workspace = workspace
+        self.lang = lang if lang in TEXT else "en"
+        self.t = TEXT[self.lang]
+        self.checks = checks or _default_checks
+        self.install_command = install_command or doctor.tf_keras_command()
+        self.results: dict[str, CheckResult] = {}
+        self.running = False
+        self.installing = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.t["title"], id="env-title")
+        yield Static("", id="env-summary")
+        yield DataTable(id="env-table", cursor_type="row", zebra_stripes=True)
+        yield Static(self.t["select"], id="env-detail")
+        with Horizontal(id="env-fixes"):
+            yield Button(self.t["use_tf_off"], id="env-use-tf", compact=True)
+            yield Button(self.t["install"], id="env-tf-keras", variant="warning", compact=True)
+        yield RichLog(id="env-log", wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#env-table", DataTable)
+        table.add_column(self.t["status"], key="status", width=8)
+        table.add_column(self.t["check"], key="check", width=22)
+        table.add_column(self.t["detail"], key="detail")
+        for check_id in doctor.TITLES:
+            table.add_row(self.t["pending"], doctor.title(check_id, self.lang), "", key=check_id)
+        table.focus()
+        self.run_checks()
+
+    # -- checks ---------------------------------------------------------------------------------
+    def run_checks(self, only: list[str] | None = None) -> None:
+        table = self.query_one("#env-table", DataTable)
+        for check_id in only or list(doctor.TITLES):
+            self.results.pop(check_id, None)
+            table.update_cell(check_id, "status", self.t["pending"])
+        self.running = True
+        self._update_summary()
+        self._check_worker(only)
+
+    @work(thread=True, exclusive=True, group="doctor", exit_on_error=False)
+    def _check_worker(self, only: list[str] | None) -> None:
+        for result in self.checks(self.workspace, only):
+            self.post_message(self.CheckFinished(result))
+        self.post_message(self.ChecksDone())
+
+    @on(CheckFinished)
+    def _on_check(self, message: CheckFinished) -> None:
+        res = message.result
+        self.results[res.id] = res
+        table = self.query_one("#env-table", DataTable)
+        if res.id not in table.rows:
+            return
+        table.update_cell(res.id, "status", MARK.get(res.status, res.status))
+        table.update_cell(res.id, "detail", self._clip(res.detail), update_width=True)
+        self._update_summary()
+        if res.id == "keras":
+            self._update_fixes()
+        self._show_selected()
+
+    def _clip(self, text: str) -> str:
+        """Details are cut to the screen in the table; the panel below shows them whole."""
+        room = max(12, self.size.width - 42)
+        return text if len(text) <= room else text[: room - 1] + "…"
+
+    def on_resize(self) -> None:
+        table = self.query_one("#env-table", DataTable)
+        for check_id, res in self.results.items():
+            table.update_cell(check_id, "detail", self._clip(res.detail), update_width=True)
+
+    @on(ChecksDone)
+    def _on_done(self) -> None:
+        self.running = False
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        done = len(self.results)
+        if self.running and done < len(doctor.TITLES):
+            text = self.t["checking"].format(done=done, total=len(doctor.TITLES))
+        else:
+            counts = {s: sum(r.status == s for r in self.results.values()) for s in doctor.STATUSES}
+            text = self.t["summary"].format(**counts)
+        self.query_one("#env-summary", Static).update(text)
+
+    @on(DataTable.RowHighlighted, "#env-table")
+    def _show_selected(self) -> None:
+        table = self.query_one("#env-table", DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        res = self.results.get(key)
+        detail = self.query_one("#env-detail", Static)
+        if res is None:
+            detail.update(f"{doctor.title(key, self.lang)}: {self.t['pending']}")
+            return
+        text = f"[b]{doctor.title(res.id, self.lang)}[/b] {MARK[res.status]}\n{_escape(res.detail)}"
+        if res.fix and res.status != "ok":
+            text += f"\n[b]{self.t['fix']}:[/b] {_escape(res.fix)}"
+        detail.update(text)
+
+    # -- fixes ----------------------------------------------------------------------------------
+    def _update_fixes(self) -> None:
+        keras = self.results.get("keras")
+        fixes = self.query_one("#env-fixes")
+        fixes.set_class(bool(keras and keras.actions), "visible")
+        self.query_one("#env-use-tf", Button).label = (
+            self.t["use_tf_on"] if doctor.use_tf_disabled() else self.t["use_tf_off"])
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Keras fixes appear in the footer only when the clash is there."""
+        if action in ("toggle_use_tf", "install_tf_keras"):
+            keras = self.results.get("keras")
+            return bool(keras and keras.actions) or self.installing
+        return True
+
+    def action_rerun(self) -> None:
+        if not self.running:
+            self.run_checks()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    @on(Button.Pressed, "#env-use-tf")
+    def action_toggle_use_tf(self) -> None:
+        doctor.set_use_tf(not doctor.use_tf_disabled())
+        self._update_fixes()
+        self.run_checks(["keras"])
+
+    @on(Button.Pressed, "#env-tf-keras")
+    def action_install_tf_keras(self) -> None:
+        if self.installing:
+            return
+        command = " ".join(self.install_command)
+        self.app.push_screen(ConfirmScreen(self.t["confirm"], command, yes=self.t["yes"], no=self.t["no"]),
+                             self._confirmed)
+
+    def _confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        log = self.query_one("#env-log", RichLog)
+        log.add_class("visible")
+        log.write(f"$ {' '.join(self.install_command)}")
+        self.installing = True
+        self._install_worker()
+
+    @work(thread=True, exclusive=True, group="install", exit_on_error=False)
+    def _install_worker(self) -> None:
+        code = doctor.run_command(self.install_command, lambda line: self.post_message(self.InstallOutput(line)))
+        self.post_message(self.InstallDone(code))
+
+    @on(InstallOutput)
+    def _on_install_output(self, message: InstallOutput) -> None:
+        self.query_one("#env-log", RichLog).write(message.line)
+
+    @on(InstallDone)
+    def _on_install_done(self, message: InstallDone) -> None:
+        self.installing = False
+        self.query_one("#env-log", RichLog).write(self.t["installed"].format(code=message.code))
+        self.run_checks(["keras"])
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
