@@ -1,0 +1,398 @@
+"""The live monitor of one run (or an overlay of up to four): charts, progress, log, gauges, stop.
+
+One thread worker polls the run(s) incrementally (:class:`medtui.core.watch.RunWatch`) at
+``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
+:class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
+(``plt.clear_data()``, plot, ``refresh()``), from a bounded, thinned copy of each series.
+Stop and Kill ask for confirmation, then call :func:`medtui.core.runner.stop` in a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+from textual_plotext import PlotextPlot
+
+from medtui.core.errors import MedtuiError
+from medtui.core.progress import format_seconds, smooth
+from medtui.core.runs import load_run
+from medtui.core.sysstats import Sampler
+from medtui.core.watch import RunDelta, RunState, RunWatch
+from medtui.core.workspace import Workspace
+from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.gauges import Gauges
+
+MAX_COMPARE = 4
+LOG_LINES = 1000
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
+
+
+def short_id(run_id: str) -> str:
+    """``20261127-235925-sft-7b5e`` → ``sft-7b5e`` (legend labels)."""
+    parts = run_id.split("-")
+    return "-".join(parts[-2:]) if len(parts) > 2 else run_id
+
+
+def thin(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
+    """At most ``limit`` evenly spaced points, always keeping the last one."""
+    n = min(len(xs), len(ys))
+    if n <= limit or limit < 2:
+        return xs[:n], ys[:n]
+    step = (n - 1) / (limit - 1)
+    idx = [round(i * step) for i in range(limit)]
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def step_ticks(xs: list[float], count: int = 5) -> list[int]:
+    """Whole-number step ticks spread over ``xs``."""
+    if not xs:
+        return []
+    lo, hi = int(min(xs)), int(max(xs))
+    if hi - lo < count:
+        return list(range(lo, hi + 1))
+    return sorted({round(lo + i * (hi - lo) / (count - 1)) for i in range(count)})
+
+
+def _axes(plt, xs: list[float], ys: list[float] | None = None, sci: bool = False) -> None:
+    ticks = step_ticks(xs)
+    if ticks:
+        plt.xticks(ticks, [str(t) for t in ticks])
+    if sci and ys:
+        lo, hi = min(ys), max(ys)
+        vals = [lo + i * (hi - lo) / 3 for i in range(4)] if hi > lo else [lo]
+        plt.yticks(vals, [f"{v:.1e}" for v in vals])
+
+
+class MonitorScreen(Screen):
+    """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid."""
+
+    DEFAULT_CSS = """
+    MonitorScreen #status { height: 1; padding: 0 1; }
+    MonitorScreen #progress-row { height: 1; padding: 0 1; }
+    MonitorScreen #progress { width: auto; }
+    MonitorScreen #progress Bar { width: 24; }
+    MonitorScreen #progress-text { width: 1fr; margin-left: 1; }
+    MonitorScreen #charts { height: 2fr; min-height: 8; }
+    MonitorScreen #loss-chart { width: 2fr; }
+    MonitorScreen #side { width: 1fr; }
+    MonitorScreen #metric-chart { display: none; }
+    MonitorScreen.-metric #metric-chart { display: block; }
+    MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
+    """
+    BINDINGS = [
+        Binding("s", "stop", "Stop", id="monitor.stop"),
+        Binding("k", "kill", "Kill", id="monitor.kill"),
+        Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
+        Binding("escape", "back", "Back", id="monitor.back"),
+    ]
+
+    class Polled(Message):
+        """New data for the monitored runs (deltas are incremental, so none may be dropped)."""
+
+        def __init__(self, deltas: list[RunDelta], missing: list[str]) -> None:
+            super().__init__()
+            self.deltas = deltas
+            self.missing = missing
+
+    class StopPhase(Message):
+        def __init__(self, phase: str) -> None:
+            super().__init__()
+            self.phase = phase
+
+    class StopDone(Message):
+        def __init__(self, status: str, error: str = "") -> None:
+            super().__init__()
+            self.status = status
+            self.error = error
+
+    def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
+                 sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 0.5,
+                 redraw_interval: float = 1.0, gauge_interval: float = 2.0) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.run_id = run_id
+        self.lang = lang
+        self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
+        self.states = {rid: RunState(rid) for rid in self.run_ids}
+        self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir)
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.redraw_interval = redraw_interval
+        self.gauge_interval = gauge_interval
+        self.log_paused = False
+        self.missing: list[str] = []
+        self.stop_phase = ""
+        self.redraws = 0
+        self._held: deque[str] = deque(maxlen=LOG_LINES)
+        self._shown: dict[str, object] = {}
+        self._dirty = False
+        self._polled = False
+        self._halt = threading.Event()
+        localise_bindings(self, lang)
+
+    @property
+    def primary(self) -> RunState:
+        return self.states[self.run_id]
+
+    @property
+    def comparing(self) -> bool:
+        return len(self.run_ids) > 1
+
+    @property
+    def loss_points(self) -> int:
+        """How many loss points the primary run's chart holds."""
+        return len(self.primary.progress.series["loss"][0])
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
+            yield Static(id="progress-text")
+        with Horizontal(id="charts"):
+            yield PlotextPlot(id="loss-chart")
+            with Vertical(id="side"):
+                yield PlotextPlot(id="metric-chart")
+                yield PlotextPlot(id="lr-chart")
+        yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
+                     disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
+        yield Log(max_lines=LOG_LINES, id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        title = text(self.lang, "monitor.title")
+        if self.comparing:
+            title = text(self.lang, "monitor.compare_title", n=len(self.run_ids))
+        self.title = f"{title}: {self.run_id}"
+        self.query_one("#log", Log).border_title = text(self.lang, "monitor.log")
+        self._show_status()
+        self._draw_charts()
+        self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
+        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+
+    def on_unmount(self) -> None:
+        self._halt.set()
+
+    # -- polling (worker thread: reads files, posts messages, touches no widget) -----------
+
+    def _poll_loop(self) -> None:
+        worker = get_current_worker()
+        watches: list[RunWatch] = []
+        missing: list[str] = []
+        for rid in self.run_ids:
+            try:
+                watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
+            except MedtuiError:
+                missing.append(rid)
+        while not worker.is_cancelled and not self._halt.is_set():
+            self.post_message(self.Polled([w.poll() for w in watches], missing))
+            self._halt.wait(self.poll_interval)
+
+    @on(Polled)
+    def _on_polled(self, message: Polled) -> None:
+        self.missing = message.missing
+        changed = False
+        lines: list[str] = []
+        for delta in message.deltas:
+            changed |= self.states[delta.run_id].apply(delta)
+            lines.extend(delta.lines)
+        if lines:
+            self._write_log(lines)
+        first = not self._polled
+        self._polled = True
+        if changed or first:
+            self._dirty = True
+            if first:
+                self._redraw_if_dirty()
+        self._show_status()
+
+    # -- status, progress, log ------------------------------------------------------------
+
+    def _set(self, selector: str, content) -> None:
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content)
+
+    def _show_status(self) -> None:
+        state = self.primary
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.run_id in self.missing:
+            line.append(text(self.lang, "monitor.missing", id=self.run_id), style="bold red")
+            self._set("#status", line)
+            return
+        line.append(self.run_id, style="bold")
+        line.append(f" · {state.stage} · ")
+        line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
+        line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+        if self.stop_phase and state.status == "running":
+            line.append(f" · {self.stop_phase}", style="yellow")
+        elif state.reason:
+            line.append(f" · {state.reason}", style="red")
+        self._set("#status", line)
+
+        p = state.progress
+        bar = self.query_one("#progress", ProgressBar)
+        if p.total_steps and (bar.total != p.total_steps or bar.progress != p.steps):
+            bar.update(total=p.total_steps, progress=p.steps)
+        parts = [f"{text(self.lang, 'monitor.step')} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
+        if p.eta is not None and state.status == "running":
+            parts.append(f"{text(self.lang, 'monitor.eta')} {format_seconds(p.eta)}")
+        if p.throughput:
+            parts.append(f"{p.throughput:.0f} tok/s")
+        if p.steps_per_second:
+            parts.append(f"{p.steps_per_second:.2f} it/s")
+        if p.steps == 0 and not p.total_steps:
+            parts = [text(self.lang, "monitor.waiting")]
+        self._set("#progress-text", " · ".join(parts))
+
+    def _write_log(self, lines: list[str]) -> None:
+        if self.log_paused:
+            self._held.extend(lines)
+            self.query_one("#log", Log).border_title = text(self.lang, "monitor.log_paused", n=len(self._held))
+        else:
+            self.query_one("#log", Log).write_lines(lines)
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one("#log", Log)
+        self.log_paused = not self.log_paused
+        if self.log_paused:
+            log.border_title = text(self.lang, "monitor.log_paused", n=0)
+        else:
+            if self._held:
+                log.write_lines(list(self._held))
+                self._held.clear()
+            log.border_title = text(self.lang, "monitor.log")
+
+    # -- charts ---------------------------------------------------------------------------
+
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self._draw_charts()
+
+    def _draw_charts(self) -> None:
+        self.redraws += 1
+        loss_chart = self.query_one("#loss-chart", PlotextPlot)
+        limit = max(16, loss_chart.size.width * 2)
+        plt = loss_chart.plt
+        plt.clear_data()
+        plt.title(text(self.lang, "monitor.loss"))
+        if self.comparing:
+            all_x: list[float] = []
+            for rid, color in zip(self.run_ids, COMPARE_COLORS):
+                xs, ys = self.states[rid].progress.series["loss"]
+                all_x.extend(xs[:1] + xs[-1:])
+                if xs:
+                    xs, ys = thin(xs, smooth(ys[: len(xs)]), limit)
+                    plt.plot(xs, ys, label=short_id(rid), color=color, marker="braille")
+            _axes(plt, all_x)
+        else:
+            series = self.primary.progress.series
+            xs, ys = series["loss"]
+            if xs:
+                raw_x, raw_y = thin(xs, ys, limit)
+                plt.plot(raw_x, raw_y, label=text(self.lang, "monitor.raw"), color="gray", marker="braille")
+                sx, sy = thin(xs, smooth(ys[: len(xs)]), limit)
+                plt.plot(sx, sy, label=text(self.lang, "monitor.smoothed"), color="cyan", marker="braille")
+                _axes(plt, xs)
+            ex, ey = series["eval_loss"]
+            if ex:
+                ex, ey = thin(ex, ey, limit)
+                plt.plot(ex, ey, label="eval_loss", color="orange", marker="dot")
+        loss_chart.refresh()
+
+        metric = self.primary.stage_metric
+        metric_chart = self.query_one("#metric-chart", PlotextPlot)
+        mx, my = self.primary.progress.series.get(metric, ([], [])) if metric else ([], [])
+        self.set_class(bool(mx), "-metric")
+        if mx:
+            mplt = metric_chart.plt
+            mplt.clear_data()
+            mplt.title(text(self.lang, f"monitor.{metric}"))
+            mx, my = thin(mx, my, limit)
+            mplt.plot(mx, my, color="green", marker="braille")
+            _axes(mplt, mx)
+            metric_chart.refresh()
+
+        lr_chart = self.query_one("#lr-chart", PlotextPlot)
+        lplt = lr_chart.plt
+        lplt.clear_data()
+        lplt.title(text(self.lang, "monitor.lr"))
+        lx, ly = self.primary.progress.series["lr"]
+        if lx:
+            lx, ly = thin(lx, ly, limit)
+            lplt.plot(lx, ly, color="magenta", marker="braille")
+            _axes(lplt, lx, ly, sci=True)
+        lr_chart.refresh()
+
+    # -- stop / kill ----------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        self._ask_stop(kill=False)
+
+    def action_kill(self) -> None:
+        self._ask_stop(kill=True)
+
+    def _ask_stop(self, kill: bool) -> None:
+        state = self.primary
+        if state.status != "running":
+            self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
+                             status=text(self.lang, f"status.{state.status}")), severity="warning")
+            return
+        message = text(self.lang, "confirm.kill" if kill else "confirm.stop", id=self.run_id)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.stop_phase = text(self.lang, "status.stopping")
+                self._show_status()
+                self._stop_run(kill)
+
+        self.app.push_screen(ConfirmScreen(message, self.lang, danger=kill), answered)
+
+    @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
+    def _stop_run(self, kill: bool) -> None:
+        from medtui.core import runner
+
+        try:
+            run = load_run(self.workspace.runs_dir / self.run_id)
+            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            self.post_message(self.StopDone(fresh.status))
+        except MedtuiError as exc:
+            self.post_message(self.StopDone("", str(exc)))
+
+    @on(StopPhase)
+    def _on_stop_phase(self, message: StopPhase) -> None:
+        self.stop_phase = message.phase
+        self._show_status()
+
+    @on(StopDone)
+    def _on_stop_done(self, message: StopDone) -> None:
+        self.stop_phase = ""
+        if message.error:
+            self.notify(message.error, severity="error")
+        self._show_status()
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
