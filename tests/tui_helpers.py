@@ -1,7 +1,8 @@
-"""Deterministic run folders for display tests: synthetic trainer_log.jsonl, run.json and logs.
+"""Helpers for the Runs/Monitor/gauges tests: fake run folders, a fixed gauge sampler, wait_until.
 
-These are only for tests of how runs are *shown* (snapshots, table contents); tests that claim a
-stage works start real llamafactory runs instead.
+Fake runs (synthetic trainer_log.jsonl, run.json and logs with fixed timestamps) are only for
+tests of how runs are *shown* (snapshots, table contents, incremental reading); tests that claim
+a run works start real llamafactory runs instead.
 """
 
 from __future__ import annotations
@@ -9,14 +10,46 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import psutil
 
+from medtui.core.gpu import GpuInfo, GpuSnapshot
 from medtui.core.runs import write_record
+from medtui.core.sysstats import GIB, DiskInfo, SysStats
 from medtui.core.workspace import Workspace
 
 T0 = 1_790_000_000.0  # a fixed "now" for clocks injected into screens
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` with ``pilot.pause`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+NO_GPU = GpuSnapshot(reason="no GPU / NVML not available (NVML Shared Library Not Found)")
+TWO_GPUS = GpuSnapshot(gpus=[
+    GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-0000", 80 * GIB, 60 * GIB, 87, 71, 350.0, 700.0, (9, 0)),
+    GpuInfo(1, "NVIDIA H100 80GB HBM3", "GPU-1111", 80 * GIB, 2 * GIB, 3, 35, None, None, (9, 0)),
+])
+
+
+class FixedSampler:
+    """Stands in for core.sysstats.Sampler in display snapshots only: always the same values."""
+
+    def __init__(self, ws: Workspace, gpu: GpuSnapshot = NO_GPU, free_gb: float = 120.0):
+        self.stats = SysStats(cpu_percent=37.5, cpu_count=2, ram_used=6 * GIB, ram_total=24 * GIB,
+                              ram_percent=25.0,
+                              disk=DiskInfo(ws.saves_dir, ws.saves_dir, int(free_gb * GIB), 500 * GIB, 10 * GIB),
+                              gpu=gpu)
+
+    def sample(self) -> SysStats:
+        return self.stats
 
 
 def trainer_lines(steps: int, total: int, *, stage: str = "sft", eval_every: int = 0, seconds_per_step: float = 2.0,
