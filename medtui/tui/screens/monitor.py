@@ -84,9 +84,9 @@ class MonitorScreen(Screen):
     MonitorScreen #status { height: 1; padding: 0 1; }
     MonitorScreen #progress-row { height: 1; padding: 0 1; }
     MonitorScreen #progress { width: auto; }
-    MonitorScreen #progress Bar { width: 24; }
+    MonitorScreen #progress Bar { width: 20; }
     MonitorScreen #progress-text { width: 1fr; margin-left: 1; }
-    MonitorScreen #charts { height: 2fr; min-height: 8; }
+    MonitorScreen #charts { height: 3fr; min-height: 8; }
     MonitorScreen #loss-chart { width: 2fr; }
     MonitorScreen #side { width: 1fr; }
     MonitorScreen #metric-chart { display: none; }
@@ -137,6 +137,7 @@ class MonitorScreen(Screen):
         self.missing: list[str] = []
         self.stop_phase = ""
         self.redraws = 0
+        self.plotted: dict[str, int] = {}  # points drawn per series at the last redraw (after thinning)
         self._held: deque[str] = deque(maxlen=LOG_LINES)
         self._shown: dict[str, object] = {}
         self._dirty = False
@@ -288,6 +289,7 @@ class MonitorScreen(Screen):
 
     def _draw_charts(self) -> None:
         self.redraws += 1
+        self.plotted = {}
         loss_chart = self.query_one("#loss-chart", PlotextPlot)
         limit = max(16, loss_chart.size.width * 2)
         plt = loss_chart.plt
@@ -301,6 +303,7 @@ class MonitorScreen(Screen):
                 if xs:
                     xs, ys = thin(xs, smooth(ys[: len(xs)]), limit)
                     plt.plot(xs, ys, label=short_id(rid), color=color, marker="braille")
+                    self.plotted[f"loss:{rid}"] = len(xs)
             _axes(plt, all_x)
         else:
             series = self.primary.progress.series
@@ -308,6 +311,7 @@ class MonitorScreen(Screen):
             if xs:
                 raw_x, raw_y = thin(xs, ys, limit)
                 plt.plot(raw_x, raw_y, label=text(self.lang, "monitor.raw"), color="gray", marker="braille")
+                self.plotted["loss"] = len(raw_x)
                 sx, sy = thin(xs, smooth(ys[: len(xs)]), limit)
                 plt.plot(sx, sy, label=text(self.lang, "monitor.smoothed"), color="cyan", marker="braille")
                 _axes(plt, xs)
@@ -315,6 +319,7 @@ class MonitorScreen(Screen):
             if ex:
                 ex, ey = thin(ex, ey, limit)
                 plt.plot(ex, ey, label="eval_loss", color="orange", marker="dot")
+                self.plotted["eval_loss"] = len(ex)
         loss_chart.refresh()
 
         metric = self.primary.stage_metric
@@ -327,6 +332,7 @@ class MonitorScreen(Screen):
             mplt.title(text(self.lang, f"monitor.{metric}"))
             mx, my = thin(mx, my, limit)
             mplt.plot(mx, my, color="green", marker="braille")
+            self.plotted[metric] = len(mx)
             _axes(mplt, mx)
             metric_chart.refresh()
 
@@ -338,6 +344,7 @@ class MonitorScreen(Screen):
         if lx:
             lx, ly = thin(lx, ly, limit)
             lplt.plot(lx, ly, color="magenta", marker="braille")
+            self.plotted["lr"] = len(lx)
             _axes(lplt, lx, ly, sci=True)
         lr_chart.refresh()
 

@@ -28,7 +28,7 @@ from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
-WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": None}
+WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
 
 
 class RunsScreen(Screen):
@@ -37,7 +37,7 @@ class RunsScreen(Screen):
     RunsScreen #runs-table { height: 1fr; }
     """
     BINDINGS = [
-        Binding("enter", "open", "Open", id="runs.open"),
+        Binding("enter", "open", "Open", id="runs.open", priority=True),
         Binding("space", "mark", "Mark", id="runs.mark"),
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("escape", "back", "Back", id="runs.back"),
