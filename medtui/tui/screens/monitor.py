@@ -120,8 +120,8 @@ class MonitorScreen(Screen):
             self.error = error
 
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
-                 sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 0.5,
-                 redraw_interval: float = 1.0, gauge_interval: float = 2.0) -> None:
+                 sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
+                 redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0) -> None:
         super().__init__()
         self.workspace = workspace
         self.run_id = run_id
@@ -141,6 +141,9 @@ class MonitorScreen(Screen):
         self._held: deque[str] = deque(maxlen=LOG_LINES)
         self._shown: dict[str, object] = {}
         self._dirty = False
+        self._drawn: dict[str, int] = {}
+        self._drawn_at = 0.0
+        self.max_stale = max_stale
         self._polled = False
         self._halt = threading.Event()
         localise_bindings(self, lang)
@@ -228,7 +231,7 @@ class MonitorScreen(Screen):
     def _set(self, selector: str, content) -> None:
         if self._shown.get(selector) != content:
             self._shown[selector] = content
-            self.query_one(selector, Static).update(content)
+            self.query_one(selector, Static).update(content, layout=False)  # one fixed line: no reflow
 
     def _show_status(self) -> None:
         state = self.primary
@@ -283,13 +286,28 @@ class MonitorScreen(Screen):
     # -- charts ---------------------------------------------------------------------------
 
     def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+        """Timer tick: redraw when new data would move at least one chart column, else every ``max_stale`` s.
+
+        With a long history one more point is thinner than a character cell, so redrawing for it
+        costs a full plotext build for no visible change.
+        """
+        if not self._dirty or not self.is_current:
+            return  # nothing new, or another screen covers this one: redraw when it comes back
+        width = max(1, self.query_one("#loss-chart").size.width)
+        visible = False
+        for rid, state in self.states.items():
+            count = len(state.progress.series["loss"][0])
+            grown = count - self._drawn.get(rid, 0)
+            visible |= grown < 0 or grown >= max(1, count // width)  # < 0: the log was rewritten
+        if visible or time.monotonic() - self._drawn_at >= self.max_stale:
             self._dirty = False
             self._draw_charts()
 
     def _draw_charts(self) -> None:
         self.redraws += 1
         self.plotted = {}
+        self._drawn = {rid: len(st.progress.series["loss"][0]) for rid, st in self.states.items()}
+        self._drawn_at = time.monotonic()
         loss_chart = self.query_one("#loss-chart", PlotextPlot)
         limit = max(16, loss_chart.size.width * 2)
         plt = loss_chart.plt
