@@ -3,7 +3,10 @@
 One thread worker polls the run(s) incrementally (:class:`medtui.core.watch.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
-(``plt.clear_data()``, plot, ``refresh()``), from a bounded, thinned copy of each series.
+(clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
+copies of each series thinned to the chart's width; a
+redraw waits while the new points would not move a character cell, and the charts' measured
+render time is kept under CHART_CPU_BUDGET of one core.
 Stop and Kill ask for confirmation, then call :func:`medtui.core.runner.stop` in a thread.
 """
 
@@ -23,7 +26,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
-from textual_plotext import PlotextPlot
 
 from medtui.core.errors import MedtuiError
 from medtui.core.progress import format_seconds, smooth
@@ -33,9 +35,11 @@ from medtui.core.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.chart import Chart, Series
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
+CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
 COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
@@ -47,34 +51,11 @@ def short_id(run_id: str) -> str:
     return "-".join(parts[-2:]) if len(parts) > 2 else run_id
 
 
-def thin(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
-    """At most ``limit`` evenly spaced points, always keeping the last one."""
+def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[float]]:
+    """Copies of an (xs, ys) series, cut to the same length."""
+    xs, ys = series
     n = min(len(xs), len(ys))
-    if n <= limit or limit < 2:
-        return xs[:n], ys[:n]
-    step = (n - 1) / (limit - 1)
-    idx = [round(i * step) for i in range(limit)]
-    return [xs[i] for i in idx], [ys[i] for i in idx]
-
-
-def step_ticks(xs: list[float], count: int = 5) -> list[int]:
-    """Whole-number step ticks spread over ``xs``."""
-    if not xs:
-        return []
-    lo, hi = int(min(xs)), int(max(xs))
-    if hi - lo < count:
-        return list(range(lo, hi + 1))
-    return sorted({round(lo + i * (hi - lo) / (count - 1)) for i in range(count)})
-
-
-def _axes(plt, xs: list[float], ys: list[float] | None = None, sci: bool = False) -> None:
-    ticks = step_ticks(xs)
-    if ticks:
-        plt.xticks(ticks, [str(t) for t in ticks])
-    if sci and ys:
-        lo, hi = min(ys), max(ys)
-        vals = [lo + i * (hi - lo) / 3 for i in range(4)] if hi > lo else [lo]
-        plt.yticks(vals, [f"{v:.1e}" for v in vals])
+    return xs[:n], ys[:n]
 
 
 class MonitorScreen(Screen):
@@ -137,7 +118,7 @@ class MonitorScreen(Screen):
         self.missing: list[str] = []
         self.stop_phase = ""
         self.redraws = 0
-        self.plotted: dict[str, int] = {}  # points drawn per series at the last redraw (after thinning)
+        self.plotted: dict[str, int] = {}  # points handed to the charts per series at the last redraw
         self._held: deque[str] = deque(maxlen=LOG_LINES)
         self._shown: dict[str, object] = {}
         self._dirty = False
@@ -170,10 +151,10 @@ class MonitorScreen(Screen):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
         with Horizontal(id="charts"):
-            yield PlotextPlot(id="loss-chart")
+            yield Chart(id="loss-chart")
             with Vertical(id="side"):
-                yield PlotextPlot(id="metric-chart")
-                yield PlotextPlot(id="lr-chart")
+                yield Chart(id="metric-chart")
+                yield Chart(id="lr-chart", sci=True)
         yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
                      disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
         yield Log(max_lines=LOG_LINES, id="log")
@@ -222,8 +203,9 @@ class MonitorScreen(Screen):
         self._polled = True
         if changed or first:
             self._dirty = True
-            if first:
-                self._redraw_if_dirty()
+            if first:  # the history is shown at once; later redraws wait for the timer
+                self._dirty = False
+                self._draw_charts()
         self._show_status()
 
     # -- status, progress, log ------------------------------------------------------------
@@ -293,78 +275,57 @@ class MonitorScreen(Screen):
         """
         if not self._dirty or not self.is_current:
             return  # nothing new, or another screen covers this one: redraw when it comes back
+        since = time.monotonic() - self._drawn_at
+        if since < sum(chart.cost for chart in self.query(Chart)) / CHART_CPU_BUDGET:
+            return  # a slow terminal or a huge chart: keep the charts' CPU share within budget
         width = max(1, self.query_one("#loss-chart").size.width)
         visible = False
         for rid, state in self.states.items():
             count = len(state.progress.series["loss"][0])
             grown = count - self._drawn.get(rid, 0)
             visible |= grown < 0 or grown >= max(1, count // width)  # < 0: the log was rewritten
-        if visible or time.monotonic() - self._drawn_at >= self.max_stale:
+        if visible or since >= self.max_stale:
             self._dirty = False
             self._draw_charts()
 
     def _draw_charts(self) -> None:
+        """Hand each chart copies of its series; the chart thins and plots them when it renders."""
         self.redraws += 1
-        self.plotted = {}
         self._drawn = {rid: len(st.progress.series["loss"][0]) for rid, st in self.states.items()}
         self._drawn_at = time.monotonic()
-        loss_chart = self.query_one("#loss-chart", PlotextPlot)
-        limit = max(16, loss_chart.size.width * 2)
-        plt = loss_chart.plt
-        plt.clear_data()
-        plt.title(text(self.lang, "monitor.loss"))
+        loss: list[Series] = []
+        self.plotted = {}
         if self.comparing:
-            all_x: list[float] = []
             for rid, color in zip(self.run_ids, COMPARE_COLORS):
-                xs, ys = self.states[rid].progress.series["loss"]
-                all_x.extend(xs[:1] + xs[-1:])
+                xs, ys = _pair(self.states[rid].progress.series["loss"])
                 if xs:
-                    xs, ys = thin(xs, smooth(ys[: len(xs)]), limit)
-                    plt.plot(xs, ys, label=short_id(rid), color=color, marker="braille")
+                    loss.append(Series(xs, smooth(ys), short_id(rid), color))
                     self.plotted[f"loss:{rid}"] = len(xs)
-            _axes(plt, all_x)
         else:
             series = self.primary.progress.series
-            xs, ys = series["loss"]
+            xs, ys = _pair(series["loss"])
             if xs:
-                raw_x, raw_y = thin(xs, ys, limit)
-                plt.plot(raw_x, raw_y, label=text(self.lang, "monitor.raw"), color="gray", marker="braille")
-                self.plotted["loss"] = len(raw_x)
-                sx, sy = thin(xs, smooth(ys[: len(xs)]), limit)
-                plt.plot(sx, sy, label=text(self.lang, "monitor.smoothed"), color="cyan", marker="braille")
-                _axes(plt, xs)
-            ex, ey = series["eval_loss"]
+                loss.append(Series(xs, ys, text(self.lang, "monitor.raw"), "gray"))
+                loss.append(Series(xs, smooth(ys), text(self.lang, "monitor.smoothed"), "cyan"))
+                self.plotted["loss"] = len(xs)
+            ex, ey = _pair(series["eval_loss"])
             if ex:
-                ex, ey = thin(ex, ey, limit)
-                plt.plot(ex, ey, label="eval_loss", color="orange", marker="dot")
+                loss.append(Series(ex, ey, "eval_loss", "orange", "dot"))
                 self.plotted["eval_loss"] = len(ex)
-        loss_chart.refresh()
+        self.query_one("#loss-chart", Chart).show(text(self.lang, "monitor.loss"), loss)
 
         metric = self.primary.stage_metric
-        metric_chart = self.query_one("#metric-chart", PlotextPlot)
-        mx, my = self.primary.progress.series.get(metric, ([], [])) if metric else ([], [])
+        mx, my = _pair(self.primary.progress.series[metric]) if metric else ([], [])
         self.set_class(bool(mx), "-metric")
         if mx:
-            mplt = metric_chart.plt
-            mplt.clear_data()
-            mplt.title(text(self.lang, f"monitor.{metric}"))
-            mx, my = thin(mx, my, limit)
-            mplt.plot(mx, my, color="green", marker="braille")
+            self.query_one("#metric-chart", Chart).show(text(self.lang, f"monitor.{metric}"),
+                                                        [Series(mx, my, None, "green")])
             self.plotted[metric] = len(mx)
-            _axes(mplt, mx)
-            metric_chart.refresh()
-
-        lr_chart = self.query_one("#lr-chart", PlotextPlot)
-        lplt = lr_chart.plt
-        lplt.clear_data()
-        lplt.title(text(self.lang, "monitor.lr"))
-        lx, ly = self.primary.progress.series["lr"]
+        lx, ly = _pair(self.primary.progress.series["lr"])
+        self.query_one("#lr-chart", Chart).show(text(self.lang, "monitor.lr"),
+                                                [Series(lx, ly, None, "magenta")] if lx else [])
         if lx:
-            lx, ly = thin(lx, ly, limit)
-            lplt.plot(lx, ly, color="magenta", marker="braille")
             self.plotted["lr"] = len(lx)
-            _axes(lplt, lx, ly, sci=True)
-        lr_chart.refresh()
 
     # -- stop / kill ----------------------------------------------------------------------
 
