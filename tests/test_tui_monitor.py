@@ -8,6 +8,7 @@ with its full history) and graceful Stop (the adapter is saved, the status reads
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from textual.app import App
 from textual.widgets import Log, Static
 
-from conftest import copy_ws
+from conftest import ROOT, copy_ws
 from medtui.core import runner
 from medtui.core.launch import launch
 from medtui.core.runs import load_run, write_record
@@ -402,3 +403,15 @@ async def test_graceful_stop_from_the_monitor_saves_the_adapter(live_run):
     final = load_run(run.run_dir)
     assert final.status == "stopped"
     assert (final.output_dir / "adapter_model.safetensors").is_file(), "a graceful stop saves the adapter"
+
+
+def test_screens_import_no_heavy_module():
+    """The UI process never imports torch/transformers/llamafactory, not even through the core it uses."""
+    code = ("import sys, medtui.tui.screens.runs, medtui.tui.screens.monitor, medtui.core.runner, "
+            "medtui.core.sysstats\n"
+            "heavy = [m for m in ('torch', 'transformers', 'llamafactory', 'trl', 'peft', 'datasets') "
+            "if m in sys.modules]\nprint(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
