@@ -186,7 +186,10 @@ class MonitorScreen(Screen):
             except MedtuiError:
                 missing.append(rid)
         while not worker.is_cancelled and not self._halt.is_set():
-            self.post_message(self.Polled([w.poll() for w in watches], missing))
+            try:
+                self.post_message(self.Polled([w.poll() for w in watches], missing))
+            except OSError:
+                pass  # a log rotated or vanished between stat and open: the next tick catches up
             self._halt.wait(self.poll_interval)
 
     @on(Polled)
@@ -223,6 +226,9 @@ class MonitorScreen(Screen):
             self._set("#status", line)
             return
         line.append(self.run_id, style="bold")
+        if not self._polled:
+            self._set("#status", line)
+            return
         line.append(f" · {state.stage} · ")
         line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
         line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")

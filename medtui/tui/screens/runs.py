@@ -100,7 +100,10 @@ class RunsScreen(Screen):
         watcher = RunsWatcher(self.workspace)
         while not worker.is_cancelled and not self._halt.is_set():
             if self._active.is_set():
-                self.post_message(self.Polled(watcher.poll()))
+                try:
+                    self.post_message(self.Polled(watcher.poll()))
+                except OSError:
+                    pass  # a run folder changed under us: the next tick catches up
             self._halt.wait(self.poll_interval)
 
     # -- table ----------------------------------------------------------------------------
