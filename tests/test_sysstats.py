@@ -9,7 +9,6 @@ import pytest
 from textual.app import App
 
 from medtui.core import gpu
-from medtui.core.gpu import GpuSnapshot
 from medtui.core.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, Sampler, disk_info, level, nearest_existing
 from medtui.core.workspace import Workspace
 from medtui.tui.widgets.gauges import Gauges, bar

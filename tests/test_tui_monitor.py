@@ -27,8 +27,8 @@ from medtui.core.watch import MAX_POINTS, RunState, RunWatch, clean_line
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.monitor import MonitorScreen
-from medtui.tui.widgets.chart import step_ticks, thin
 from medtui.tui.screens.runs import RunsScreen
+from medtui.tui.widgets.chart import step_ticks, thin
 from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
 SFT = "20260101-100000-sft-aaaa"
