@@ -179,3 +179,13 @@ async def test_gauges_with_the_real_sampler(tmp_path):
     snap = gpu.snapshot()
     if not snap.gpus:
         assert snap.reason in out
+
+
+async def test_monitor_passes_its_disk_threshold_to_the_gauges(tmp_path):
+    from medtui.tui.screens.monitor import MonitorScreen
+
+    ws = Workspace.open(tmp_path / "ws")
+    free_gb = psutil.disk_usage(str(tmp_path)).free / GIB
+    screen = MonitorScreen(ws, "none", disk_warn_gb=free_gb + 1)
+    stats = screen.sampler.sample()
+    assert stats.disk.warning and stats.disk.path == ws.saves_dir

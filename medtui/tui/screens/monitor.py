@@ -30,7 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from medtui.core.errors import MedtuiError
 from medtui.core.progress import format_seconds, smooth
 from medtui.core.runs import load_run
-from medtui.core.sysstats import Sampler
+from medtui.core.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
@@ -59,7 +59,11 @@ def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[fl
 
 
 class MonitorScreen(Screen):
-    """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid."""
+    """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid.
+
+    ``clock`` and ``sampler`` are injectable (tests, snapshots); ``disk_warn_gb`` is the free-space
+    threshold under which the disk gauge warns (used when no sampler is given).
+    """
 
     DEFAULT_CSS = """
     MonitorScreen #status { height: 1; padding: 0 1; }
@@ -102,14 +106,15 @@ class MonitorScreen(Screen):
 
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
-                 redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0) -> None:
+                 redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
+                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
         super().__init__()
         self.workspace = workspace
         self.run_id = run_id
         self.lang = lang
         self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
         self.states = {rid: RunState(rid) for rid in self.run_ids}
-        self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir)
+        self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir, disk_warn_gb=disk_warn_gb)
         self.clock = clock
         self.poll_interval = poll_interval
         self.redraw_interval = redraw_interval

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from medtui.core.progress import format_seconds
+from medtui.core.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
@@ -54,13 +55,14 @@ class RunsScreen(Screen):
             return isinstance(message, RunsScreen.Polled)
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, clock: Callable[[], float] = time.time,
-                 poll_interval: float = 1.0, sampler=None) -> None:
+                 poll_interval: float = 1.0, sampler=None, disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
         super().__init__()
         self.workspace = workspace
         self.lang = lang
         self.clock = clock
         self.poll_interval = poll_interval
         self.sampler = sampler
+        self.disk_warn_gb = disk_warn_gb
         self.rows: list[RunRow] = []
         self.marked: list[str] = []
         self._order: list[str] = []
@@ -173,7 +175,7 @@ class RunsScreen(Screen):
 
     def _monitor(self, run_id: str, compare: list[str] | None = None) -> MonitorScreen:
         return MonitorScreen(self.workspace, run_id, self.lang, compare=compare or [], sampler=self.sampler,
-                             clock=self.clock)
+                             clock=self.clock, disk_warn_gb=self.disk_warn_gb)
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
