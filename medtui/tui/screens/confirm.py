@@ -1,7 +1,8 @@
-"""A yes/no modal that shows exactly what will happen (e.g. the command that will run)."""
+"""A yes/no modal that says exactly what will happen (y / n / escape, or the buttons)."""
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -10,7 +11,7 @@ from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True on Yes (or ``y``), False on No, ``n`` or Escape."""
+    """Dismisses with True on Yes (or ``y``), False on No, ``n`` or Escape. No has the focus."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -23,9 +24,10 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
                 Binding("n,escape", "answer(False)", "No", id="confirm.no")]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No"):
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No", *,
+                 danger: bool = False):
         super().__init__()
-        self.question, self.detail, self.yes, self.no = question, detail, yes, no
+        self.question, self.detail, self.yes, self.no, self.danger = question, detail, yes, no, danger
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -33,10 +35,14 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.detail:
                 yield Static(self.detail, id="confirm-detail", markup=False)
             with Horizontal():
-                yield Button(self.no, id="confirm-no")
-                yield Button(self.yes, id="confirm-yes", variant="warning")
+                yield Button(f"{self.no} (n)", id="confirm-no", variant="primary")
+                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="error" if self.danger else "warning")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm-yes")
 
     def action_answer(self, value: bool) -> None:

@@ -1,0 +1,397 @@
+"""The live monitor of one run (or an overlay of up to four): charts, progress, log, gauges, stop.
+
+One thread worker polls the run(s) incrementally (:class:`medtui.core.watch.RunWatch`) at
+``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
+:class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
+(clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
+copies of each series thinned to the chart's width; a
+redraw waits while the new points would not move a character cell, and the charts' measured
+render time is kept under CHART_CPU_BUDGET of one core.
+Stop and Kill ask for confirmation, then call :func:`medtui.core.runner.stop` in a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from medtui.core.errors import MedtuiError
+from medtui.core.progress import format_seconds, smooth
+from medtui.core.runs import load_run
+from medtui.core.sysstats import DEFAULT_DISK_WARN_GB, Sampler
+from medtui.core.watch import RunDelta, RunState, RunWatch
+from medtui.core.workspace import Workspace
+from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.chart import Chart, Series
+from medtui.tui.widgets.gauges import Gauges
+
+MAX_COMPARE = 4
+CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
+LOG_LINES = 1000
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
+
+
+def short_id(run_id: str) -> str:
+    """``20261127-235925-sft-7b5e`` → ``sft-7b5e`` (legend labels)."""
+    parts = run_id.split("-")
+    return "-".join(parts[-2:]) if len(parts) > 2 else run_id
+
+
+def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[float]]:
+    """Copies of an (xs, ys) series, cut to the same length."""
+    xs, ys = series
+    n = min(len(xs), len(ys))
+    return xs[:n], ys[:n]
+
+
+class MonitorScreen(Screen):
+    """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid.
+
+    ``clock`` and ``sampler`` are injectable (tests, snapshots); ``disk_warn_gb`` is the free-space
+    threshold under which the disk gauge warns (used when no sampler is given).
+    """
+
+    DEFAULT_CSS = """
+    MonitorScreen #status { height: 1; padding: 0 1; }
+    MonitorScreen #progress-row { height: 1; padding: 0 1; }
+    MonitorScreen #progress { width: auto; }
+    MonitorScreen #progress Bar { width: 20; }
+    MonitorScreen #progress-text { width: 1fr; margin-left: 1; }
+    MonitorScreen #charts { height: 3fr; min-height: 8; }
+    MonitorScreen #loss-chart { width: 2fr; }
+    MonitorScreen #side { width: 1fr; }
+    MonitorScreen #metric-chart { display: none; }
+    MonitorScreen.-metric #metric-chart { display: block; }
+    MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
+    """
+    BINDINGS = [
+        Binding("s", "stop", "Stop", id="monitor.stop"),
+        Binding("k", "kill", "Kill", id="monitor.kill"),
+        Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
+        Binding("escape", "back", "Back", id="monitor.back"),
+    ]
+
+    class Polled(Message):
+        """New data for the monitored runs (deltas are incremental, so none may be dropped)."""
+
+        def __init__(self, deltas: list[RunDelta], missing: list[str]) -> None:
+            super().__init__()
+            self.deltas = deltas
+            self.missing = missing
+
+    class StopPhase(Message):
+        def __init__(self, phase: str) -> None:
+            super().__init__()
+            self.phase = phase
+
+    class StopDone(Message):
+        def __init__(self, status: str, error: str = "") -> None:
+            super().__init__()
+            self.status = status
+            self.error = error
+
+    def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
+                 sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
+                 redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
+                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.run_id = run_id
+        self.lang = lang
+        self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
+        self.states = {rid: RunState(rid) for rid in self.run_ids}
+        self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir, disk_warn_gb=disk_warn_gb)
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.redraw_interval = redraw_interval
+        self.gauge_interval = gauge_interval
+        self.log_paused = False
+        self.missing: list[str] = []
+        self.stop_phase = ""
+        self.redraws = 0
+        self.plotted: dict[str, int] = {}  # points handed to the charts per series at the last redraw
+        self._held: deque[str] = deque(maxlen=LOG_LINES)
+        self._shown: dict[str, object] = {}
+        self._dirty = False
+        self._drawn: dict[str, int] = {}
+        self._drawn_at = 0.0
+        self.max_stale = max_stale
+        self._polled = False
+        self._halt = threading.Event()
+        localise_bindings(self, lang)
+
+    @property
+    def primary(self) -> RunState:
+        return self.states[self.run_id]
+
+    @property
+    def comparing(self) -> bool:
+        return len(self.run_ids) > 1
+
+    @property
+    def loss_points(self) -> int:
+        """How many loss points the primary run's chart holds."""
+        return len(self.primary.progress.series["loss"][0])
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
+            yield Static(id="progress-text")
+        with Horizontal(id="charts"):
+            yield Chart(id="loss-chart")
+            with Vertical(id="side"):
+                yield Chart(id="metric-chart")
+                yield Chart(id="lr-chart", sci=True)
+        yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
+                     disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
+        yield Log(max_lines=LOG_LINES, id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        title = text(self.lang, "monitor.title")
+        if self.comparing:
+            title = text(self.lang, "monitor.compare_title", n=len(self.run_ids))
+        self.title = f"{title}: {self.run_id}"
+        self.query_one("#log", Log).border_title = text(self.lang, "monitor.log")
+        self._show_status()
+        self._draw_charts()
+        self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
+        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+
+    def on_unmount(self) -> None:
+        self._halt.set()
+
+    # -- polling (worker thread: reads files, posts messages, touches no widget) -----------
+
+    def _poll_loop(self) -> None:
+        worker = get_current_worker()
+        watches: list[RunWatch] = []
+        missing: list[str] = []
+        for rid in self.run_ids:
+            try:
+                watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
+            except MedtuiError:
+                missing.append(rid)
+        while not worker.is_cancelled and not self._halt.is_set():
+            try:
+                self.post_message(self.Polled([w.poll() for w in watches], missing))
+            except OSError:
+                pass  # a log rotated or vanished between stat and open: the next tick catches up
+            self._halt.wait(self.poll_interval)
+
+    @on(Polled)
+    def _on_polled(self, message: Polled) -> None:
+        self.missing = message.missing
+        changed = False
+        lines: list[str] = []
+        for delta in message.deltas:
+            changed |= self.states[delta.run_id].apply(delta)
+            lines.extend(delta.lines)
+        if lines:
+            self._write_log(lines)
+        first = not self._polled
+        self._polled = True
+        if changed or first:
+            self._dirty = True
+            if first:  # the history is shown at once; later redraws wait for the timer
+                self._dirty = False
+                self._draw_charts()
+        self._show_status()
+
+    # -- status, progress, log ------------------------------------------------------------
+
+    def _set(self, selector: str, content) -> None:
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content, layout=False)  # one fixed line: no reflow
+
+    def _show_status(self) -> None:
+        state = self.primary
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.run_id in self.missing:
+            line.append(text(self.lang, "monitor.missing", id=self.run_id), style="bold red")
+            self._set("#status", line)
+            return
+        line.append(self.run_id, style="bold")
+        if not self._polled:
+            self._set("#status", line)
+            return
+        line.append(f" · {state.stage} · ")
+        line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
+        line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+        if self.stop_phase and state.status == "running":
+            line.append(f" · {self.stop_phase}", style="yellow")
+        elif state.reason:
+            line.append(f" · {state.reason}", style="red")
+        self._set("#status", line)
+
+        p = state.progress
+        bar = self.query_one("#progress", ProgressBar)
+        if p.total_steps and (bar.total != p.total_steps or bar.progress != p.steps):
+            bar.update(total=p.total_steps, progress=p.steps)
+        parts = [f"{text(self.lang, 'monitor.step')} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
+        if p.eta is not None and state.status == "running":
+            parts.append(f"{text(self.lang, 'monitor.eta')} {format_seconds(p.eta)}")
+        if p.throughput:
+            parts.append(f"{p.throughput:.0f} tok/s")
+        if p.steps_per_second:
+            parts.append(f"{p.steps_per_second:.2f} it/s")
+        if p.steps == 0 and not p.total_steps:
+            parts = [text(self.lang, "monitor.waiting")]
+        self._set("#progress-text", " · ".join(parts))
+
+    def _write_log(self, lines: list[str]) -> None:
+        if self.log_paused:
+            self._held.extend(lines)
+            self.query_one("#log", Log).border_title = text(self.lang, "monitor.log_paused", n=len(self._held))
+        else:
+            self.query_one("#log", Log).write_lines(lines)
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one("#log", Log)
+        self.log_paused = not self.log_paused
+        if self.log_paused:
+            log.border_title = text(self.lang, "monitor.log_paused", n=0)
+        else:
+            if self._held:
+                log.write_lines(list(self._held))
+                self._held.clear()
+            log.border_title = text(self.lang, "monitor.log")
+
+    # -- charts ---------------------------------------------------------------------------
+
+    def _redraw_if_dirty(self) -> None:
+        """Timer tick: redraw when new data would move at least one chart column, else every ``max_stale`` s.
+
+        With a long history one more point is thinner than a character cell, so redrawing for it
+        costs a full plotext build for no visible change.
+        """
+        if not self._dirty or not self.is_current:
+            return  # nothing new, or another screen covers this one: redraw when it comes back
+        since = time.monotonic() - self._drawn_at
+        if since < sum(chart.cost for chart in self.query(Chart)) / CHART_CPU_BUDGET:
+            return  # a slow terminal or a huge chart: keep the charts' CPU share within budget
+        width = max(1, self.query_one("#loss-chart").size.width)
+        visible = False
+        for rid, state in self.states.items():
+            count = len(state.progress.series["loss"][0])
+            grown = count - self._drawn.get(rid, 0)
+            visible |= grown < 0 or grown >= max(1, count // width)  # < 0: the log was rewritten
+        if visible or since >= self.max_stale:
+            self._dirty = False
+            self._draw_charts()
+
+    def _draw_charts(self) -> None:
+        """Hand each chart copies of its series; the chart thins and plots them when it renders."""
+        self.redraws += 1
+        self._drawn = {rid: len(st.progress.series["loss"][0]) for rid, st in self.states.items()}
+        self._drawn_at = time.monotonic()
+        loss: list[Series] = []
+        self.plotted = {}
+        if self.comparing:
+            for rid, color in zip(self.run_ids, COMPARE_COLORS):
+                xs, ys = _pair(self.states[rid].progress.series["loss"])
+                if xs:
+                    loss.append(Series(xs, smooth(ys), short_id(rid), color))
+                    self.plotted[f"loss:{rid}"] = len(xs)
+        else:
+            series = self.primary.progress.series
+            xs, ys = _pair(series["loss"])
+            if xs:
+                loss.append(Series(xs, ys, text(self.lang, "monitor.raw"), "gray"))
+                loss.append(Series(xs, smooth(ys), text(self.lang, "monitor.smoothed"), "cyan"))
+                self.plotted["loss"] = len(xs)
+            ex, ey = _pair(series["eval_loss"])
+            if ex:
+                loss.append(Series(ex, ey, "eval_loss", "orange", "dot"))
+                self.plotted["eval_loss"] = len(ex)
+        self.query_one("#loss-chart", Chart).show(text(self.lang, "monitor.loss"), loss)
+
+        metric = self.primary.stage_metric
+        mx, my = _pair(self.primary.progress.series[metric]) if metric else ([], [])
+        self.set_class(bool(mx), "-metric")
+        if mx:
+            self.query_one("#metric-chart", Chart).show(text(self.lang, f"monitor.{metric}"),
+                                                        [Series(mx, my, None, "green")])
+            self.plotted[metric] = len(mx)
+        lx, ly = _pair(self.primary.progress.series["lr"])
+        self.query_one("#lr-chart", Chart).show(text(self.lang, "monitor.lr"),
+                                                [Series(lx, ly, None, "magenta")] if lx else [])
+        if lx:
+            self.plotted["lr"] = len(lx)
+
+    # -- stop / kill ----------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        self._ask_stop(kill=False)
+
+    def action_kill(self) -> None:
+        self._ask_stop(kill=True)
+
+    def _ask_stop(self, kill: bool) -> None:
+        state = self.primary
+        if state.status != "running":
+            self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
+                             status=text(self.lang, f"status.{state.status}")), severity="warning")
+            return
+        message = text(self.lang, "confirm.kill" if kill else "confirm.stop", id=self.run_id)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.stop_phase = text(self.lang, "status.stopping")
+                self._show_status()
+                self._stop_run(kill)
+
+        confirm = ConfirmScreen(message, yes=text(self.lang, "confirm.yes"), no=text(self.lang, "confirm.no"),
+                                danger=kill)
+        self.app.push_screen(confirm, answered)
+
+    @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
+    def _stop_run(self, kill: bool) -> None:
+        from medtui.core import runner
+
+        try:
+            run = load_run(self.workspace.runs_dir / self.run_id)
+            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            self.post_message(self.StopDone(fresh.status))
+        except MedtuiError as exc:
+            self.post_message(self.StopDone("", str(exc)))
+
+    @on(StopPhase)
+    def _on_stop_phase(self, message: StopPhase) -> None:
+        self.stop_phase = message.phase
+        self._show_status()
+
+    @on(StopDone)
+    def _on_stop_done(self, message: StopDone) -> None:
+        self.stop_phase = ""
+        if message.error:
+            self.notify(message.error, severity="error")
+        self._show_status()
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

@@ -1,0 +1,117 @@
+"""Helpers for the Runs/Monitor/gauges tests: fake run folders, a fixed gauge sampler, wait_until.
+
+Fake runs (synthetic trainer_log.jsonl, run.json and logs with fixed timestamps) are only for
+tests of how runs are *shown* (snapshots, table contents, incremental reading); tests that claim
+a run works start real llamafactory runs instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import psutil
+
+from medtui.core.gpu import GpuInfo, GpuSnapshot
+from medtui.core.runs import write_record
+from medtui.core.sysstats import GIB, DiskInfo, SysStats
+from medtui.core.workspace import Workspace
+
+T0 = 1_790_000_000.0  # a fixed "now" for clocks injected into screens
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` with ``pilot.pause`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+NO_GPU = GpuSnapshot(reason="no GPU / NVML not available (NVML Shared Library Not Found)")
+TWO_GPUS = GpuSnapshot(gpus=[
+    GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-0000", 80 * GIB, 60 * GIB, 87, 71, 350.0, 700.0, (9, 0)),
+    GpuInfo(1, "NVIDIA H100 80GB HBM3", "GPU-1111", 80 * GIB, 2 * GIB, 3, 35, None, None, (9, 0)),
+])
+
+
+class FixedSampler:
+    """Stands in for core.sysstats.Sampler in display snapshots only: always the same values."""
+
+    def __init__(self, ws: Workspace, gpu: GpuSnapshot = NO_GPU, free_gb: float = 120.0):
+        self.stats = SysStats(cpu_percent=37.5, cpu_count=2, ram_used=6 * GIB, ram_total=24 * GIB,
+                              ram_percent=25.0,
+                              disk=DiskInfo(ws.saves_dir, ws.saves_dir, int(free_gb * GIB), 500 * GIB, 10 * GIB),
+                              gpu=gpu)
+
+    def sample(self) -> SysStats:
+        return self.stats
+
+
+def trainer_lines(steps: int, total: int, *, stage: str = "sft", eval_every: int = 0, seconds_per_step: float = 2.0,
+                  loss0: float = 2.5) -> list[dict]:
+    lines = []
+    for step in range(1, steps + 1):
+        rec = {
+            "current_steps": step,
+            "total_steps": total,
+            "loss": round(loss0 * math.exp(-step / 40) + 0.3 + 0.05 * math.sin(step), 4),
+            "lr": round(1e-3 * 0.5 * (1 + math.cos(math.pi * step / total)), 8),
+            "epoch": round(step / 25, 2),
+            "percentage": round(100 * step / total, 2),
+            "elapsed_time": _hms(step * seconds_per_step),
+            "remaining_time": _hms((total - step) * seconds_per_step),
+            "throughput": 512.0,
+            "total_tokens": 256 * step,
+        }
+        if stage == "dpo":
+            rec["accuracy"] = round(min(1.0, 0.4 + step / 100), 3)
+        if stage == "ppo":
+            rec["reward"] = round(math.log1p(step) / 3, 4)
+        lines.append(rec)
+        if eval_every and step % eval_every == 0:
+            lines.append({"current_steps": step, "total_steps": total,
+                          "eval_loss": round(loss0 * math.exp(-step / 45) + 0.4, 4),
+                          "percentage": round(100 * step / total, 2), "elapsed_time": _hms(step * seconds_per_step),
+                          "remaining_time": _hms((total - step) * seconds_per_step)})
+    return lines
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def make_run(ws: Workspace, run_id: str, *, stage: str = "sft", status: str = "succeeded", steps: int = 60,
+             total: int = 100, started: float = T0 - 3600, duration: float = 600.0, eval_every: int = 0,
+             output: str | None = None, log_lines: int = 12, error: str | None = None) -> Path:
+    """A run folder as the supervisor leaves it. ``status='running'`` ties it to this test process."""
+    ws.ensure_layout()
+    run_dir = ws.runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    output_dir = ws.saves_dir / (output or f"demo/{stage}-{run_id[-4:]}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "id": run_id, "stage": stage, "kind": "train", "status": status,
+        "argv": ["llamafactory-cli", "train", str(run_dir / "config.yaml")], "env": {},
+        "cwd": str(ws.root), "output_dir": str(output_dir), "workspace": str(ws.root),
+        "started": started, "ended": None if status == "running" else started + duration,
+        "exit_code": None if status == "running" else (0 if status == "succeeded" else 1),
+        "pid": None, "versions": {},
+    }
+    if status == "running":
+        me = psutil.Process()
+        record.update(pid=os.getpid(), pid_create_time=me.create_time())
+    if error:
+        record["error"] = error
+    write_record(run_dir, record)
+    with open(output_dir / "trainer_log.jsonl", "w") as fh:
+        for rec in trainer_lines(steps, total, stage=stage, eval_every=eval_every):
+            fh.write(json.dumps(rec) + "\n")
+    (run_dir / "stdout.log").write_text("".join(f"[INFO] step {i}: training\n" for i in range(1, log_lines + 1)))
+    (run_dir / "stderr.log").write_text("")
+    return run_dir
