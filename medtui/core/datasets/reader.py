@@ -26,6 +26,8 @@ from medtui.core.datasets.scan import (BOM, ArrayScanner, JsonlScanner, decode_r
 STRIDE = 128
 #: Records scanned per slice while holding the file's lock, so page reads interleave with counting.
 SLICE = 16384
+#: Files smaller than this are quick to rescan; their index is not cached on disk.
+CACHE_MIN_BYTES = 1 << 20
 
 Progress = Callable[[int, int], None]
 
@@ -155,7 +157,9 @@ class RecordFile:
 
     def _save_cache(self) -> None:
         file, idx = self._cache_file(), self._index
-        if file is None or idx is None or idx.scanned - self._saved_at < 4 * STRIDE and not idx.complete:
+        if file is None or idx is None or idx.stamp[0] < CACHE_MIN_BYTES:
+            return
+        if idx.scanned - self._saved_at < 4 * STRIDE and not idx.complete:
             return
         if idx.scanned == self._saved_at:
             return

@@ -211,7 +211,7 @@ def validate_dataset(path: str | Path, entry: dict[str, Any], stage: str, *, nam
     report.tokens = tokens
     over = tokens["over"]
     if over["count"] and not (stage == "pt" and packing):
-        report.findings.append(Finding("too_long", f"over cutoff_len={cutoff} tokens (truncated in training)",
+        report.findings.append(Finding("too_long", f"more than cutoff_len={cutoff} tokens; llamafactory truncates them",
                                        level="warn", count=over["count"], first=over["first"]))
     if stage == "pt" and packing:
         total, blocks = tokens["total"], tokens["total"] // cutoff
