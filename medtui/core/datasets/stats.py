@@ -43,15 +43,16 @@ def dataset_stats(path: str | Path, entry: dict[str, Any], *, model: str | None 
 
 
 def format_stats(stats: dict[str, Any], lang: str = "en") -> list[str]:
-    """Plain-text lines: one per role and unit."""
+    """Plain-text lines: a small table per unit (characters, tokens), one row per role."""
     zh = lang == "zh"
     lines = [f"{'记录数' if zh else 'records'}: {stats['records']}"]
-    for unit, key in ((("字符", "chars") if zh else ("chars", "chars")), (("token", "tokens") if zh else
-                                                                         ("tokens", "tokens"))):
+    units = (("chars", "字符" if zh else "characters"), ("tokens", "token" if zh else "tokens"))
+    for key, title in units:
         summary = stats.get(key)
         if not summary:
             continue
+        head = ("中位数", "均值") if zh else ("median", "mean")
+        lines.append(f"{title:<9}{'min':>6}{head[0]:>7}{'p95':>7}{'max':>7}{head[1]:>8}")
         for role, d in summary["fields"].items():
-            lines.append(f"{role:<9} {unit:<6} min {d['min']:>6}  median {d['median']:>6}  mean {d['mean']:>8}  "
-                         f"p95 {d['p95']:>6}  max {d['max']:>6}")
+            lines.append(f"  {role:<7}{d['min']:>6}{d['median']:>7}{d['p95']:>7}{d['max']:>7}{d['mean']:>8}")
     return lines

@@ -1,0 +1,1 @@
+"""medtui's Textual screens, one module per screen."""
