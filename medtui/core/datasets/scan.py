@@ -199,7 +199,7 @@ class JsonlScanner:
             chunk = self.fh.read(CHUNK)
             data = rest + chunk
             cut = len(data) if not chunk else data.rfind(b"\n") + 1
-            if cut == 0:
+            if cut == 0 and chunk:
                 if len(data) > MAX_RECORD:
                     raise DataFileError(f"{self.path}: {where(self.path, base)}: a line is longer than "
                                         f"{MAX_RECORD >> 20} MB")
