@@ -129,6 +129,7 @@ class DatasetsScreen(Screen):
         self.totals: dict[str, int] = {}
         self.errors: dict[str, str] = {}
         self.stats: dict | None = None
+        self.plotted: tuple[str, list[int]] | None = None  # (title, bar heights) of the histogram shown
         self._readers: dict[str, DatasetReader] = {}
         self._readers_lock = threading.Lock()
         self._cancel = threading.Event()
@@ -582,11 +583,12 @@ class DatasetsScreen(Screen):
         plt = plot.plt
         plt.clear_figure()
         if not data:
-            plt.title(self._t("no_model") if unit == "tokens" else "-")
+            self.plotted = (self._t("no_model") if unit == "tokens" else "-", [])
         else:
             edges, counts = data["edges"], data["counts"]
             plt.bar([str(e) for e in edges[:-1]], counts)
-            plt.title(self._t("histogram", field=field, unit=self._t(unit)))
+            self.plotted = (self._t("histogram", field=field, unit=self._t(unit)), counts)
+        plt.title(self.plotted[0])
         plot.refresh()
 
     def _clear_plot(self) -> None:

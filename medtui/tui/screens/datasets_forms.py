@@ -56,7 +56,8 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
     """Register a new entry (``name`` None) or edit one; unknown keys of the entry are kept."""
 
     DEFAULT_CSS = FORM_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.form.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.form.cancel"),
+                Binding("ctrl+s", "save", "Save", id="datasets.form.save")]
 
     def __init__(self, data_dir: Path, lang: str = "en", *, name: str | None = None,
                  entry: dict[str, Any] | None = None, existing: set[str] | None = None):
@@ -161,7 +162,7 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         self.query_one("#form-error", Static).update(message)
 
     @on(Button.Pressed, "#save")
-    def _save(self) -> None:
+    def action_save(self) -> None:
         name = self.query_one("#name", Input).value.strip()
         if not name:
             return self._fail(self._t("dataset_name") + ": ?")
@@ -214,7 +215,8 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
     """Name, kind (pt, sft, preference, kto) and file name of a new dataset file."""
 
     DEFAULT_CSS = FORM_CSS + ".form { height: auto; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.new.cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.new.cancel"),
+                Binding("ctrl+s", "create", "Create", id="datasets.new.create")]
 
     def __init__(self, lang: str = "en"):
         super().__init__()
@@ -241,7 +243,7 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted)
-    def _create(self) -> None:
+    def action_create(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
         if not name:
             self.query_one("#new-error", Static).update(tr("dataset_name", self.lang) + ": ?")
