@@ -18,6 +18,8 @@ from typing import BinaryIO, Iterator
 from medtui.core.datafiles import DataFileError
 
 CHUNK = 4 << 20
+#: The first read is small, so a first page costs little; each further read doubles up to CHUNK.
+FIRST_CHUNK = 64 << 10
 #: A record larger than this is reported instead of buffered (it is almost surely a broken string).
 MAX_RECORD = 64 << 20
 BOM = b"\xef\xbb\xbf"
@@ -104,13 +106,15 @@ class ArrayScanner:
     def __init__(self, path: Path, fh: BinaryIO, offset: int, *, after_record: bool, first_index: int = 0):
         self.path, self.fh = path, fh
         self.base, self.buf, self.pos, self.eof = offset, "", 0, False
+        self.chunk = min(FIRST_CHUNK, CHUNK)
         self.after_record = after_record
         self.index = first_index
         self.closed = False
         fh.seek(offset)
 
     def _fill(self) -> None:
-        more = self.fh.read(CHUNK)
+        more = self.fh.read(self.chunk)
+        self.chunk = min(self.chunk * 2, CHUNK)
         if not more:
             self.eof = True
         self.buf = self.buf[self.pos:] + more.decode("latin-1")
@@ -194,9 +198,10 @@ class JsonlScanner:
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         self.fh.seek(self.offset)
-        base, rest = self.offset, b""
+        base, rest, size = self.offset, b"", min(FIRST_CHUNK, CHUNK)
         while True:
-            chunk = self.fh.read(CHUNK)
+            chunk = self.fh.read(size)
+            size = min(size * 2, CHUNK)
             data = rest + chunk
             cut = len(data) if not chunk else data.rfind(b"\n") + 1
             if cut == 0 and chunk:
