@@ -183,3 +183,20 @@ def test_document_edits_and_saves_atomically_keeping_style(tmp_path):
         DatasetDocument.load(path, limit=10)
     with pytest.raises(MedtuiError, match="no record 5"):
         doc.delete(5)
+
+
+def test_core_has_no_textual_and_the_screen_no_heavy_imports():
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, medtui.core.datasets.validation, medtui.core.datasets.stats, medtui.core.compat, "
+            "medtui.cli.data_cmd\nassert 'textual' not in sys.modules, 'core imported textual'\n"
+            "import medtui.tui.screens.datasets\n"
+            "heavy = [m for m in ('torch', 'transformers', 'llamafactory', 'datasets', 'trl', 'peft', 'tokenizers') "
+            "if m in sys.modules]\nassert not heavy, heavy\nprint('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
