@@ -352,3 +352,21 @@ def test_snapshot_80x24(demo_ws, snap_compare):
 def test_snapshot_120x40_stats(demo_ws, snap_compare):
     assert snap_compare(host(demo_ws), terminal_size=(120, 40),
                         run_before=snapshot_run_before(("down", "down", "s")))
+
+
+@pytest.mark.parametrize("expanded", [False, True])
+def test_chinese_text_aligns_by_cell_width(expanded):
+    from rich.cells import cell_len
+
+    from medtui.tui.screens.datasets_text import render_page
+
+    record = {"指令": "患者在过去的五年中多次出现头痛症状。" * 30, "input": "mixed 中英文 text, 全角标点:“引号”",
+              "kto_tag": True, "history": [["问", "答"]], "空": ""}
+    out = io.StringIO()
+    Console(file=out, width=61, color_system=None).print(render_page([(7, record)], expanded=expanded, lang="zh"))
+    lines = out.getvalue().splitlines()
+    table_lines = [line for line in lines[1:] if line.strip()]
+    assert lines[0].startswith("#7") and len(table_lines) > 5
+    assert all(cell_len(line) == 61 for line in table_lines), [cell_len(line) for line in table_lines]
+    assert all(line.endswith(("│", "╮", "╯", "┤")) for line in table_lines)
+    assert ("x 展开" in out.getvalue()) is not expanded

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from medtui.core.compat import TRAIN_STAGES
@@ -186,6 +187,12 @@ class DatasetsScreen(Screen):
     def on_unmount(self) -> None:
         self._cancel.set()
 
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Anything a worker did not expect becomes a message, never a crash."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", severity="error")
+
     # -- list --------------------------------------------------------------------------
     def _reload(self, select: str | None = None) -> None:
         self.registry.reload()
@@ -241,7 +248,7 @@ class DatasetsScreen(Screen):
                 self._readers[name] = reader
             return reader
 
-    @work(thread=True, exclusive=True, group="datasets-count")
+    @work(thread=True, exclusive=True, group="datasets-count", exit_on_error=False)
     def _count_all(self) -> None:
         for name, row in list(self.rows.items()):
             if not row.exists or self._cancel.is_set():
@@ -249,7 +256,7 @@ class DatasetsScreen(Screen):
             try:
                 count = self._reader(name).count(cancel=self._cancel)
                 self.post_message(CountReady(name, count))
-            except DataFileError as exc:
+            except (DataFileError, OSError) as exc:
                 self.post_message(CountReady(name, None, str(exc)))
 
     @on(CountReady)
@@ -298,13 +305,13 @@ class DatasetsScreen(Screen):
         self.query_one("#page-info", Static).update(self._t("loading"))
         self._read_page(row.name, self.start, self.page_size)
 
-    @work(thread=True, exclusive=True, group="datasets-page")
+    @work(thread=True, exclusive=True, group="datasets-page", exit_on_error=False)
     def _read_page(self, name: str, start: int, count: int) -> None:
         try:
             reader = self._reader(name)
             page = reader.page(start, count)
             self.post_message(PageLoaded(name, start, page, reader.known_count()))
-        except DataFileError as exc:
+        except (DataFileError, OSError) as exc:
             self.post_message(PageLoaded(name, start, [], None, str(exc)))
 
     @on(PageLoaded)
@@ -497,7 +504,7 @@ class DatasetsScreen(Screen):
         self.query_one("#report", Static).update(self._t("working"))
         self._validate(row.name, row.path, row.entry, stage, None if model is Select.NULL else str(model), cutoff)
 
-    @work(thread=True, exclusive=True, group="datasets-validate")
+    @work(thread=True, exclusive=True, group="datasets-validate", exit_on_error=False)
     def _validate(self, name: str, path, entry: dict, stage: str, model: str | None, cutoff: int) -> None:
         from medtui.core.datasets.validation import validate_dataset
 
@@ -506,7 +513,7 @@ class DatasetsScreen(Screen):
                                       cancel=self._cancel)
             if report is not None:
                 self.post_message(ValidationDone(name, report))
-        except MedtuiError as exc:
+        except (MedtuiError, OSError) as exc:
             self.post_message(ValidationDone(name, error=str(exc)))
 
     @on(ValidationDone)
@@ -542,7 +549,7 @@ class DatasetsScreen(Screen):
         self.query_one("#stats-summary", Static).update(self._t("working"))
         self._compute_stats(row.name, row.path, row.entry, None if model is Select.NULL else str(model))
 
-    @work(thread=True, exclusive=True, group="datasets-stats")
+    @work(thread=True, exclusive=True, group="datasets-stats", exit_on_error=False)
     def _compute_stats(self, name: str, path, entry: dict, model: str | None) -> None:
         from medtui.core.datasets.stats import dataset_stats
 
@@ -550,7 +557,7 @@ class DatasetsScreen(Screen):
             stats = dataset_stats(path, entry, model=model, cancel=self._cancel)
             if stats is not None:
                 self.post_message(StatsDone(name, stats))
-        except MedtuiError as exc:
+        except (DataFileError, MedtuiError, OSError) as exc:
             self.post_message(StatsDone(name, error=str(exc)))
 
     @on(StatsDone)
