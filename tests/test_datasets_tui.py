@@ -334,6 +334,12 @@ async def test_chinese_labels(demo_ws):
         assert "第 0–4 条,共 27 条" in plain(screen.query_one("#page-info"))
         assert [str(c.label) for c in screen.query_one("#datasets", DataTable).columns.values()][:3] == [
             "名称", "记录数", "适用阶段"]
+        footer = {b.id: b.description for _, b, *_ in screen.active_bindings.values()}
+        assert footer["datasets.register"] == "注册" and footer["datasets.next_page"] == "下一页"
+        await pilot.press("o")
+        editor = app.screen
+        assert isinstance(editor, RecordsEditor)
+        assert {b.id: b.description for _, b, *_ in editor.active_bindings.values()}["datasets.editor.save"] == "保存"
 
 
 def snapshot_run_before(keys: tuple[str, ...] = ()):

@@ -33,7 +33,7 @@ from medtui.core.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.datasets_editor import RecordsEditor
 from medtui.tui.screens.datasets_forms import ConfirmRemove, EntryForm, NewDatasetForm
-from medtui.tui.screens.datasets_text import render_page, tr
+from medtui.tui.screens.datasets_text import localize_bindings, render_page, tr
 
 
 class CountReady(Message):
@@ -134,6 +134,7 @@ class DatasetsScreen(Screen):
         self._readers: dict[str, DatasetReader] = {}
         self._readers_lock = threading.Lock()
         self._cancel = threading.Event()
+        localize_bindings(self, lang)
 
     def _t(self, key: str, **kw: Any) -> str:
         return tr(key, self.lang, **kw)

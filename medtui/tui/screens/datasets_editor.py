@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 from medtui.core.datasets.document import DatasetDocument
 from medtui.core.errors import MedtuiError
 from medtui.tui.screens.datasets_forms import FORM_CSS
-from medtui.tui.screens.datasets_text import clip, tr, value_text
+from medtui.tui.screens.datasets_text import clip, localize_bindings, tr, value_text
 
 CELL = 28
 
@@ -34,6 +34,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         super().__init__()
         self.record, self.title_text, self.lang = dict(record), title, lang
         self.fields = list(record)
+        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form", id="record-form"):
@@ -99,6 +100,7 @@ class RecordsEditor(Screen[bool]):
         self.document, self.blank, self.label, self.lang = document, blank, label, lang
         self.saved = False
         self._confirm_discard = False
+        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title")

@@ -16,7 +16,7 @@ from medtui.core.datafiles import DATA_SUFFIXES, DataFileError, head
 from medtui.core.datasets.columns import (COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of, suggest_entry)
 from medtui.core.datasets.schema import SCHEMAS
 from medtui.core.registry import REGISTRY_NAME, SOURCE_KEYS
-from medtui.tui.screens.datasets_text import tr
+from medtui.tui.screens.datasets_text import localize_bindings, tr
 
 FORM_CSS = """
 .form { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
@@ -68,6 +68,7 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         self.entry = dict(entry or {})
         self.existing = existing or set()
         self.keys: list[str] = []
+        localize_bindings(self, lang)
 
     def _t(self, key: str, **kw: Any) -> str:
         return tr(key, self.lang, **kw)
@@ -221,6 +222,7 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
     def __init__(self, lang: str = "en"):
         super().__init__()
         self.lang = lang
+        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         t = lambda key: tr(key, self.lang)  # noqa: E731
@@ -263,6 +265,7 @@ class ConfirmRemove(ModalScreen[bool]):
     def __init__(self, name: str, lang: str = "en"):
         super().__init__()
         self.entry_name, self.lang = name, lang
+        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):

@@ -7,6 +7,7 @@ values are cut to a few lines unless expanded.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from rich import box
@@ -101,6 +102,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "histogram": ("{field} length ({unit})", "{field} 长度({unit})"),
 }
 
+#: Binding id -> TEXT key of its footer label.
+BINDING_TEXT = {
+    "datasets.register": "register", "datasets.edit_entry": "edit_entry", "datasets.remove": "remove",
+    "datasets.new_file": "new_file", "datasets.edit_records": "edit_records", "datasets.next_page": "next_page",
+    "datasets.prev_page": "prev_page", "datasets.jump": "jump", "datasets.expand": "expand",
+    "datasets.validate": "validate", "datasets.stats": "stats", "datasets.refresh": "refresh",
+    "datasets.editor.add": "add", "datasets.editor.edit": "edit", "datasets.editor.duplicate": "duplicate",
+    "datasets.editor.delete": "delete", "datasets.editor.save": "save", "datasets.editor.close": "back",
+    "datasets.form.cancel": "cancel", "datasets.form.save": "save", "datasets.new.cancel": "cancel",
+    "datasets.new.create": "save", "datasets.remove.cancel": "cancel", "datasets.record.cancel": "cancel",
+    "datasets.record.save": "save",
+}
+
 LONG_CELLS = 240
 LONG_LINES = 4
 
@@ -108,6 +122,16 @@ LONG_LINES = 4
 def tr(key: str, lang: str = "en", **kwargs: Any) -> str:
     en, zh = TEXT[key]
     return (zh if lang == "zh" else en).format(**kwargs)
+
+
+def localize_bindings(node: Any, lang: str) -> None:
+    """Give a screen's footer labels in ``lang`` (the bindings' keys and ids stay as they are)."""
+    if lang != "zh":
+        return
+    table = node._bindings.key_to_bindings
+    for key, bindings in table.items():
+        table[key] = [replace(b, description=tr(BINDING_TEXT[b.id], lang)) if b.id in BINDING_TEXT else b
+                      for b in bindings]
 
 
 def value_text(value: Any) -> str:
