@@ -21,8 +21,8 @@ from medtui.tui.screens.datasets_text import localize_bindings, tr
 FORM_CSS = """
 .form { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
 .form .title { text-style: bold; margin-bottom: 1; }
-.form .row { height: auto; }
-.form .row Label { width: 16; padding-top: 1; }
+.form .row { height: auto; margin-bottom: 1; }
+.form .row Label { width: 16; }
 .form .row Select, .form .row Input { width: 1fr; }
 .form .error { color: $error; height: auto; }
 .form .buttons { height: auto; margin-top: 1; }
@@ -86,28 +86,30 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
             yield Label(self._t("edit_title" if self.editing else "register_title"), classes="title")
             with Horizontal(classes="row"):
                 yield Label(self._t("name"))
-                yield Input(self.entry_name, placeholder=self._t("dataset_name"), id="name", disabled=self.editing)
+                yield Input(self.entry_name, placeholder=self._t("dataset_name"), id="name", disabled=self.editing,
+                            compact=True)
             with Horizontal(classes="row"):
                 yield Label(self._t("file"))
-                yield Select([(c, c) for c in choices], value=file_value, id="file", prompt="data/…")
+                yield Select([(c, c) for c in choices], value=file_value, id="file", prompt="data/…", compact=True)
             with Horizontal(classes="row"):
                 yield Label(self._t("formatting"))
                 yield Select([(f, f) for f in FORMATS], value=entry.get("formatting") or "alpaca", id="formatting",
-                             allow_blank=False)
-            yield Checkbox(self._t("ranking") + " (ranking)", bool(entry.get("ranking")), id="ranking")
+                             allow_blank=False, compact=True)
+            yield Checkbox(self._t("ranking") + " (ranking)", bool(entry.get("ranking")), id="ranking", compact=True)
             yield Label(self._t("columns"), classes="title")
             for key in COLUMN_KEYS:
                 value = columns.get(key)
                 options = [(value, value)] if value else []
                 with Horizontal(classes="row"):
                     yield Label(key)
-                    yield Select(options, value=value or Select.NULL, id=f"col-{key}", prompt="—")
+                    yield Select(options, value=value or Select.NULL, id=f"col-{key}", prompt="—", compact=True)
             with Vertical(id="tags"):
                 yield Label(self._t("tags"), classes="title")
                 for key in TAG_KEYS:
                     with Horizontal(classes="row"):
                         yield Label(key)
-                        yield Input(str(tags.get(key, "")), placeholder=DEFAULT_TAGS[key], id=f"tag-{key}")
+                        yield Input(str(tags.get(key, "")), placeholder=DEFAULT_TAGS[key], id=f"tag-{key}",
+                                    compact=True)
             yield Static("", classes="error", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button(self._t("save"), variant="primary", id="save")
@@ -230,14 +232,14 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
             yield Label(t("new_title"), classes="title")
             with Horizontal(classes="row"):
                 yield Label(t("name"))
-                yield Input(placeholder=t("dataset_name"), id="new-name")
+                yield Input(placeholder=t("dataset_name"), id="new-name", compact=True)
             with Horizontal(classes="row"):
                 yield Label(t("kind"))
                 yield Select([(v[3] if self.lang == "zh" else v[2], k) for k, v in SCHEMAS.items()], value="sft",
-                             allow_blank=False, id="new-kind")
+                             allow_blank=False, id="new-kind", compact=True)
             with Horizontal(classes="row"):
                 yield Label(t("file_name"))
-                yield Input(placeholder="NAME.json", id="new-file")
+                yield Input(placeholder="NAME.json", id="new-file", compact=True)
             yield Static("", classes="error", id="new-error")
             with Horizontal(classes="buttons"):
                 yield Button(t("save"), variant="primary", id="create")

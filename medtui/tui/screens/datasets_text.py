@@ -50,7 +50,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "stage": ("Stage", "阶段"),
     "model": ("Model (tokenizer)", "模型(分词器)"),
     "no_model": ("no model: skip token checks", "不选模型:跳过 token 检查"),
-    "no_model_short": ("no model (no tokens)", "无模型(不计 token)"),
+    "no_model_short": ("no model", "无模型"),
     "cutoff": ("cutoff_len", "cutoff_len"),
     "run_validate": ("Validate", "开始校验"),
     "run_stats": ("Compute", "开始统计"),
