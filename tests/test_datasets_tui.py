@@ -80,6 +80,7 @@ async def test_register_edit_and_remove_through_the_form(demo_ws):
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         await pilot.press("a")
+        await pilot.pause()
         form = app.screen
         assert isinstance(form, EntryForm)
         assert "custom_pt_train_data.json" in [str(v) for _, v in form.query_one("#file", Select)._options]
@@ -97,6 +98,7 @@ async def test_register_edit_and_remove_through_the_form(demo_ws):
         assert screen.current == "my_pt" and screen.totals["my_pt"] == 27
 
         await pilot.press("e")
+        await pilot.pause()
         form = app.screen
         assert isinstance(form, EntryForm) and form.query_one("#name", Input).disabled
         form.query_one("#ranking", Checkbox).value = True
@@ -107,6 +109,7 @@ async def test_register_edit_and_remove_through_the_form(demo_ws):
         assert table.get_row("my_pt")[2] == "rm,dpo"
 
         await pilot.press("d")
+        await pilot.pause()
         assert isinstance(app.screen, ConfirmRemove)
         await pilot.click("#yes")
         await settle(pilot)
@@ -154,6 +157,7 @@ async def test_new_file_add_edit_duplicate_delete_and_save(demo_ws):
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         await pilot.press("n")
+        await pilot.pause()
         assert isinstance(app.screen, NewDatasetForm)
         app.screen.query_one("#new-name", Input).value = "my_kto"
         app.screen.query_one("#new-kind", Select).value = "kto"
@@ -165,6 +169,7 @@ async def test_new_file_add_edit_duplicate_delete_and_save(demo_ws):
         assert "kto" in app.screen_stack[-2].rows["my_kto"].stages
 
         await pilot.press("a")
+        await pilot.pause()
         form = app.screen
         assert isinstance(form, RecordForm)
         texts = form.query(TextArea)
@@ -201,6 +206,7 @@ async def test_unsaved_edits_need_a_second_escape(demo_ws):
         await settle(pilot)
         before = (demo_ws.data_dir / "custom_pt_train_data.json").read_bytes()
         await pilot.press("o")
+        await pilot.pause()
         editor = app.screen
         assert isinstance(editor, RecordsEditor) and len(editor.document.records) == 27
         await pilot.press("d", "escape")
@@ -337,6 +343,7 @@ async def test_chinese_labels(demo_ws):
         footer = {b.id: b.description for _, b, *_ in screen.active_bindings.values()}
         assert footer["datasets.register"] == "注册" and footer["datasets.next_page"] == "下一页"
         await pilot.press("o")
+        await pilot.pause()
         editor = app.screen
         assert isinstance(editor, RecordsEditor)
         assert {b.id: b.description for _, b, *_ in editor.active_bindings.values()}["datasets.editor.save"] == "保存"
