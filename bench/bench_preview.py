@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
              deep_cached["peak_rss_mb"]),
             (f"medtui full count / index pass ({n:,} records)", count["seconds"], count["peak_rss_mb"]),
         ]
-        print(f"\n| case | time | peak RSS |\n| --- | ---: | ---: |")
+        print("\n| case | time | peak RSS |\n| --- | ---: | ---: |")
         for label, seconds, rss in rows:
             shown = f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
             print(f"| {label} | {shown} | {'-' if rss is None else f'{rss:.0f} MB'} |")

@@ -95,8 +95,8 @@ def test_index_cache_survives_a_new_reader_and_expires_on_change(tmp_path):
 
 BAD_INPUTS = {
     "invalid-json": ("data.json", b'[\n  {"a": 1},\n  {"a": 2,, "b": 3}\n]\n', "line 3, column 11: invalid JSON"),
-    "jsonl-line-not-object": ("data.jsonl", b'{"a": 1}\n\n[1, 2]\n', "line 3, column 1: expected a JSON object, "
-                                                                      "found an array"),
+    "jsonl-line-not-object": ("data.jsonl", b'{"a": 1}\n\n[1, 2]\n',
+                              "line 3, column 1: expected a JSON object, found an array"),
     "non-utf8": ("data.json", '[{"a": "好"}, {"a": "'.encode() + b"\xff\xfe" + b'"}]', "line 1, column 21: not UTF-8"),
     "object-not-array": ("data.json", b'{\n  "data": [{"a": 1}]\n}\n', "expected a JSON array of records"),
     "empty": ("data.json", b"", "the file is empty"),

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator
 
 from medtui.core.atomic import atomic_write_text
 from medtui.core.datafiles import DataFileError, data_files
-from medtui.core.datasets.scan import (BOM, ArrayScanner, JsonlScanner, decode_record, first_bad_utf8,
-                                       utf8_error, where)
+from medtui.core.datasets.scan import (
+    BOM, ArrayScanner, JsonlScanner, decode_record, first_bad_utf8, utf8_error, where)
 
 STRIDE = 128
 #: Records scanned per slice while holding the file's lock, so page reads interleave with counting.
@@ -273,7 +273,7 @@ class RecordFile:
         bad = first_bad_utf8(self.path)
         if bad is not None:
             return utf8_error(self.path, bad)
-        kind, start = self.layout()
+        _kind, start = self.layout()
         try:
             with open(self.path, "rb") as fh:
                 for _ in ArrayScanner(self.path, fh, start, after_record=False):

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from medtui.core.datafiles import DATA_SUFFIXES, DataFileError, head
-from medtui.core.datasets.columns import (COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of, suggest_entry)
+from medtui.core.datasets.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of, suggest_entry
 from medtui.core.datasets.schema import SCHEMAS
 from medtui.core.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.tui.screens.datasets_text import localize_bindings, tr
@@ -227,7 +227,9 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
         localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        t = lambda key: tr(key, self.lang)  # noqa: E731
+        def t(key: str) -> str:
+            return tr(key, self.lang)
+
         with Vertical(classes="form", id="new-form"):
             yield Label(t("new_title"), classes="title")
             with Horizontal(classes="row"):
