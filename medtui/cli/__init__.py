@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "medtui.cli.doctor_cmd",
     "medtui.cli.download_cmd",
     "medtui.cli.model_cmd",
+    "medtui.cli.data_cmd",
 )
 
 
