@@ -24,6 +24,7 @@ from medtui.core.workspace import Workspace
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin",
                 "model.safetensors.index.json", "pytorch_model.bin.index.json")
+VALUE_HEAD_FILES = ("value_head.safetensors", "value_head.bin")
 RANKING_STAGES = ("rm", "dpo")
 PLAIN_STAGES = ("pt", "sft", "kto", "ppo")
 
@@ -89,7 +90,8 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems += _check_precision(cfg, env)
     problems += _check_output(plan, cfg)
     if plan.stage == "ppo":
-        problems += _check_reward_model(cfg)
+        problems += _check_reward_model(cfg, ws)
+        problems += _check_ppo_batch(cfg, records)
     problems += _check_disk(plan, cfg, records, env)
     return problems
 
@@ -229,16 +231,96 @@ def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _check_reward_model(cfg: dict[str, Any]) -> list[Problem]:
+def _check_reward_model(cfg: dict[str, Any], ws: Workspace) -> list[Problem]:
+    """The reward model exists, is an RM output, and was trained on this PPO's base model."""
     rm = cfg.get("reward_model")
     if not rm:
         return [Problem("reward_model", "PPO needs a reward model (an RM run's output folder)")]
     path = Path(str(rm))
     if not path.is_dir():
         return [Problem("reward_model", f"reward model not found: {rm}")]
-    if cfg.get("reward_model_type", "lora") == "lora" and not (path / "adapter_config.json").is_file():
-        return [Problem("reward_model", f"{rm} is not a LoRA reward model (no adapter_config.json)")]
+    if not any((path / name).is_file() for name in VALUE_HEAD_FILES):
+        return [Problem("reward_model", f"{rm} has no value_head.safetensors; choose the output folder of an RM "
+                                        f"(stage rm) run")]
+    if cfg.get("reward_model_type", "lora") == "full":
+        return _check_full_reward_model(path, cfg)
+    adapter_config = _read_json(path / "adapter_config.json")
+    if adapter_config is None:
+        return [Problem("reward_model", f"{rm} is not a LoRA reward model (no readable adapter_config.json); "
+                                        f"set reward_model_type full for a full reward model")]
+    rm_base = adapter_config.get("base_model_name_or_path")
+    base = str(cfg.get("model_name_or_path", ""))
+    if rm_base and not _same_model(str(rm_base), base):
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, but this PPO starts from "
+                                        f"{base}; a LoRA reward model only fits the base model it was trained on. "
+                                        f"Train the RM on {base}, or choose its matching reward model")]
+    rm_adapters = _run_adapters(ws, path)
+    ppo_adapters = _adapter_list(cfg.get("adapter_name_or_path"))
+    if rm_adapters is not None and rm_adapters != ppo_adapters:
+        shown = lambda a: ", ".join(a) or "none"  # noqa: E731
+        return [Problem("reward_model", f"the reward model {rm} was trained with adapter(s) {shown(rm_adapters)} on "
+                                        f"the base model, but this PPO loads {shown(ppo_adapters)}; they must match")]
     return []
+
+
+def _check_full_reward_model(path: Path, cfg: dict[str, Any]) -> list[Problem]:
+    rm_config = _read_json(path / "config.json")
+    if rm_config is None:
+        return [Problem("reward_model", f"{path} is not a full reward model (no readable config.json)")]
+    base_config = _read_json(Path(str(cfg.get("model_name_or_path", ""))) / "config.json")
+    if base_config is None:
+        return []
+    for key in ("model_type", "vocab_size"):
+        if rm_config.get(key) != base_config.get(key):
+            return [Problem("reward_model", f"the reward model {path} has {key} {rm_config.get(key)!r} but the PPO "
+                                            f"model has {base_config.get(key)!r}; the reward model must be built on "
+                                            f"the same base model (same tokenizer)")]
+    return []
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _same_model(a: str, b: str) -> bool:
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _adapter_list(value: Any) -> list[str]:
+    return [str(Path(p.strip()).expanduser().resolve()) for p in str(value or "").split(",") if p.strip()]
+
+
+def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
+    """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
+    from medtui.core.runs import list_runs
+
+    target = output_dir.resolve()
+    for run in list_runs(ws.runs_dir):
+        try:
+            if run.output_dir.resolve() == target and run.status == "succeeded":
+                return _adapter_list((run.record.get("config") or {}).get("adapter_name_or_path"))
+        except (KeyError, OSError):
+            continue
+    return None
+
+
+def _check_ppo_batch(cfg: dict[str, Any], records: int | None) -> list[Problem]:
+    batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
+    out: list[Problem] = []
+    if cfg.get("ppo_whiten_rewards") is True and batch < 8:
+        out.append(Problem("ppo_whiten_rewards", f"whitening rewards needs per_device_train_batch_size x "
+                                                 f"gradient_accumulation_steps >= 8 (now {batch})"))
+    if records is not None and records < batch:
+        out.append(Problem("per_device_train_batch_size", f"the dataset has {records} prompt(s), fewer than one PPO "
+                                                          f"batch of {batch} (batch size x gradient accumulation)"))
+    return out
 
 
 def model_size_bytes(model: str) -> int:
