@@ -250,6 +250,9 @@ def _check_reward_model(cfg: dict[str, Any], ws: Workspace) -> list[Problem]:
                                         f"set reward_model_type full for a full reward model")]
     rm_base = adapter_config.get("base_model_name_or_path")
     base = str(cfg.get("model_name_or_path", ""))
+    if rm_base and Path(str(rm_base)).is_absolute() and not Path(str(rm_base)).exists():
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, which no longer exists, so "
+                                        f"medtui cannot check that it matches {base}", level="warn")]
     if rm_base and not _same_model(str(rm_base), base):
         return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, but this PPO starts from "
                                         f"{base}; a LoRA reward model only fits the base model it was trained on. "
@@ -257,9 +260,9 @@ def _check_reward_model(cfg: dict[str, Any], ws: Workspace) -> list[Problem]:
     rm_adapters = _run_adapters(ws, path)
     ppo_adapters = _adapter_list(cfg.get("adapter_name_or_path"))
     if rm_adapters is not None and rm_adapters != ppo_adapters:
-        shown = lambda a: ", ".join(a) or "none"  # noqa: E731
-        return [Problem("reward_model", f"the reward model {rm} was trained with adapter(s) {shown(rm_adapters)} on "
-                                        f"the base model, but this PPO loads {shown(ppo_adapters)}; they must match")]
+        return [Problem("reward_model", f"the reward model {rm} was trained with adapter(s) "
+                                        f"{', '.join(rm_adapters) or 'none'} on the base model, but this PPO loads "
+                                        f"{', '.join(ppo_adapters) or 'none'}; they must match")]
     return []
 
 
@@ -287,10 +290,31 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _same_model(a: str, b: str) -> bool:
+    """Same folder, or a copy of it (a moved workspace); hub ids compare by name."""
     pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    if pa.exists() and pb.exists():
-        return pa.resolve() == pb.resolve()
+    if pa.is_dir() and pb.is_dir():
+        return pa.resolve() == pb.resolve() or model_fingerprint(pa) == model_fingerprint(pb)
     return a.rstrip("/") == b.rstrip("/")
+
+
+def model_fingerprint(folder: Path, block: int = 1 << 16) -> tuple:
+    """Cheap identity of a model folder: its config and, per weight file, the size and a hash of three
+    sampled blocks (fine-tuning changes weights everywhere; a copy changes none)."""
+    import hashlib
+
+    config = _read_json(folder / "config.json") or {}
+    config.pop("_name_or_path", None)
+    files = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".bin"):
+            size = f.stat().st_size
+            digest = hashlib.sha1()
+            with open(f, "rb") as fh:
+                for at in (size // 3, size // 2, 2 * size // 3):
+                    fh.seek(at)
+                    digest.update(fh.read(block))
+            files.append((f.name, size, digest.hexdigest()))
+    return json.dumps(config, sort_keys=True), tuple(files)
 
 
 def _adapter_list(value: Any) -> list[str]:
