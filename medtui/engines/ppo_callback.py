@@ -54,14 +54,26 @@ class PPOLogCallback(LogCallback):
         self.aborted = False
         signal.signal(signal.SIGABRT, self._set_abort)  # also without LLAMABOARD_ENABLED
 
+    def _stop_now(self) -> bool:
+        """The stop flag, agreed by all processes so that every rank stops after the same step."""
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self.aborted
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([1 if self.aborted else 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def on_train_begin(self, args, state, control, **kwargs):
         super().on_train_begin(args, state, control, **kwargs)
-        if self.aborted:
+        if self._stop_now():
             raise StopTraining()
 
     def on_step_end(self, args, state, control, **kwargs):
         super().on_step_end(args, state, control, **kwargs)
-        if self.aborted:
+        if self._stop_now():
             raise StopTraining()
 
     def on_log(self, args, state, control, logs=None, **kwargs):

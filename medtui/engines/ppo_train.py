@@ -72,6 +72,33 @@ def torchrun_argv(config_path: str, device_count: int) -> list[str] | None:
             "-m", "medtui.engines.ppo_train", config_path]
 
 
+def run_torchrun(argv: list[str]) -> int:
+    """Run the workers under torchrun; pass a graceful stop (SIGABRT) on to them.
+
+    torchrun starts each worker in a session of its own, so a signal to this run's process group
+    does not reach them. torchrun inherits SIGABRT ignored; this launcher forwards it to every
+    process below torchrun, and the workers save and stop.
+    """
+    import psutil
+
+    signal.signal(signal.SIGABRT, signal.SIG_IGN)
+    proc = subprocess.Popen(argv)
+
+    def forward(signum, frame) -> None:
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            try:
+                child.send_signal(signal.SIGABRT)
+            except psutil.Error:
+                pass
+
+    signal.signal(signal.SIGABRT, forward)
+    return proc.wait()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -147,16 +174,16 @@ def train(config: dict[str, Any]) -> int:
     callback.aborted = callback.aborted or _early_abort  # a stop asked for while importing still counts
     _setup_logging(callback)
     output_dir = Path(training_args.output_dir)
-    if config.get("overwrite_output_dir") and (output_dir / "trainer_log.jsonl").exists():
-        (output_dir / "trainer_log.jsonl").unlink()
+    if config.get("overwrite_output_dir") and training_args.should_save:
+        (output_dir / "trainer_log.jsonl").unlink(missing_ok=True)
     if training_args.resume_from_checkpoint:
         logger.warning("TRL's PPOTrainer cannot resume from %s; PPO starts afresh", training_args.resume_from_checkpoint)
 
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.model import load_model, load_tokenizer
-    from trl import PPOTrainer
 
     from medtui.engines.ppo_models import load_reward_model, make_value_model
+    from medtui.engines.ppo_trainer import MedtuiPPOTrainer
     from medtui.engines.ppo_sampling import rollout_sampling
 
     tokenizer_module = load_tokenizer(model_args)
@@ -178,9 +205,15 @@ def train(config: dict[str, Any]) -> int:
     logger.info("reward model: %s (%s); %d prompts", finetuning_args.reward_model,
                 finetuning_args.reward_model_type, len(prompts))
 
+    ref_model = None  # LoRA: the policy with its adapter disabled; full: TRL copies the policy
+    if training_args.parallel_mode.value == "distributed" and finetuning_args.finetuning_type == "lora":
+        # TRL 0.24 reaches the adapter through the DDP wrapper (model.policy) and fails; load the reference
+        from llamafactory.hparams import FinetuningArguments
+
+        ref_model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
     args = ppo_config(training_args, finetuning_args, generating_args, kl_coef, world)
-    trainer = PPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=None, reward_model=reward,
-                         train_dataset=prompts, value_model=value, callbacks=[callback])
+    trainer = MedtuiPPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=ref_model,
+                               reward_model=reward, train_dataset=prompts, value_model=value, callbacks=[callback])
     gc.freeze()  # TRL runs gc.collect() twice a step; never rescan the objects that exist by now
     start = time.time()
     stopped = False
@@ -215,8 +248,7 @@ def main(argv: list[str]) -> int:
 
         relaunch = torchrun_argv(argv[0], torch.cuda.device_count())
         if relaunch is not None:
-            signal.signal(signal.SIGABRT, signal.SIG_IGN)  # the workers save; this launcher waits for them
-            return subprocess.run(relaunch).returncode
+            return run_torchrun(relaunch)
         return train(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
