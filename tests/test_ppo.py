@@ -26,6 +26,7 @@ from medtui.core.runs import list_runs, load_run
 from conftest import ROOT, copy_ws, medtui_cli
 
 DEMO = Path("saves") / "workflow-demo"
+MODULE = "medtui.engines.ppo_train"
 RECORD_KEYS = {"current_steps", "total_steps", "loss", "reward", "kl", "value_loss", "lr", "epoch", "percentage",
                "elapsed_time", "remaining_time"}
 
@@ -76,7 +77,7 @@ def test_engine_choice_reads_the_installed_llamafactory():
 
 def test_ppo_plan_runs_medtuis_engine_and_preview_shows_it(demo_ws):
     plan = build_plan(ppo_config(demo_ws.root, ppo_kl_coef=0.1), demo_ws)
-    assert plan.argv == [sys.executable, "-m", "medtui.engines.ppo_train", str(plan.yaml_path)]
+    assert plan.argv == [sys.executable, "-m", MODULE, str(plan.yaml_path)]
     assert "-m medtui.engines.ppo_train" in plan.preview()
     assert plan.yaml_config["ppo_kl_coef"] == 0.1 and plan.yaml_config["stage"] == "ppo"
     assert plan.env["LLAMABOARD_ENABLED"] == "1" and plan.env["LLAMABOARD_WORKDIR"] == str(plan.output_dir)
@@ -92,12 +93,30 @@ def test_ppo_plan_uses_llamafactory_when_it_supports_the_installed_trl(demo_ws, 
 
 def test_engine_refuses_a_config_it_cannot_honour(tmp_path):
     cfg = write_yaml(tmp_path / "ppo.yaml", ppo_config(tmp_path, ppo_score_norm=True))
-    proc = subprocess.run([sys.executable, "-m", "medtui.engines.ppo_train", str(cfg)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", MODULE, str(cfg)], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "ppo_score_norm" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "medtui.engines.ppo_train"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", MODULE], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_torchrun_relaunch_like_llamafactory_cli(monkeypatch):
+    from medtui.engines.ppo_train import torchrun_argv
+
+    for key in ("LOCAL_RANK", "FORCE_TORCHRUN", "NPROC_PER_NODE", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    assert torchrun_argv("c.yaml", 1) is None and torchrun_argv("c.yaml", 0) is None
+    argv = torchrun_argv("c.yaml", 4)
+    assert argv[:3] == [sys.executable, "-m", "torch.distributed.run"] and argv[-3:] == ["-m", MODULE, "c.yaml"]
+    assert argv[argv.index("--nproc_per_node") + 1] == "4"
+    monkeypatch.setenv("FORCE_TORCHRUN", "1")
+    monkeypatch.setenv("NPROC_PER_NODE", "2")
+    monkeypatch.setenv("MASTER_PORT", "29555")
+    argv = torchrun_argv("c.yaml", 0)
+    assert argv[argv.index("--nproc_per_node") + 1] == "2" and argv[argv.index("--master_port") + 1] == "29555"
+    monkeypatch.setenv("LOCAL_RANK", "0")  # already a torchrun worker
+    assert torchrun_argv("c.yaml", 4) is None
 
 
 def test_progress_charts_reward_kl_and_value_loss():
@@ -174,7 +193,7 @@ def _ppo_run(ws):
 def test_demo_pipeline_ran_ppo_with_llamafactory_style_logs(trained_ws):
     run = _ppo_run(trained_ws)
     assert run.status == "succeeded", run.reason()
-    assert run.record["argv"][1:3] == ["-m", "medtui.engines.ppo_train"]
+    assert run.record["argv"][1:3] == ["-m", MODULE]
     out = run.output_dir
     assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()
     assert (out / "running_log.txt").read_text(encoding="utf-8").strip()
@@ -225,3 +244,18 @@ def test_graceful_stop_saves_the_adapter(trained_ws, tmp_path):
     assert (out / "adapter_model.safetensors").is_file()
     results = json.loads((out / "all_results.json").read_text())
     assert results["stopped"] is True and 1 <= results["train_steps"] < 190
+
+
+def test_two_process_run_under_torchrun(trained_ws, tmp_path):
+    """Two CPU workers (gloo): the DDP path multi-GPU boxes take, with LoRA and a separate reference model."""
+    ws = copy_ws(trained_ws, tmp_path / "ws")
+    cfg = ppo_config(ws.root, output_dir="saves/test/ppo-ddp", per_device_train_batch_size=2, max_samples=8,
+                     num_train_epochs=1, max_new_tokens=4, ppo_epochs=1, force_torchrun=True, nproc_per_node=2)
+    proc = medtui_cli("train", str(write_yaml(tmp_path / "ppo.yaml", cfg)), "--workspace", str(ws.root))
+    run = list_runs(ws.runs_dir)[0]
+    assert proc.returncode == 0 and run.status == "succeeded", run.stderr_path.read_text()[-3000:]
+    assert run.record["env"].get("FORCE_TORCHRUN") == "1"
+    records = [json.loads(line) for line in run.trainer_log.read_text().splitlines()]
+    # 8 prompts in batches of 2 per worker: 2 PPO steps with two workers (one worker would take 4)
+    assert [r["current_steps"] for r in records] == [1, 2] and records[-1]["total_steps"] == 2
+    assert (run.output_dir / "adapter_model.safetensors").is_file()

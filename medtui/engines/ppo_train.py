@@ -51,6 +51,7 @@ def read_config(path: str) -> dict[str, Any]:
     if str(data.get("stage", "ppo")) != "ppo":
         raise ConfigError(f"{path}: this entry point runs stage ppo, not {data['stage']!r}")
     data["stage"] = "ppo"
+    data.setdefault("do_train", True)
     if data.pop("ppo_score_norm", False):
         raise ConfigError("ppo_score_norm is not available with TRL's PPOTrainer; remove it "
                           "(ppo_whiten_rewards is the supported normalisation)")
@@ -159,12 +160,49 @@ def ppo_config(training_args, finetuning_args, generating_args, kl_coef: float, 
     )
 
 
+def load_prompts(model_args, data_args, training_args):
+    """The tokenizer and the prompt dataset (``input_ids`` only), rendered by llamafactory's template."""
+    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
+    from llamafactory.model import load_tokenizer
+
+    tokenizer_module = load_tokenizer(model_args)
+    template = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
+    dataset = get_dataset(template, model_args, data_args, training_args, stage="ppo", **tokenizer_module)
+    prompts = dataset["train_dataset"].select_columns(["input_ids"])
+    batch = (training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+             * training_args.world_size)
+    if len(prompts) < batch:
+        raise ConfigError(f"the dataset has {len(prompts)} prompt(s), fewer than one PPO batch "
+                          f"(per_device_train_batch_size x gradient_accumulation_steps x devices = {batch})")
+    return tokenizer_module["tokenizer"], prompts
+
+
+def load_models(tokenizer, model_args, training_args, finetuning_args):
+    """Policy, reference (None: TRL derives it), reward model and critic."""
+    from llamafactory.hparams import FinetuningArguments
+    from llamafactory.model import load_model
+
+    from medtui.engines.ppo_models import load_reward_model, make_value_model
+
+    model_args.disable_gradient_checkpointing = True  # TRL's policy/value wrapper cannot toggle it
+    policy = load_model(tokenizer, model_args, finetuning_args, is_trainable=True)
+    reward = load_reward_model(tokenizer, model_args, finetuning_args)
+    value = make_value_model(reward, policy, finetuning_args.finetuning_type)
+    ref_model = None  # LoRA: the policy with its adapter disabled; full: TRL copies the policy
+    if training_args.parallel_mode.value == "distributed" and finetuning_args.finetuning_type == "lora":
+        # TRL 0.24 reaches the adapter through the DDP wrapper (model.policy) and fails; load the reference
+        ref_model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
+    return policy, ref_model, reward, value
+
+
 def train(config: dict[str, Any]) -> int:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     kl_coef = float(config.pop("ppo_kl_coef", 0.05))
     from llamafactory.hparams import get_train_args
 
     from medtui.engines.ppo_callback import PPOLogCallback, StopTraining
+    from medtui.engines.ppo_sampling import rollout_sampling
+    from medtui.engines.ppo_trainer import MedtuiPPOTrainer
 
     try:
         model_args, data_args, training_args, finetuning_args, generating_args = get_train_args(config)
@@ -179,39 +217,12 @@ def train(config: dict[str, Any]) -> int:
     if training_args.resume_from_checkpoint:
         logger.warning("TRL's PPOTrainer cannot resume from %s; PPO starts afresh", training_args.resume_from_checkpoint)
 
-    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
-    from llamafactory.model import load_model, load_tokenizer
-
-    from medtui.engines.ppo_models import load_reward_model, make_value_model
-    from medtui.engines.ppo_trainer import MedtuiPPOTrainer
-    from medtui.engines.ppo_sampling import rollout_sampling
-
-    tokenizer_module = load_tokenizer(model_args)
-    tokenizer = tokenizer_module["tokenizer"]
-    template = get_template_and_fix_tokenizer(tokenizer, data_args)
-    dataset = get_dataset(template, model_args, data_args, training_args, stage="ppo", **tokenizer_module)
-    prompts = dataset["train_dataset"].select_columns(["input_ids"])
-    world = training_args.world_size
-    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world
-    if len(prompts) < batch:
-        raise ConfigError(f"the dataset has {len(prompts)} prompt(s), fewer than one PPO batch "
-                          f"(per_device_train_batch_size x gradient_accumulation_steps x devices = {batch})")
-
-    model_args.disable_gradient_checkpointing = True  # TRL's policy/value wrapper cannot toggle it
-    policy = load_model(tokenizer, model_args, finetuning_args, is_trainable=True)
+    tokenizer, prompts = load_prompts(model_args, data_args, training_args)
+    policy, ref_model, reward, value = load_models(tokenizer, model_args, training_args, finetuning_args)
     tokenizer.padding_side = "left"  # prompts are left-padded for generation
-    reward = load_reward_model(tokenizer, model_args, finetuning_args)
-    value = make_value_model(reward, policy, finetuning_args.finetuning_type)
     logger.info("reward model: %s (%s); %d prompts", finetuning_args.reward_model,
                 finetuning_args.reward_model_type, len(prompts))
-
-    ref_model = None  # LoRA: the policy with its adapter disabled; full: TRL copies the policy
-    if training_args.parallel_mode.value == "distributed" and finetuning_args.finetuning_type == "lora":
-        # TRL 0.24 reaches the adapter through the DDP wrapper (model.policy) and fails; load the reference
-        from llamafactory.hparams import FinetuningArguments
-
-        ref_model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
-    args = ppo_config(training_args, finetuning_args, generating_args, kl_coef, world)
+    args = ppo_config(training_args, finetuning_args, generating_args, kl_coef, training_args.world_size)
     trainer = MedtuiPPOTrainer(args=args, processing_class=tokenizer, model=policy, ref_model=ref_model,
                                reward_model=reward, train_dataset=prompts, value_model=value, callbacks=[callback])
     gc.freeze()  # TRL runs gc.collect() twice a step; never rescan the objects that exist by now
@@ -248,6 +259,9 @@ def main(argv: list[str]) -> int:
 
         relaunch = torchrun_argv(argv[0], torch.cuda.device_count())
         if relaunch is not None:
+            if _early_abort:
+                print("stop requested before the workers started; nothing to save", file=sys.stderr)
+                return 0
             return run_torchrun(relaunch)
         return train(config)
     except ConfigError as exc:
