@@ -170,6 +170,7 @@ def test_preflight_checks_the_reward_model_and_batch(trained_ws, tmp_path):
         "same base model": dict(reward_model=str(other_full), reward_model_type="full"),
         ">= 8": dict(ppo_whiten_rewards=True),
         "fewer than one PPO batch": dict(max_samples=3),
+        "no score normalisation": dict(ppo_score_norm=True),
     }
     for words, over in cases.items():
         _, problems = prepare(ppo_config(root, output_dir=str(tmp_path / "x"), **over), trained_ws)

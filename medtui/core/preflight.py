@@ -91,7 +91,7 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems += _check_output(plan, cfg)
     if plan.stage == "ppo":
         problems += _check_reward_model(cfg, ws)
-        problems += _check_ppo_batch(cfg, records)
+        problems += _check_ppo_settings(cfg, records)
     problems += _check_disk(plan, cfg, records, env)
     return problems
 
@@ -335,9 +335,14 @@ def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
     return None
 
 
-def _check_ppo_batch(cfg: dict[str, Any], records: int | None) -> list[Problem]:
+def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
+    from medtui.core.ppo_support import ppo_support
+
     batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
     out: list[Problem] = []
+    if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:
+        out.append(Problem("ppo_score_norm", "TRL's PPOTrainer has no score normalisation; remove ppo_score_norm "
+                                             "(ppo_whiten_rewards is available)"))
     if cfg.get("ppo_whiten_rewards") is True and batch < 8:
         out.append(Problem("ppo_whiten_rewards", f"whitening rewards needs per_device_train_batch_size x "
                                                  f"gradient_accumulation_steps >= 8 (now {batch})"))
