@@ -56,7 +56,7 @@ def demo_ws(demo_template, tmp_path) -> Workspace:
 
 @pytest.fixture(scope="session")
 def trained_ws(tmp_path_factory) -> Workspace:
-    """A demo workspace after ``medtui pipeline demo`` (PT → SFT → RM → DPO → KTO → export)."""
+    """A demo workspace after ``medtui pipeline demo`` (PT → SFT → RM → PPO → DPO → KTO → export, export-ppo)."""
     ws = init_demo(tmp_path_factory.mktemp("trained") / "ws")
     proc = medtui_cli("pipeline", "demo", "--workspace", str(ws.root), timeout=900)
     if proc.returncode != 0:

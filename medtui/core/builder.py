@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from medtui.core.errors import MedtuiError
+from medtui.core.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
 from medtui.core.spec import ARG_BY_NAME, TRAIN_STAGES, defaults_for
 from medtui.core.validate import normalise, stage_of
 from medtui.core.workspace import Workspace
@@ -223,6 +224,12 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
 
     verb = "export" if stage == "export" else "train"
     argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    if stage == "ppo":
+        support = ppo_support()
+        if support.uses_llamafactory:
+            for key in MEDTUI_ONLY_KEYS:
+                body.pop(key, None)
+        argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
                    cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
 

@@ -24,6 +24,7 @@ from medtui.core.workspace import Workspace
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin",
                 "model.safetensors.index.json", "pytorch_model.bin.index.json")
+VALUE_HEAD_FILES = ("value_head.safetensors", "value_head.bin")
 RANKING_STAGES = ("rm", "dpo")
 PLAIN_STAGES = ("pt", "sft", "kto", "ppo")
 
@@ -89,7 +90,8 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems += _check_precision(cfg, env)
     problems += _check_output(plan, cfg)
     if plan.stage == "ppo":
-        problems += _check_reward_model(cfg)
+        problems += _check_reward_model(cfg, ws)
+        problems += _check_ppo_settings(cfg, records)
     problems += _check_disk(plan, cfg, records, env)
     return problems
 
@@ -229,16 +231,125 @@ def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _check_reward_model(cfg: dict[str, Any]) -> list[Problem]:
+def _check_reward_model(cfg: dict[str, Any], ws: Workspace) -> list[Problem]:
+    """The reward model exists, is an RM output, and was trained on this PPO's base model."""
     rm = cfg.get("reward_model")
     if not rm:
         return [Problem("reward_model", "PPO needs a reward model (an RM run's output folder)")]
     path = Path(str(rm))
     if not path.is_dir():
         return [Problem("reward_model", f"reward model not found: {rm}")]
-    if cfg.get("reward_model_type", "lora") == "lora" and not (path / "adapter_config.json").is_file():
-        return [Problem("reward_model", f"{rm} is not a LoRA reward model (no adapter_config.json)")]
+    if not any((path / name).is_file() for name in VALUE_HEAD_FILES):
+        return [Problem("reward_model", f"{rm} has no value_head.safetensors; choose the output folder of an RM "
+                                        f"(stage rm) run")]
+    if cfg.get("reward_model_type", "lora") == "full":
+        return _check_full_reward_model(path, cfg)
+    adapter_config = _read_json(path / "adapter_config.json")
+    if adapter_config is None:
+        return [Problem("reward_model", f"{rm} is not a LoRA reward model (no readable adapter_config.json); "
+                                        f"set reward_model_type full for a full reward model")]
+    rm_base = adapter_config.get("base_model_name_or_path")
+    base = str(cfg.get("model_name_or_path", ""))
+    if rm_base and Path(str(rm_base)).is_absolute() and not Path(str(rm_base)).exists():
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, which no longer exists, so "
+                                        f"medtui cannot check that it matches {base}", level="warn")]
+    if rm_base and not _same_model(str(rm_base), base):
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, but this PPO starts from "
+                                        f"{base}; a LoRA reward model only fits the base model it was trained on. "
+                                        f"Train the RM on {base}, or choose its matching reward model")]
+    rm_adapters = _run_adapters(ws, path)
+    ppo_adapters = _adapter_list(cfg.get("adapter_name_or_path"))
+    if rm_adapters is not None and rm_adapters != ppo_adapters:
+        return [Problem("reward_model", f"the reward model {rm} was trained with adapter(s) "
+                                        f"{', '.join(rm_adapters) or 'none'} on the base model, but this PPO loads "
+                                        f"{', '.join(ppo_adapters) or 'none'}; they must match")]
     return []
+
+
+def _check_full_reward_model(path: Path, cfg: dict[str, Any]) -> list[Problem]:
+    rm_config = _read_json(path / "config.json")
+    if rm_config is None:
+        return [Problem("reward_model", f"{path} is not a full reward model (no readable config.json)")]
+    base_config = _read_json(Path(str(cfg.get("model_name_or_path", ""))) / "config.json")
+    if base_config is None:
+        return []
+    for key in ("model_type", "vocab_size"):
+        if rm_config.get(key) != base_config.get(key):
+            return [Problem("reward_model", f"the reward model {path} has {key} {rm_config.get(key)!r} but the PPO "
+                                            f"model has {base_config.get(key)!r}; the reward model must be built on "
+                                            f"the same base model (same tokenizer)")]
+    return []
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Same folder, or a copy of it (a moved workspace); hub ids compare by name."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.is_dir() and pb.is_dir():
+        return pa.resolve() == pb.resolve() or model_fingerprint(pa) == model_fingerprint(pb)
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def model_fingerprint(folder: Path, block: int = 1 << 16) -> tuple:
+    """Cheap identity of a model folder: its config and, per weight file, the size and a hash of three
+    sampled blocks (fine-tuning changes weights everywhere; a copy changes none)."""
+    import hashlib
+
+    config = _read_json(folder / "config.json") or {}
+    config.pop("_name_or_path", None)
+    files = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".bin"):
+            size = f.stat().st_size
+            digest = hashlib.sha1()
+            with open(f, "rb") as fh:
+                for at in (size // 3, size // 2, 2 * size // 3):
+                    fh.seek(at)
+                    digest.update(fh.read(block))
+            files.append((f.name, size, digest.hexdigest()))
+    return json.dumps(config, sort_keys=True), tuple(files)
+
+
+def _adapter_list(value: Any) -> list[str]:
+    return [str(Path(p.strip()).expanduser().resolve()) for p in str(value or "").split(",") if p.strip()]
+
+
+def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
+    """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
+    from medtui.core.runs import list_runs
+
+    target = output_dir.resolve()
+    for run in list_runs(ws.runs_dir):
+        try:
+            if run.output_dir.resolve() == target and run.status == "succeeded":
+                return _adapter_list((run.record.get("config") or {}).get("adapter_name_or_path"))
+        except (KeyError, OSError):
+            continue
+    return None
+
+
+def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
+    from medtui.core.ppo_support import ppo_support
+
+    batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
+    out: list[Problem] = []
+    if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:
+        out.append(Problem("ppo_score_norm", "TRL's PPOTrainer has no score normalisation; remove ppo_score_norm "
+                                             "(ppo_whiten_rewards is available)"))
+    if cfg.get("ppo_whiten_rewards") is True and batch < 8:
+        out.append(Problem("ppo_whiten_rewards", f"whitening rewards needs per_device_train_batch_size x "
+                                                 f"gradient_accumulation_steps >= 8 (now {batch})"))
+    if records is not None and records < batch:
+        out.append(Problem("per_device_train_batch_size", f"the dataset has {records} prompt(s), fewer than one PPO "
+                                                          f"batch of {batch} (batch size x gradient accumulation)"))
+    return out
 
 
 def model_size_bytes(model: str) -> int:

@@ -110,7 +110,7 @@ def parse_hms(text: Any) -> float | None:
     return days * 86400 + seconds
 
 
-METRICS = ("loss", "eval_loss", "lr", "reward", "accuracy", "kl")
+METRICS = ("loss", "eval_loss", "lr", "reward", "accuracy", "kl", "value_loss")
 
 
 @dataclass
@@ -174,7 +174,7 @@ class Progress:
     def line(self) -> str:
         """A one-line summary for the CLI."""
         parts = [f"step {self.steps}/{self.total_steps or '?'}", f"{self.percent:5.1f}%"]
-        for metric in ("loss", "eval_loss", "reward", "accuracy"):
+        for metric in ("loss", "eval_loss", "reward", "kl", "accuracy"):
             if metric in self.last:
                 parts.append(f"{metric} {self.last[metric]:.4f}")
         if "lr" in self.last:
