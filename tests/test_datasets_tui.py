@@ -323,7 +323,7 @@ async def test_malformed_data_files_show_a_message_not_a_crash(demo_ws):
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
-        for name, (file, _raw, message) in bad.items():
+        for name, (_file, _raw, message) in bad.items():
             select_row(screen, name)
             await settle(pilot)
             assert message in plain(screen.query_one("#records-view")), name

@@ -17,11 +17,16 @@ from tests.conftest import medtui_cli
 
 pytestmark = pytest.mark.e2e
 
-ADAPTER_STAGES = ("rm", "dpo", "kto")
+ADAPTER_STAGES = ("rm", "dpo", "kto", "ppo")
 
 
 def runs_by_stage(ws):
-    return {r.stage: r for r in reversed(list_runs(ws.runs_dir))}
+    """The run of each training stage, and the export that merged the DPO adapter."""
+    runs = list(reversed(list_runs(ws.runs_dir)))
+    out = {r.stage: r for r in runs if r.stage != "export"}
+    dpo = str(out["dpo"].output_dir)
+    out["export"] = next(r for r in runs if r.stage == "export" and r.record["config"].get("adapter_name_or_path") == dpo)
+    return out
 
 
 def test_every_stage_succeeded_with_artifacts_and_finite_losses(trained_ws):

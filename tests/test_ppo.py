@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, copy_ws, medtui_cli
 
 from medtui.core import ppo_support as support_mod
 from medtui.core.builder import build_plan
@@ -23,7 +24,6 @@ from medtui.core.launch import prepare
 from medtui.core.preflight import errors
 from medtui.core.progress import Progress, RunReader
 from medtui.core.runs import list_runs, load_run
-from conftest import ROOT, copy_ws, medtui_cli
 
 DEMO = Path("saves") / "workflow-demo"
 MODULE = "medtui.engines.ppo_train"

@@ -135,3 +135,31 @@ def test_detach_returns_at_once_and_logs_follow_to_the_end(demo_ws, tmp_path):
     assert load_run(demo_ws.runs_dir / run_id).status == "succeeded"
     assert "Training completed" in logs.stdout or "train_loss" in logs.stdout or "***** train metrics" in (
         logs.stdout + (demo_ws.runs_dir / run_id / "stdout.log").read_text())
+
+
+TREE = """
+import subprocess, sys, time, pathlib
+# like torchrun: a worker in a session of its own, outside the run's process group
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+pathlib.Path(sys.argv[1]).write_text(str(worker.pid))
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("kill", [False, True])
+def test_stop_reaches_workers_that_left_the_process_group(tmp_path, kill):
+    from medtui.core.builder import RunPlan
+    from medtui.core.workspace import Workspace
+
+    ws = Workspace.open(tmp_path / "ws")
+    pid_file = tmp_path / "worker.pid"
+    run_dir = ws.runs_dir / f"tree-{kill}"
+    plan = RunPlan(run_id=run_dir.name, stage="sft", run_dir=run_dir, yaml_config={},
+                   argv=[sys.executable, "-c", TREE, str(pid_file)], env={}, cwd=ws.root,
+                   output_dir=tmp_path / f"out-{kill}")
+    run = runner.start(plan, ws)
+    worker = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30))
+    assert os.getpgid(worker) != run.record["pid"]
+    final = runner.stop(load_run(run.run_dir), kill=kill, grace=3, term_grace=3)
+    assert final.status == "stopped"
+    assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE

@@ -7,12 +7,12 @@ import time
 import psutil
 import pytest
 from textual.app import App
+from tui_helpers import NO_GPU, TWO_GPUS, FixedSampler, wait_until
 
 from medtui.core import gpu
 from medtui.core.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, Sampler, disk_info, level, nearest_existing
 from medtui.core.workspace import Workspace
 from medtui.tui.widgets.gauges import Gauges, bar
-from tui_helpers import NO_GPU, TWO_GPUS, FixedSampler, wait_until
 
 UUIDS = ["GPU-aaaa1111-0000", "GPU-bbbb2222-0000", "GPU-cccc3333-0000"]
 

@@ -16,10 +16,11 @@ import time
 
 import psutil
 import pytest
+from conftest import ROOT, copy_ws
 from textual.app import App
 from textual.widgets import Log, Static
+from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
-from conftest import ROOT, copy_ws
 from medtui.core import runner
 from medtui.core.launch import launch
 from medtui.core.runs import load_run, write_record
@@ -29,7 +30,6 @@ from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.monitor import MonitorScreen
 from medtui.tui.screens.runs import RunsScreen
 from medtui.tui.widgets.chart import step_ticks, thin
-from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
 SFT = "20260101-100000-sft-aaaa"
 DPO = "20260101-110000-dpo-bbbb"

@@ -12,13 +12,13 @@ import time
 import pytest
 from textual.app import App
 from textual.widgets import DataTable, Static
+from tui_helpers import T0, FixedSampler, make_run, trainer_lines, wait_until
 
 from medtui.core.runs import write_record
 from medtui.core.watch import RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.monitor import MonitorScreen
 from medtui.tui.screens.runs import RunsScreen
-from tui_helpers import T0, FixedSampler, make_run, trainer_lines, wait_until
 
 IDS = ["20260101-090000-pt-cccc", "20260101-100000-sft-aaaa", "20260101-110000-dpo-bbbb"]
 

@@ -141,38 +141,71 @@ def _wait_for_pid(run_dir: Path, timeout: float) -> None:
 
 def group_alive(pgid: int) -> bool:
     """True while any non-zombie process of the group lives."""
+    return bool(_group_members(pgid))
+
+
+def _group_members(pgid: int) -> list:
     import psutil
 
+    found = []
     for proc in psutil.process_iter(["pid", "status"]):
         try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if os.getpgid(proc.info["pid"]) == pgid:
-                return True
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.info["pid"]) == pgid:
+                found.append(proc)
         except (ProcessLookupError, psutil.Error, PermissionError):
             continue
-    return False
+    return found
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def run_processes(pgid: int) -> list:
+    """Every live process of a run, deepest first: its process group plus all descendants of the group's
+    members. torchrun starts its workers in sessions of their own, so the group alone misses them."""
+    import psutil
+
+    members = _group_members(pgid)
+    seen = {p.pid: p for p in members}
+    for proc in members:
+        try:
+            for child in proc.children(recursive=True):
+                seen.setdefault(child.pid, child)
+        except psutil.Error:
+            continue
+
+    def depth(p) -> int:
+        try:
+            return len(p.parents())
+        except psutil.Error:
+            return 0
+
+    return sorted(seen.values(), key=depth, reverse=True)
 
 
-def _wait_group(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not group_alive(pgid):
-            return True
-        time.sleep(0.2)
-    return not group_alive(pgid)
+def _signal_all(procs: list, sig: int, *, skip: int | None = None) -> None:
+    import psutil
+
+    for proc in procs:
+        if proc.pid == skip:
+            continue
+        try:
+            proc.send_signal(sig)
+        except (psutil.Error, PermissionError):
+            pass
+
+
+def _wait_gone(procs: list, timeout: float) -> bool:
+    import psutil
+
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return not [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def stop(run: Run, *, kill: bool = False, grace: float = 120.0, term_grace: float = 10.0,
          on_phase=None) -> Run:
-    """Stop a run: SIGABRT (save and stop) → SIGTERM → SIGKILL of its group; ``kill`` goes straight to SIGKILL."""
+    """Stop a run: SIGABRT (save and stop) → SIGTERM → SIGKILL; ``kill`` goes straight to SIGKILL.
+
+    Signals reach every process of the run (children first, as LlamaBoard does), including torchrun
+    workers that left the group. The supervisor ignores them and records how the trainer ended.
+    """
     say = on_phase or (lambda _msg: None)
     if not run.is_running:
         raise MedtuiError(f"run {run.id} is not running (status: {run.status})")
@@ -180,20 +213,22 @@ def stop(run: Run, *, kill: bool = False, grace: float = 120.0, term_grace: floa
     pgid = run.record.get("pid")
     if not pgid:
         raise MedtuiError(f"run {run.id} has no recorded process yet; try again in a moment")
+    procs = run_processes(pgid)
     if kill:
-        say("SIGKILL sent to the run's process group")
-        _signal_group(pgid, signal.SIGKILL)
-        _wait_group(pgid, 10.0)
+        say("SIGKILL sent to every process of the run")
+        _signal_all(procs, signal.SIGKILL)
+        _wait_gone(procs, 10.0)
     else:
         say(f"SIGABRT sent: the trainer saves and stops after the current step (waiting up to {grace:.0f}s)")
-        _signal_group(pgid, signal.SIGABRT)
-        if not _wait_group(pgid, grace):
+        _signal_all(procs, signal.SIGABRT, skip=pgid)
+        if not _wait_gone(procs, grace):
             say(f"still running after {grace:.0f}s: sending SIGTERM")
-            _signal_group(pgid, signal.SIGTERM)
-            if not _wait_group(pgid, term_grace):
+            procs = run_processes(pgid) or procs
+            _signal_all(procs, signal.SIGTERM)
+            if not _wait_gone(procs, term_grace):
                 say("still running: sending SIGKILL")
-                _signal_group(pgid, signal.SIGKILL)
-                _wait_group(pgid, 10.0)
+                _signal_all(procs, signal.SIGKILL)
+                _wait_gone(procs, 10.0)
     fresh = load_run(run.run_dir)
     if fresh.record.get("status") not in FINAL:
         record = dict(fresh.record, status="stopped", ended=time.time())

@@ -20,8 +20,7 @@ from typing import Any, Callable, Iterator
 
 from medtui.core.atomic import atomic_write_text
 from medtui.core.datafiles import DataFileError, data_files
-from medtui.core.datasets.scan import (
-    BOM, ArrayScanner, JsonlScanner, decode_record, first_bad_utf8, utf8_error, where)
+from medtui.core.datasets.scan import BOM, ArrayScanner, JsonlScanner, decode_record, first_bad_utf8, utf8_error, where
 
 STRIDE = 128
 #: Records scanned per slice while holding the file's lock, so page reads interleave with counting.

@@ -18,8 +18,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import (Button, Checkbox, DataTable, Footer, Input, Label, OptionList, ProgressBar, RadioButton,
-                             RadioSet, Static, TabbedContent, TabPane)
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
 from medtui.core import download
 from medtui.core.errors import MedtuiError
