@@ -1,0 +1,72 @@
+"""The lifecycle at a glance: each stage's latest run with status, output folder, final loss and age.
+
+The TUI's Home screen shows this; it is plain Python so it can run in a worker thread. Loss is
+read incrementally from each run's ``trainer_log.jsonl`` (one reader per run, kept between polls).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from medtui.core.lifecycle import LIFECYCLE
+from medtui.core.progress import RunReader
+from medtui.core.runs import Run, list_runs
+from medtui.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """The latest run of one stage, ready to show; ``run_id`` None means never run."""
+
+    stage: str
+    run_id: str | None = None
+    status: str | None = None
+    output_dir: str | None = None
+    loss: float | None = None
+    age: float | None = None  # seconds since the run ended (or started, while running)
+    reason: str = ""
+
+
+def format_age(seconds: float | None) -> str:
+    """``42s``, ``5m``, ``3h``, ``2d``: how long ago, coarse on purpose."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Overview:
+    """Summaries of every lifecycle stage, refreshed by :meth:`poll`."""
+
+    def __init__(self, ws: Workspace, clock: Callable[[], float] = time.time):
+        self.ws = ws
+        self.clock = clock
+        self._readers: dict[str, RunReader] = {}
+
+    def poll(self) -> dict[str, StageSummary]:
+        runs = list_runs(self.ws.runs_dir)
+        latest: dict[str, Run] = {}
+        for run in runs:  # newest first
+            latest.setdefault(run.stage, run)
+        return {stage: self._summary(stage, latest.get(stage)) for stage in LIFECYCLE}
+
+    def _summary(self, stage: str, run: Run | None) -> StageSummary:
+        if run is None:
+            return StageSummary(stage)
+        status = run.status
+        loss = None
+        if stage != "export":
+            reader = self._readers.get(run.id)
+            if reader is None:
+                reader = self._readers[run.id] = RunReader(run.trainer_log)
+            reader.poll()
+            loss = reader.progress.loss
+        when = run.ended if status != "running" else run.started
+        age = self.clock() - when if when else None
+        return StageSummary(stage, run.id, status, self.ws.relative(run.output_dir), loss, age,
+                            run.reason() if status == "failed" else "")
