@@ -74,10 +74,11 @@ class MedtuiApp(App):
 
     async def open_train(self, config: dict[str, Any]) -> None:
         """Show the Train form filled with ``config`` (Home's Enter on a stage)."""
-        await self.switch_mode("train")
+        mounted = self.switch_mode("train")  # creates the screen now if needed; it composes later
         screen = self.screens_by_name["train"]
         if hasattr(screen, "set_config"):
-            await screen.set_config(config)
+            await screen.set_config(config)  # before its first compose, this only sets its state
+        await mounted
 
     def open_run(self, run_id: str) -> None:
         """Show a run's monitor (when the Monitor screen exists), else the Runs screen."""

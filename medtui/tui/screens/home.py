@@ -79,7 +79,9 @@ class StageNode(Static, can_focus=True):
         status = t(f"status.{s.status}", lang)
         lines = [Content.styled(f"{STATUS_ICON.get(s.status or '', '?')} {status}", STATUS_STYLE.get(s.status, "")),
                  Content(t("home.ago", lang, age=format_age(s.age))), Content(s.output_dir or "")]
-        if s.stage != "export":
+        if s.status == "failed" and s.reason:
+            lines.append(Content.styled(s.reason, "$error"))
+        elif s.stage != "export":
             loss = t("home.loss", lang, loss=f"{s.loss:.4f}") if s.loss is not None else t("home.noloss", lang)
             lines.append(Content(loss))
         return Content("\n").join(lines)

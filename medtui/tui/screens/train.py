@@ -65,6 +65,25 @@ class FileFailed(Message):
         self.message = message
 
 
+class FormSection(Collapsible):
+    """One spec section; its fields are only built when it is first expanded (keeps the form fast)."""
+
+    def __init__(self, section: str, args: list, title: str, collapsed: bool, rows: list[FieldRow]) -> None:
+        super().__init__(*rows, title=title, collapsed=collapsed, id=f"sec-{section}", classes="form-section")
+        self.section = section
+        self.args = args
+        self.base_title = title
+        self.populated = bool(rows)
+
+    async def populate(self, rows: list[FieldRow]) -> None:
+        self.populated = True
+        await self.query_one(Collapsible.Contents).mount_all(rows)
+
+    def show_hidden_problems(self, count: int, lang: str) -> None:
+        """Problems of fields not built yet are counted in the title."""
+        self.title = self.base_title + (f"  ✗ {count}" if count else "")
+
+
 class TrainScreen(MedtuiScreen):
     NAME = "train"
     BINDINGS = [
@@ -113,18 +132,28 @@ class TrainScreen(MedtuiScreen):
         return [(f"{s} · {stage_title(s, self.lang)}", s) for s in STAGES]
 
     def _sections(self) -> list[Collapsible]:
-        out = []
+        out: list[Collapsible] = []
         for section, args in form_sections(self.state.stage, self.state.method):
-            rows = [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
-                    for arg in args]
-            out.append(Collapsible(*rows, title=self._section_title(section), collapsed=section not in self.expanded,
-                                   id=f"sec-{section}", classes="form-section"))
+            collapsed = section not in self.expanded
+            out.append(FormSection(section, args, self._section_title(section), collapsed,
+                                   [] if collapsed else self._rows(args)))
         extras = TextArea(self._extras_text(), id="extras", soft_wrap=False, show_line_numbers=False)
         out.append(Collapsible(Static(Content(self.t("train.extras.help")), classes="field-help"), extras,
                                Static("", id="extras-error", classes="field-error"),
                                title=self.t("train.extras"), collapsed=not self.state.extras and EXTRAS not in self.expanded,
                                id=f"sec-{EXTRAS}", classes="form-section"))
         return out
+
+    def _rows(self, args) -> list[FieldRow]:
+        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
+                for arg in args]
+
+    @on(Collapsible.Expanded)
+    async def _section_expanded(self, event: Collapsible.Expanded) -> None:
+        section = event.collapsible
+        if isinstance(section, FormSection) and not section.populated:
+            await section.populate(self._rows(section.args))
+            self._revalidate()
 
     def _section_title(self, section: str) -> str:
         en, zh = SECTION_TITLES[section]
@@ -160,6 +189,8 @@ class TrainScreen(MedtuiScreen):
             row.set_lang(self.lang)
         for section in self.query(".form-section").results(Collapsible):
             name = section.id.removeprefix("sec-")
+            if isinstance(section, FormSection):
+                section.base_title = self._section_title(name)
             section.title = self.t("train.extras") if name == EXTRAS else self._section_title(name)
         self.query_one(f"#sec-{EXTRAS} .field-help", Static).update(Content(self.t("train.extras.help")))
         self._revalidate()
@@ -251,11 +282,15 @@ class TrainScreen(MedtuiScreen):
         box = self.query_one("#form-problems", Static)
         box.update(Content("\n".join(str(p) for p in general)))
         box.set_class(bool(general), "-shown")
-        for p in problems:  # open the sections that hold a problem
-            if p.level == "error" and p.field in rows:
-                section = next((a for a in rows[p.field].ancestors if isinstance(a, Collapsible)), None)
-                if section is not None and section.collapsed and (self.preflight_problems or extra):
-                    section.collapsed = False
+        for section in self.query(FormSection):
+            hidden = [a.name for a in section.args if a.name not in rows]
+            errors = [n for n in hidden if n in by_field and by_field[n].level == "error"]
+            section.show_hidden_problems(len(errors), self.lang)
+            if errors and (self.preflight_problems or extra):
+                section.collapsed = False  # builds its rows, then revalidates
+            elif any(by_field.get(a.name) and by_field[a.name].level == "error" and a.name in rows
+                     for a in section.args) and section.collapsed and (self.preflight_problems or extra):
+                section.collapsed = False
         return problems
 
     def errors(self) -> list[Problem]:

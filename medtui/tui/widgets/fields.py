@@ -87,6 +87,9 @@ class FieldRow(Vertical):
 
     # -- problems and language ----------------------------------------------------------------
     def set_problem(self, message: str | None, level: str = "error") -> None:
+        if (message or "", level) == getattr(self, "_shown_problem", ("", "error")):
+            return
+        self._shown_problem = (message or "", level)
         error = self.query_one(".field-error", Static)
         error.update(Content(message or ""))
         error.set_class(bool(message), "-shown")
