@@ -47,13 +47,34 @@ class Overview:
         self.ws = ws
         self.clock = clock
         self._readers: dict[str, RunReader] = {}
+        self._quiet: tuple[int, dict[str, StageSummary]] | None = None
+        self._ended: dict[str, float] = {}
+
+    def _runs_dir_stamp(self) -> int:
+        try:
+            return self.ws.runs_dir.stat().st_mtime_ns
+        except OSError:
+            return 0
 
     def poll(self) -> dict[str, StageSummary]:
+        """Fresh summaries; when nothing runs and no run was added, the last ones (ages updated)."""
+        stamp = self._runs_dir_stamp()
+        if self._quiet is not None and self._quiet[0] == stamp:
+            return {stage: self._aged(s) for stage, s in self._quiet[1].items()}
         runs = list_runs(self.ws.runs_dir)
         latest: dict[str, Run] = {}
         for run in runs:  # newest first
             latest.setdefault(run.stage, run)
-        return {stage: self._summary(stage, latest.get(stage)) for stage in LIFECYCLE}
+        summaries = {stage: self._summary(stage, latest.get(stage)) for stage in LIFECYCLE}
+        quiet = not any(r.status == "running" for r in runs)
+        self._quiet = (stamp, summaries) if quiet else None
+        return summaries
+
+    def _aged(self, s: StageSummary) -> StageSummary:
+        when = self._ended.get(s.run_id) if s.run_id else None
+        if when is None:
+            return s
+        return StageSummary(s.stage, s.run_id, s.status, s.output_dir, s.loss, self.clock() - when, s.reason)
 
     def _summary(self, stage: str, run: Run | None) -> StageSummary:
         if run is None:
@@ -67,6 +88,8 @@ class Overview:
             reader.poll()
             loss = reader.progress.loss
         when = run.ended if status != "running" else run.started
+        if when:
+            self._ended[run.id] = when
         age = self.clock() - when if when else None
         return StageSummary(stage, run.id, status, self.ws.relative(run.output_dir), loss, age,
                             run.reason() if status == "failed" else "")

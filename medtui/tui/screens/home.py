@@ -60,6 +60,11 @@ class StageNode(Static, can_focus=True):
         self.show(self.summary, self.lang)
 
     def show(self, summary: StageSummary, lang: str) -> None:
+        key = (summary.run_id, summary.status, summary.output_dir, summary.loss, format_age(summary.age),
+               summary.reason, lang)
+        if key == getattr(self, "_shown", None):
+            return  # nothing visible changed: no repaint
+        self._shown = key
         self.summary, self.lang = summary, lang
         title = stage_title(self.stage, lang)
         code = self.stage.upper() if self.stage != "export" else ""
@@ -132,6 +137,10 @@ class HomeScreen(MedtuiScreen):
         self._draw_status()
 
     def _draw_diagram(self) -> None:
+        key = tuple(self.summaries.get(stage, StageSummary(stage)).status for stage in NODES)
+        if key == getattr(self, "_diagram_key", None):
+            return
+        self._diagram_key = key
         parts: list[Content | str | tuple[str, str]] = []
         for stage, tail in DIAGRAM:
             if stage is not None:
