@@ -19,7 +19,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.home import HomeScreen, StageNode
 from medtui.tui.screens.train import TrainScreen
-from medtui.tui.widgets.dialogs import ConfirmScreen, PathScreen, PreviewScreen
+from medtui.tui.widgets.dialogs import ChoiceScreen, ConfirmScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.fields import FieldRow
 from tests.tui_helpers import type_into, wait_until
 
@@ -146,6 +146,40 @@ async def test_start_runs_preflight_and_opens_the_run(demo_ws, settings_file):
     assert [r.id for r in runs] == [previewed]
     final = runner.stop(runs[0], kill=True)
     assert final.status in ("stopped", "failed", "succeeded")
+
+
+async def test_pickers_offer_compatible_datasets_and_workspace_folders(demo_ws, settings_file):
+    from textual.widgets import OptionList, SelectionList
+
+    app = make_app(demo_ws, settings_file)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_stage(pilot, app, "kto")
+        await type_into(pilot, row(screen, "dataset").control, "")
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, MultiChoiceScreen), what="the dataset picker")
+        assert [value for _, value in app.screen.options] == ["demo_kto_train_data"]  # kto needs kto_tag
+        app.screen.query_one(SelectionList).focus()
+        await pilot.press("space", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen), what="the form")
+        assert row(screen, "dataset").value == "demo_kto_train_data"
+
+        row(screen, "model_name_or_path").control.focus()
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the model picker")
+        values = [value for _, value in app.screen.options]
+        assert values == ["models/workflow-demo-tiny-qwen2"]
+        app.screen.query_one(OptionList).highlighted = 0
+        app.screen.query_one(OptionList).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen), what="the form")
+        assert row(screen, "model_name_or_path").value == "models/workflow-demo-tiny-qwen2"
+
+        (demo_ws.saves_dir / "old" / "run").mkdir(parents=True)
+        screen.query_one("#row-output_dir .browse").press()
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the output picker")
+        values = [value for _, value in app.screen.options]
+        assert values[0].startswith("saves/workflow-demo-tiny-qwen2/lora/kto") and "saves/old/run" in values
+        await pilot.press("escape")
 
 
 async def test_enter_on_a_home_node_prefills_from_lifecycle_wiring(trained_ws, settings_file):
@@ -300,7 +334,10 @@ async def test_language_toggle_switches_labels_and_persists(demo_ws, settings_fi
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
         assert app.screen.query_one("#node-rm", StageNode).border_title == "RM 奖励模型"
-    assert load_settings(settings_file).lang == "zh"
+        app.theme = "nord"
+        await pilot.pause()
+    saved = load_settings(settings_file)
+    assert (saved.lang, saved.theme, saved.last_workspace) == ("zh", "nord", str(demo_ws.root))
     again = make_app(demo_ws, settings_file, lang=None)
     assert again.lang == "zh"
 

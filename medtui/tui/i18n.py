@@ -67,6 +67,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "train.method": ("Method", "方法"),
     "train.form": ("Form", "表单"),
     "train.preview": ("Preview", "预览"),
+    "train.preview.title": ("Exactly what Start runs: working folder, environment and command, then the YAML",
+                            "启动时实际执行的内容:工作目录、环境变量与命令,以及 YAML 配置"),
     "train.save": ("Save", "保存"),
     "train.load": ("Load", "加载"),
     "train.start": ("Start", "开始"),
@@ -105,6 +107,7 @@ TEXT: dict[str, tuple[str, str]] = {
     # dialogs
     "dialog.cancel": ("Cancel", "取消"),
     "dialog.ok": ("OK", "确定"),
+    "dialog.close": ("Close", "关闭"),
 }
 
 

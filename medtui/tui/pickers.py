@@ -22,7 +22,8 @@ MAX_ITEMS = 200
 
 
 def model_choices(ws: Workspace) -> list[str]:
-    return [ws.relative(p) for p in ws.model_dirs()]
+    """Full model folders (config.json): base models, full fine-tunes and exports."""
+    return [ws.relative(p) for p in ws.model_dirs() if (p / "config.json").is_file()]
 
 
 def adapter_choices(ws: Workspace) -> list[str]:

@@ -325,7 +325,7 @@ class TrainScreen(MedtuiScreen):
             if result == "start":
                 self.action_start()
 
-        self.app.push_screen(PreviewScreen(self.t("train.preview"), text, self.lang, can_start=not errors), closed)
+        self.app.push_screen(PreviewScreen(self.t("train.preview.title"), text, self.lang, can_start=not errors), closed)
 
     def action_start(self) -> None:
         if self.starting:

@@ -145,11 +145,11 @@ class PreviewScreen(_Dialog):
 
         with Vertical(classes="dialog-box preview-box"):
             yield Label(Content(self.title_text), classes="dialog-title")
-            yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=False)
+            yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=True)
             with Horizontal(classes="dialog-buttons"):
                 if self.can_start:
                     yield Button(t("train.start", self.lang) + " (ctrl+r)", variant="success", id="start", compact=True)
-                yield Button(t("dialog.cancel", self.lang) + " (esc)", id="close", compact=True)
+                yield Button(t("dialog.close", self.lang) + " (esc)", id="close", compact=True)
 
     def action_start(self) -> None:
         if self.can_start:
