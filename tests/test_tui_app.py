@@ -282,9 +282,14 @@ async def test_save_then_load_round_trip_of_a_llamafactory_example(demo_ws, sett
         await type_into(pilot, app.screen.query_one("#path"), "examples/train_lora/qwen3_lora_sft.yaml")
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.config_path is not None, what="the config to load")
+        assert row(screen, "template").value == "qwen3_nothink"
+        for section in ("lora", "train"):  # sections build their fields when first opened
+            screen.query_one(f"#sec-{section}").collapsed = False
+        await wait_until(pilot, lambda: screen.query("#row-lora_rank") and screen.query("#row-bf16"),
+                         what="the LoRA and hyperparameter fields")
         assert row(screen, "lora_rank").value == "8"
         assert row(screen, "bf16").value is True
-        assert row(screen, "template").value == "qwen3_nothink"
+        assert row(screen, "learning_rate").value == "0.0001"
         extras = yaml.safe_load(screen.query_one("#extras").text)
         assert extras == {"do_train": True, "overwrite_cache": True, "dataloader_num_workers": 4,
                           "save_only_model": False, "warmup_ratio": 0.1}
@@ -330,6 +335,7 @@ async def test_language_toggle_switches_labels_and_persists(demo_ws, settings_fi
         train = app.screen
         assert "分词后每条样本的最大长度" in str(train.query_one("#row-cutoff_len .field-help").render())
         assert train.title.startswith("训练")
+        assert "必填" in str(train.query_one("#row-model_name_or_path .field-error").render())  # "is required"
         assert {b.description for _, b in app._bindings if b.id == "nav.home"} == {"首页"}
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
@@ -362,6 +368,7 @@ async def test_queue_runs_the_remaining_stage_like_medtui_pipeline(trained_ws, t
     for run in list_runs(ws.runs_dir):
         if run.stage == "export":
             shutil.rmtree(run.run_dir)
+    shutil.rmtree(ws.root / "saves" / "workflow-demo" / "export")  # the copy's export (records point at the original)
     app = make_app(ws, settings_file)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
@@ -369,8 +376,10 @@ async def test_queue_runs_the_remaining_stage_like_medtui_pipeline(trained_ws, t
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         assert "export" in app.screen.title_text
         await pilot.press("y")
-        await wait_until(pilot, lambda: any("finished" in n.message for n in app._notifications), timeout=240,
-                         what="the pipeline to finish")
+        await wait_until(pilot, lambda: any(n.message.startswith("Pipeline demo finished") or "stopped at" in n.message
+                                            for n in app._notifications), timeout=240, what="the pipeline to end")
+        assert any(n.message.startswith("Pipeline demo finished") for n in app._notifications), \
+            [n.message for n in app._notifications]
         await wait_until(pilot, lambda: app.screen.summaries.get("export") and
                          app.screen.summaries["export"].status == "succeeded", what="Home to show the export")
     exports = [r for r in list_runs(ws.runs_dir) if r.stage == "export"]

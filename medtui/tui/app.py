@@ -45,8 +45,8 @@ class MedtuiApp(App):
         self.screens_by_name: dict[str, Screen] = {}
         for dest in navigation.DESTINATIONS:
             self.add_mode(dest.name, self._factory(dest.name))
-        keys = self._bindings.key_to_bindings  # footer order: screens, then language, then quit
-        for key in ("ctrl+t", "ctrl+q"):
+        keys = self._bindings.key_to_bindings  # footer order: screens, then quit, then language
+        for key in ("ctrl+q", "ctrl+t"):
             keys[key] = keys.pop(key)
         localise_bindings(self, self.lang)
 

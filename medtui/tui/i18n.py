@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +25,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "title.chat": ("Chat", "对话测试"),
     "title.export": ("Export", "模型导出"),
     "app.quit": ("Quit", "退出"),
-    "app.language": ("中文", "English"),
+    "app.language": ("中文", "EN"),
     "palette.go": ("Go to {title}", "前往{title}"),
     "palette.language": ("Switch language: English / 中文", "切换语言:English / 中文"),
     "palette.language.help": ("Toggle the interface language (ctrl+t)", "切换界面语言(ctrl+t)"),
@@ -39,8 +40,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "home.loss": ("loss {loss}", "损失 {loss}"),
     "home.noloss": ("loss –", "损失 –"),
     "home.ago": ("{age} ago", "{age} 前"),
-    "home.hint": ("Enter: open a stage's form   p: queue the remaining stages   F1–F8: screens",
-                  "回车:打开阶段表单   p:运行剩余阶段   F1–F8:切换页面"),
+    "home.hint": ("Enter: open form · p: queue the rest · ctrl+t: 中文 · ctrl+p: commands",
+                  "回车:打开表单 · p:运行剩余阶段 · ctrl+t:English · ctrl+p:命令"),
     "home.nopipeline": ("No pipeline for this workspace: add {file} (same format as `medtui pipeline FILE`).",
                         "此工作区没有流程文件:请添加 {file}(格式同 `medtui pipeline FILE`)。"),
     "home.alldone": ("Every stage of pipeline {name} has succeeded; nothing to queue.",
@@ -109,6 +110,30 @@ TEXT: dict[str, tuple[str, str]] = {
     "dialog.ok": ("OK", "确定"),
     "dialog.close": ("Close", "关闭"),
 }
+
+
+#: Field-check messages of medtui.core.validate, as patterns, with their Chinese form.
+PROBLEM_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), zh) for p, zh in (
+    (r"^is required$", "必填"),
+    (r"^must be a whole number$", "必须是整数"),
+    (r"^must be a number, e\.g\. 5e-5$", "必须是数字,如 5e-5"),
+    (r"^must be a number$", "必须是数字"),
+    (r"^must be a finite number$", "必须是有限的数字"),
+    (r"^must be true or false$", "必须是 true 或 false"),
+    (r"^must be one of (.*)$", r"必须是以下之一:\1"),
+    (r"^must be at least (.*)$", r"不能小于 \1"),
+    (r"^must be at most (.*)$", r"不能大于 \1"),
+    (r"^choose either bf16 or fp16, not both$", "bf16 与 fp16 只能选一个"),
+))
+
+
+def problem_text(message: str, lang: str) -> str:
+    """A field problem in ``lang``; messages without a translation stay as the core wrote them."""
+    if lang == "zh":
+        for pattern, zh in PROBLEM_ZH:
+            if pattern.match(message):
+                return pattern.sub(zh, message)
+    return message
 
 
 def t(key: str, lang: str = "en", **fmt: Any) -> str:

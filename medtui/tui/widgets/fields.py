@@ -12,7 +12,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from medtui.core.spec import Arg
 from medtui.tui.formmodel import select_options, shown_default, uses_select
-from medtui.tui.i18n import t
+from medtui.tui.i18n import problem_text, t
 
 
 class FieldRow(Vertical):
@@ -91,18 +91,21 @@ class FieldRow(Vertical):
             return
         self._shown_problem = (message or "", level)
         error = self.query_one(".field-error", Static)
-        error.update(Content(message or ""))
+        error.update(Content(problem_text(message or "", self.lang)))
         error.set_class(bool(message), "-shown")
         error.set_class(level == "warn", "-warn")
         self.set_class(bool(message) and level == "error", "-invalid")
 
     @property
     def problem(self) -> str:
-        error = self.query_one(".field-error", Static)
-        return str(error.content) if error.has_class("-shown") else ""
+        """The problem shown under the field (in the core's English wording)."""
+        return getattr(self, "_shown_problem", ("", ""))[0]
 
     def set_lang(self, lang: str) -> None:
         self.lang = lang
+        message, level = getattr(self, "_shown_problem", ("", "error"))
+        self._shown_problem = None
+        self.set_problem(message or None, level)
         self.query_one(".field-help", Static).update(Content(self.arg.help(lang)))
         control = self.control
         if isinstance(control, Input):
