@@ -137,3 +137,27 @@ def test_bare_medtui_reopens_the_last_workspace_only_when_here_is_none(demo_ws, 
     assert choose_workspace(argparse.Namespace(workspace=str(elsewhere)), str(demo_ws.root)).root == elsewhere
     monkeypatch.chdir(demo_ws.root)
     assert choose_workspace(argparse.Namespace(), str(elsewhere)).root == demo_ws.root
+
+
+def test_overview_follows_new_and_rewritten_run_records(demo_ws):
+    import time
+
+    from medtui.core.overview import Overview
+
+    overview = Overview(demo_ws, clock=lambda: 10_000.0)
+    assert all(s.run_id is None for s in overview.poll().values())
+    run_dir = demo_ws.runs_dir / "r1"
+    run_dir.mkdir(parents=True)
+    assert overview.poll()["sft"].run_id is None  # a folder without its record yet
+    out = demo_ws.saves_dir / "x"
+    out.mkdir()
+    (out / "trainer_log.jsonl").write_text('{"current_steps": 1, "loss": 2.5}\n{"current_steps": 2, "loss": 1.25}\n')
+    record = {"id": "r1", "stage": "sft", "status": "succeeded", "output_dir": str(out), "started": 9_000.0,
+              "ended": 9_400.0}
+    (run_dir / "run.json").write_text(json.dumps(record))
+    s = overview.poll()["sft"]
+    assert (s.run_id, s.status, s.output_dir, s.loss, s.age) == ("r1", "succeeded", "saves/x", 1.25, 600.0)
+    time.sleep(0.05)
+    (run_dir / "run.json").write_text(json.dumps({**record, "status": "failed", "error": "ValueError: boom"}))
+    s = overview.poll()["sft"]
+    assert (s.status, s.reason) == ("failed", "ValueError: boom")

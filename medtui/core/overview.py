@@ -6,13 +6,14 @@ read incrementally from each run's ``trainer_log.jsonl`` (one reader per run, ke
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from medtui.core.lifecycle import LIFECYCLE
 from medtui.core.progress import RunReader
-from medtui.core.runs import Run, list_runs
+from medtui.core.runs import RUN_FILE, Run, list_runs
 from medtui.core.workspace import Workspace
 
 
@@ -47,18 +48,26 @@ class Overview:
         self.ws = ws
         self.clock = clock
         self._readers: dict[str, RunReader] = {}
-        self._quiet: tuple[int, dict[str, StageSummary]] | None = None
+        self._quiet: tuple[frozenset, dict[str, StageSummary]] | None = None
         self._ended: dict[str, float] = {}
 
-    def _runs_dir_stamp(self) -> int:
+    def _runs_stamp(self) -> frozenset[tuple[str, int]]:
+        """Each run folder with its record's mtime: any new, removed or rewritten record changes it."""
+        stamp = set()
         try:
-            return self.ws.runs_dir.stat().st_mtime_ns
+            entries = list(os.scandir(self.ws.runs_dir))
         except OSError:
-            return 0
+            return frozenset()
+        for entry in entries:
+            try:
+                stamp.add((entry.name, os.stat(os.path.join(entry.path, RUN_FILE)).st_mtime_ns))
+            except OSError:
+                stamp.add((entry.name, 0))
+        return frozenset(stamp)
 
     def poll(self) -> dict[str, StageSummary]:
-        """Fresh summaries; when nothing runs and no run was added, the last ones (ages updated)."""
-        stamp = self._runs_dir_stamp()
+        """Fresh summaries; when nothing runs and no run record changed, the last ones (ages updated)."""
+        stamp = self._runs_stamp()
         if self._quiet is not None and self._quiet[0] == stamp:
             return {stage: self._aged(s) for stage, s in self._quiet[1].items()}
         runs = list_runs(self.ws.runs_dir)
