@@ -58,7 +58,7 @@ async def test_every_screen_has_a_footer_key_and_ctrl_q_quits(demo_ws, settings_
                           ("f6", "runs"), ("f7", "chat"), ("f8", "export"), ("f1", "home")):
             assert shown[f"nav.{mode}"] == key
             await pilot.press(key)
-            await wait_until(pilot, lambda: app.current_mode == mode, what=f"mode {mode}")
+            await wait_until(pilot, lambda mode=mode: app.current_mode == mode, what=f"mode {mode}")
             assert app.screen.title  # every screen says where you are
         await pilot.press("ctrl+q")
         await pilot.pause()

@@ -205,7 +205,7 @@ class TrainScreen(MedtuiScreen):
         self.state, problems = FormState.from_config(config)
         self.preview_plan = self.preview_config = None
         self.preflight_problems = []
-        self.expanded = {"basic"}
+        self.extras_problems = []
         if self.ready:
             with self.prevent(Select.Changed):
                 self.query_one("#stage", Select).value = self.state.stage
