@@ -1,4 +1,4 @@
-"""Helpers for the Runs/Monitor/gauges tests: fake run folders, a fixed gauge sampler, wait_until.
+"""Helpers shared by the TUI tests: wait_until, type_into, fake run folders, a fixed gauge sampler.
 
 Fake runs (synthetic trainer_log.jsonl, run.json and logs with fixed timestamps) are only for
 tests of how runs are *shown* (snapshots, table contents, incremental reading); tests that claim
@@ -7,6 +7,7 @@ a run works start real llamafactory runs instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -23,13 +24,25 @@ from medtui.core.workspace import Workspace
 T0 = 1_790_000_000.0  # a fixed "now" for clocks injected into screens
 
 
-async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_until(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:
     """Poll ``predicate`` with ``pilot.pause`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def type_into(pilot, widget, text: str) -> None:
+    """Replace an Input's text by typing, as a user would."""
+    widget.focus()
+    await pilot.pause()
+    await pilot.press("end", "ctrl+u")
+    if text:
+        await pilot.press(*list(text))
+    await asyncio.sleep(0)
+    await pilot.pause()
 
 
 NO_GPU = GpuSnapshot(reason="no GPU / NVML not available (NVML Shared Library Not Found)")

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+def choose_workspace(args: argparse.Namespace, last: str | None):
+    """The workspace to open: ``--demo`` / ``--workspace``, else the current folder, else the last one.
+
+    The current folder wins when it looks like a workspace (has ``data/``); otherwise the workspace
+    medtui had open last time is reopened, if it still exists.
+    """
+    from medtui.cli.common import workspace_from
+    from medtui.core.workspace import Workspace
+
+    explicit = getattr(args, "demo", False) or getattr(args, "workspace", None) is not None
+    ws = workspace_from(args)
+    if explicit or ws.data_dir.is_dir() or not last or not Path(last, "data").is_dir():
+        return ws
+    return Workspace.open(last)
 
 
 def open_tui(args: argparse.Namespace) -> int:
-    from medtui.cli.common import workspace_from
+    from medtui.core.settings import load_settings
 
-    ws = workspace_from(args)
+    ws = choose_workspace(args, load_settings().last_workspace)
     from medtui.tui.app import MedtuiApp
 
     app = MedtuiApp(workspace=ws, lang=getattr(args, "lang", None))

@@ -20,16 +20,19 @@ class PreflightFailed(MedtuiError):
         super().__init__("pre-flight checks failed:\n" + preflight.format_problems(problems))
 
 
-def prepare(config: dict[str, Any], ws: Workspace, env: preflight.Environment | None = None
-            ) -> tuple[RunPlan, list[Problem]]:
-    plan = build_plan(config, ws)
+def prepare(config: dict[str, Any], ws: Workspace, env: preflight.Environment | None = None, *,
+            run_id: str | None = None) -> tuple[RunPlan, list[Problem]]:
+    plan = build_plan(config, ws, run_id=run_id)
     return plan, preflight.check(plan, ws, env)
 
 
 def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
-           env: preflight.Environment | None = None) -> Run:
-    """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise."""
-    plan, problems = prepare(config, ws, env)
+           env: preflight.Environment | None = None, run_id: str | None = None) -> Run:
+    """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise.
+
+    ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv).
+    """
+    plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
     return runner.start(plan, ws, kind="export" if plan.stage == "export" else "train", pipeline=pipeline)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from medtui.core.builder import RunPlan
+from medtui.core.compat import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
 from medtui.core.datafiles import DataFileError, count_records, head
 from medtui.core.registry import SOURCE_KEYS
 from medtui.core.validate import Problem, validate
@@ -25,8 +26,6 @@ from medtui.core.workspace import Workspace
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin",
                 "model.safetensors.index.json", "pytorch_model.bin.index.json")
 VALUE_HEAD_FILES = ("value_head.safetensors", "value_head.bin")
-RANKING_STAGES = ("rm", "dpo")
-PLAIN_STAGES = ("pt", "sft", "kto", "ppo")
 
 
 @dataclass
@@ -136,14 +135,10 @@ def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environ
             total_records = None
             continue
         entry = registry.get(name)
-        ranking = bool(entry.get("ranking"))
-        if stage in RANKING_STAGES and not ranking:
-            out.append(Problem("dataset", f"{name}: stage {stage} needs a preference dataset with \"ranking\": true"))
-        if stage in PLAIN_STAGES and ranking:
-            out.append(Problem("dataset", f"{name}: stage {stage} cannot use a ranking (preference) dataset"))
+        misfit = dataset_problem(stage, name, entry)
+        if misfit:
+            out.append(Problem("dataset", misfit))
         columns = entry.get("columns") or {}
-        if stage == "kto" and not columns.get("kto_tag"):
-            out.append(Problem("dataset", f"{name}: stage kto needs a kto_tag column of true/false labels"))
         file = registry.data_file(name)
         if file is None:
             if not any(entry.get(k) for k in SOURCE_KEYS):

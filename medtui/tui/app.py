@@ -1,38 +1,126 @@
-"""The medtui Textual app (minimal shell; the full TUI grows on top of it)."""
+"""The medtui Textual app: eight screens, each a mode with its own stack, one key each.
+
+F1–F8 switch screens (also from the command palette), ctrl+t switches English/中文, ctrl+q quits.
+Quitting never stops a run: runs are detached processes that outlive the app. Settings (language,
+theme, last workspace) persist through :mod:`medtui.core.settings`. The app opens no network port.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from pathlib import Path
+from typing import Any
 
-from medtui.core.runs import list_runs
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from medtui.core.settings import Settings, load_settings, save_settings
 from medtui.core.workspace import Workspace
+from medtui.tui.commands import MedtuiCommands
+from medtui.tui import navigation
+from medtui.tui.i18n import localise_bindings
+
+MONITOR_MODULE = "medtui.tui.screens.monitor"
 
 
 class MedtuiApp(App):
     TITLE = "medtui"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit")]
+    CSS_PATH = "medtui.tcss"
+    COMMANDS = App.COMMANDS | {MedtuiCommands}
+    BINDINGS = [
+        *[Binding(d.key, f"go('{d.name}')", d.name.title(), id=f"nav.{d.name}", priority=True)
+          for d in navigation.DESTINATIONS],
+        Binding("ctrl+t", "toggle_language", "中文", id="app.language"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
 
-    def __init__(self, workspace: Workspace, lang: str | None = None):
+    def __init__(self, workspace: Workspace, lang: str | None = None, *, settings_path: Path | None = None,
+                 start: str = "home") -> None:
         super().__init__()
         self.workspace = workspace
-        self.lang = lang or "en"
+        self.settings_path = settings_path
+        self.settings: Settings = load_settings(settings_path)
+        self.lang = lang or self.settings.lang
+        self.start_screen = start
+        self.screens_by_name: dict[str, Screen] = {}
+        for dest in navigation.DESTINATIONS:
+            self.add_mode(dest.name, self._factory(dest.name))
+        keys = self._bindings.key_to_bindings  # footer order: screens, then quit, then language
+        for key in ("ctrl+q", "ctrl+t"):
+            keys[key] = keys.pop(key)
+        localise_bindings(self, self.lang)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"Workspace: {self.workspace.root}", id="ws")
-        yield DataTable(id="datasets")
-        yield DataTable(id="runs")
-        yield Footer()
+    def _factory(self, name: str):
+        def make() -> Screen:
+            screen = navigation.SCREENS[name](self.workspace, self.lang)
+            self.screens_by_name[name] = screen
+            return screen
+
+        return make
 
     def on_mount(self) -> None:
-        datasets = self.query_one("#datasets", DataTable)
-        datasets.add_columns("Dataset", "File")
-        reg = self.workspace.registry()
-        for name, entry in reg.items():
-            datasets.add_row(name, str(entry.get("file_name", "")))
-        runs = self.query_one("#runs", DataTable)
-        runs.add_columns("Run", "Stage", "Status")
-        for run in list_runs(self.workspace.runs_dir):
-            runs.add_row(run.id, run.stage, run.status)
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.settings.error:
+            self.notify(self.settings.error, severity="warning")
+        self.settings.last_workspace = str(self.workspace.root)
+        self._save_settings()
+        self.switch_mode(self.start_screen)
+
+    # -- navigation ---------------------------------------------------------------------------
+    def action_go(self, name: str) -> None:
+        self.switch_mode(name)
+
+    async def open_train(self, config: dict[str, Any]) -> None:
+        """Show the Train form filled with ``config`` (Home's Enter on a stage)."""
+        mounted = self.switch_mode("train")  # creates the screen now if needed; it composes later
+        screen = self.screens_by_name["train"]
+        if hasattr(screen, "set_config"):
+            await screen.set_config(config)  # before its first compose, this only sets its state
+        await mounted
+
+    def open_run(self, run_id: str) -> None:
+        """Show a run's monitor (when the Monitor screen exists), else the Runs screen."""
+        import importlib
+
+        try:
+            monitor = importlib.import_module(MONITOR_MODULE)
+        except ModuleNotFoundError as exc:
+            if exc.name != MONITOR_MODULE:
+                raise
+            self.switch_mode("runs")
+            return
+        self.switch_mode("runs")
+        self.push_screen(monitor.MonitorScreen(self.workspace, run_id, self.lang))
+
+    async def action_queue_pipeline(self) -> None:
+        await self.switch_mode("home")
+        home = self.screens_by_name.get("home")
+        if home is not None and hasattr(home, "action_queue"):
+            home.action_queue()
+
+    # -- language and settings -------------------------------------------------------------------
+    def action_toggle_language(self) -> None:
+        self.set_language("zh" if self.lang == "en" else "en")
+
+    def set_language(self, lang: str) -> None:
+        self.lang = lang
+        localise_bindings(self, lang)
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if hasattr(screen, "set_lang"):
+                    screen.set_lang(lang)
+        self.refresh_bindings()
+        self.settings.lang = lang
+        self._save_settings()
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.settings.theme = self.theme
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.settings, self.settings_path)
+        except OSError as exc:
+            self.notify(f"settings not saved: {exc}", severity="warning")

@@ -1,0 +1,67 @@
+"""App-wide messages posted by workers; handlers on screens own every state change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class OverviewReady(Message):
+    """Fresh stage summaries for Home (newest replaces older ones in the queue)."""
+
+    def __init__(self, summaries: dict[str, Any]) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OverviewReady)
+
+
+class PrefillReady(Message):
+    """The starting config of a stage's form, wired from earlier outputs."""
+
+    def __init__(self, stage: str, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.stage = stage
+        self.config = config
+
+
+class QueuePlanned(Message):
+    """What queuing the remaining stages would do (or why it cannot)."""
+
+    def __init__(self, pipeline: Any = None, names: list[str] | None = None, busy: str | None = None,
+                 error: str | None = None) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.names = names or []
+        self.busy = busy
+        self.error = error
+
+
+class QueueEvent(Message):
+    """Progress of the queued pipeline: ``kind`` is stage_start, stage_end or finished."""
+
+    def __init__(self, kind: str, pipeline: str, stage: str = "", status: str = "", reason: str = "",
+                 count: int = 0) -> None:
+        super().__init__()
+        self.kind = kind
+        self.pipeline = pipeline
+        self.stage = stage
+        self.status = status
+        self.reason = reason
+        self.count = count
+
+
+class StartFailed(Message):
+    """Start found problems (validation or pre-flight); nothing was started."""
+
+    def __init__(self, problems: list[Any]) -> None:
+        super().__init__()
+        self.problems = problems
+
+
+class RunStarted(Message):
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id

@@ -1,0 +1,160 @@
+"""Small modal dialogs: confirm, choose one, choose several, and a path with suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, SelectionList
+from textual.widgets.option_list import Option
+
+from medtui.tui.i18n import t
+
+
+class _Dialog(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def __init__(self, title: str, lang: str = "en") -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.lang = lang
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(_Dialog):
+    """Yes or no; dismisses with True or False."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+                Binding("n,escape", "answer(False)", "No", id="dialog.no")]
+
+    def __init__(self, title: str, note: str = "", lang: str = "en") -> None:
+        super().__init__(title, lang)
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Content(self.title_text), classes="dialog-title")
+            if self.note:
+                yield Label(Content(self.note), classes="dialog-note")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(t("yes", self.lang) + " (y)", variant="primary", id="yes", compact=True)
+                yield Button(t("no", self.lang) + " (n)", id="no", compact=True)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ChoiceScreen(_Dialog):
+    """Pick one of ``options`` (label, value); dismisses with the value or None."""
+
+    def __init__(self, title: str, options: list[tuple[str, Any]], lang: str = "en") -> None:
+        super().__init__(title, lang)
+        self.options = options
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Content(self.title_text), classes="dialog-title")
+            if self.options:
+                yield OptionList(*[Option(Content(label), id=str(i)) for i, (label, _) in enumerate(self.options)],
+                                 id="choices")
+            else:
+                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.options[int(event.option.id)][1])
+
+
+class MultiChoiceScreen(_Dialog):
+    """Toggle several of ``options`` (label, value); Enter dismisses with the chosen values."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+                Binding("enter", "done", "Done", id="dialog.ok", priority=True)]
+
+    def __init__(self, title: str, options: list[tuple[str, str]], chosen: list[str], lang: str = "en") -> None:
+        super().__init__(title, lang)
+        self.options = options
+        self.chosen = chosen
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Content(self.title_text), classes="dialog-title")
+            if self.options:
+                yield SelectionList(*[(label, value, value in self.chosen) for label, value in self.options],
+                                    id="choices")
+            else:
+                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+
+    def action_done(self) -> None:
+        if not self.options:
+            self.dismiss(None)
+            return
+        self.dismiss(list(self.query_one(SelectionList).selected))
+
+
+class PathScreen(_Dialog):
+    """Type a path or pick one of ``suggestions``; dismisses with the path text or None."""
+
+    def __init__(self, title: str, initial: str, suggestions: list[str], lang: str = "en") -> None:
+        super().__init__(title, lang)
+        self.initial = initial
+        self.suggestions = suggestions
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Content(self.title_text), classes="dialog-title")
+            yield Input(self.initial, id="path", compact=True)
+            if self.suggestions:
+                yield OptionList(*[Option(Content(s), id=str(i)) for i, s in enumerate(self.suggestions)],
+                                 id="choices")
+
+    @on(Input.Submitted, "#path")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(value or None)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.suggestions[int(event.option.id)])
+
+
+class PreviewScreen(_Dialog):
+    """Read-only text (the run's exact command, environment and YAML); ctrl+r starts it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Close", id="dialog.cancel"),
+                Binding("ctrl+r", "start", "Start", id="train.start", priority=True)]
+
+    def __init__(self, title: str, text: str, lang: str = "en", *, can_start: bool = True) -> None:
+        super().__init__(title, lang)
+        self.text = text
+        self.can_start = can_start
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        with Vertical(classes="dialog-box preview-box"):
+            yield Label(Content(self.title_text), classes="dialog-title")
+            yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=True)
+            with Horizontal(classes="dialog-buttons"):
+                if self.can_start:
+                    yield Button(t("train.start", self.lang) + " (ctrl+r)", variant="success", id="start", compact=True)
+                yield Button(t("dialog.close", self.lang) + " (esc)", id="close", compact=True)
+
+    def action_start(self) -> None:
+        if self.can_start:
+            self.dismiss("start")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss("start" if event.button.id == "start" else None)
