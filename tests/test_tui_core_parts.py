@@ -12,8 +12,8 @@ from medtui.core import preflight
 from medtui.core.builder import build_plan
 from medtui.core.compat import compatible, dataset_problem
 from medtui.core.settings import Settings, config_path, load_settings, save_settings
-from medtui.core.specdoc import render
 from medtui.core.spec import ARGS
+from medtui.core.specdoc import render
 from medtui.tui.formmodel import FormState, form_fields, switch
 from tests.conftest import ROOT
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from medtui.core.spec import ARGS, SECTION_TITLES, SECTIONS, STAGE_TITLES, STAGES, TRAIN_STAGES, METHODS, Arg
+from medtui.core.spec import ARGS, METHODS, SECTION_TITLES, SECTIONS, STAGE_TITLES, STAGES, TRAIN_STAGES, Arg
 
 HEADER = """# Stage arguments / 阶段参数
 

@@ -16,11 +16,9 @@ from textual.screen import Screen
 
 from medtui.core.settings import Settings, load_settings, save_settings
 from medtui.core.workspace import Workspace
-from medtui.tui.commands import MedtuiCommands
 from medtui.tui import navigation
-from medtui.tui.i18n import localise_bindings
-
-MONITOR_MODULE = "medtui.tui.screens.monitor"
+from medtui.tui.commands import MedtuiCommands
+from medtui.tui.i18n import localise_bindings, t
 
 
 class MedtuiApp(App):
@@ -53,6 +51,9 @@ class MedtuiApp(App):
     def _factory(self, name: str):
         def make() -> Screen:
             screen = navigation.SCREENS[name](self.workspace, self.lang)
+            if not screen.title:
+                screen.title = t(f"title.{name}", self.lang)
+                screen.sub_title = str(self.workspace.root)
             self.screens_by_name[name] = screen
             return screen
 
@@ -81,18 +82,11 @@ class MedtuiApp(App):
         await mounted
 
     def open_run(self, run_id: str) -> None:
-        """Show a run's monitor (when the Monitor screen exists), else the Runs screen."""
-        import importlib
+        """Show a run's monitor on top of the Runs screen."""
+        from medtui.tui.screens.monitor import MonitorScreen
 
-        try:
-            monitor = importlib.import_module(MONITOR_MODULE)
-        except ModuleNotFoundError as exc:
-            if exc.name != MONITOR_MODULE:
-                raise
-            self.switch_mode("runs")
-            return
         self.switch_mode("runs")
-        self.push_screen(monitor.MonitorScreen(self.workspace, run_id, self.lang))
+        self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
 
     async def action_queue_pipeline(self) -> None:
         await self.switch_mode("home")
@@ -107,13 +101,30 @@ class MedtuiApp(App):
     def set_language(self, lang: str) -> None:
         self.lang = lang
         localise_bindings(self, lang)
-        for stack in self._screen_stacks.values():
+        stale: list[str] = []
+        for name, stack in self._screen_stacks.items():
             for screen in stack:
                 if hasattr(screen, "set_lang"):
                     screen.set_lang(lang)
+                elif name in self.screens_by_name:
+                    stale.append(name)
         self.refresh_bindings()
         self.settings.lang = lang
         self._save_settings()
+        if stale:
+            self.run_worker(self._rebuild(sorted(set(stale))), group="language", exclusive=True)
+
+    async def _rebuild(self, names: list[str]) -> None:
+        """Screens that cannot relabel themselves are built afresh in the new language."""
+        current = self.current_mode
+        if current in names:
+            await self.switch_mode("home")
+        for name in names:
+            await self.remove_mode(name)
+            self.screens_by_name.pop(name, None)
+            self.add_mode(name, self._factory(name))
+        if current in names:
+            await self.switch_mode(current)
 
     def _theme_changed(self, theme: Any) -> None:
         self.settings.theme = self.theme

@@ -1,28 +1,22 @@
 """The app's screens: the key that opens each one and the registry of screen factories.
 
-``SCREENS`` maps a screen name to a factory called as ``factory(workspace, lang)``. Swapping a
-placeholder for the real screen is one line here. The Runs screen is picked up automatically
-once ``medtui.tui.screens.runs`` exists.
+``SCREENS`` maps a screen name to a factory called as ``factory(workspace, lang)``.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from textual.screen import Screen
 
 from medtui.core.workspace import Workspace
+from medtui.tui.screens.datasets import DatasetsScreen
+from medtui.tui.screens.environment import EnvironmentScreen
 from medtui.tui.screens.home import HomeScreen
-from medtui.tui.screens.placeholders import (
-    ChatPlaceholder,
-    DatasetsPlaceholder,
-    EnvironmentPlaceholder,
-    ExportPlaceholder,
-    ModelsPlaceholder,
-    RunsPlaceholder,
-)
+from medtui.tui.screens.models import ModelsScreen
+from medtui.tui.screens.placeholders import ChatPlaceholder, ExportPlaceholder
+from medtui.tui.screens.runs import RunsScreen
 from medtui.tui.screens.train import TrainScreen
 
 ScreenFactory = Callable[[Workspace, str], Screen]
@@ -46,23 +40,13 @@ DESTINATIONS = (
 )
 
 
-def optional_screen(module: str, name: str, fallback: ScreenFactory) -> ScreenFactory:
-    """``module.name`` when that module exists, else ``fallback`` (other errors still raise)."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return fallback
-
-
 SCREENS: dict[str, ScreenFactory] = {
     "home": HomeScreen,
-    "environment": EnvironmentPlaceholder,
-    "models": ModelsPlaceholder,
-    "datasets": DatasetsPlaceholder,
+    "environment": EnvironmentScreen,
+    "models": ModelsScreen,
+    "datasets": DatasetsScreen,
     "train": TrainScreen,
-    "runs": optional_screen("medtui.tui.screens.runs", "RunsScreen", RunsPlaceholder),
+    "runs": RunsScreen,
     "chat": ChatPlaceholder,
     "export": ExportPlaceholder,
 }

@@ -19,7 +19,6 @@ from textual.message import Message
 from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
-from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.core.errors import MedtuiError
 from medtui.core.overview import Overview, StageSummary, format_age
 from medtui.core.spec import stage_title
@@ -27,6 +26,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.widgets.dialogs import ConfirmScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")

@@ -11,8 +11,8 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Header, Static
 
-from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 Bilingual = tuple[str, str]
 

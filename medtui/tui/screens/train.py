@@ -20,7 +20,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Collapsible, Header, Input, Label, Select, Static, TextArea
 
-from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.core.errors import MedtuiError
 from medtui.core.spec import METHODS, SECTION_TITLES, STAGES, stage_title
 from medtui.core.validate import Problem, validate
@@ -31,6 +30,7 @@ from medtui.tui.messages import RunStarted, StartFailed
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.fields import FieldRow
+from medtui.tui.widgets.footer import MedtuiFooter
 
 EXTRAS = "extras"
 
@@ -421,8 +421,9 @@ class TrainScreen(MedtuiScreen):
             return
         options = [(p, p) for p in message.options]
         if message.kind == "output":
-            from medtui.core.prefill import suggest_folder
             from pathlib import Path
+
+            from medtui.core.prefill import suggest_folder
 
             model = Path(str(self.state.values.get("model_name_or_path") or "model")).name
             parts = [model, "export"] if message.field == "export_dir" else [model, self.state.method, self.state.stage]
