@@ -25,7 +25,7 @@ from medtui.core.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
-from medtui.tui.widgets.dialogs import ConfirmScreen
+from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.widgets.footer import MedtuiFooter
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
@@ -234,7 +234,8 @@ class HomeScreen(MedtuiScreen):
             if yes:
                 self._run_queue(message.pipeline, message.names)
 
-        self.app.push_screen(ConfirmScreen(question, self.t("home.confirm.note"), self.lang), answered)
+        confirm = ConfirmScreen(question, self.t("home.confirm.note"), yes=self.t("yes"), no=self.t("no"))
+        self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _run_queue(self, pipeline, names: list[str]) -> None:

@@ -1,4 +1,7 @@
-"""Small modal dialogs: confirm, choose one, choose several, and a path with suggestions."""
+"""Small modal dialogs: choose one, choose several, a path with suggestions, and the run preview.
+
+The yes/no dialog is :class:`medtui.tui.screens.confirm.ConfirmScreen`.
+"""
 
 from __future__ import annotations
 
@@ -26,33 +29,6 @@ class _Dialog(ModalScreen):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class ConfirmScreen(_Dialog):
-    """Yes or no; dismisses with True or False."""
-
-    BINDINGS = [Binding("y", "answer(True)", "Yes", id="dialog.yes"),
-                Binding("n,escape", "answer(False)", "No", id="dialog.no")]
-
-    def __init__(self, title: str, note: str = "", lang: str = "en") -> None:
-        super().__init__(title, lang)
-        self.note = note
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box"):
-            yield Label(Content(self.title_text), classes="dialog-title")
-            if self.note:
-                yield Label(Content(self.note), classes="dialog-note")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(t("yes", self.lang) + " (y)", variant="primary", id="yes", compact=True)
-                yield Button(t("no", self.lang) + " (n)", id="no", compact=True)
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 class ChoiceScreen(_Dialog):
