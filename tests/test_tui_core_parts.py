@@ -105,12 +105,13 @@ def test_form_state_reports_an_unknown_stage_or_method():
 
 
 def test_remaining_stages_and_the_workspace_pipeline(demo_ws, trained_ws, tmp_path):
+    from medtui.core.pipeline import load_pipeline
     from medtui.core.remaining import remaining_stages, workspace_pipeline
     from medtui.core.runs import list_runs
     from medtui.core.workspace import Workspace
 
     demo = workspace_pipeline(demo_ws)
-    assert remaining_stages(demo, []) == ["pt", "sft", "rm", "dpo", "kto", "export"]
+    assert remaining_stages(demo, []) == [s.name for s in load_pipeline("demo").stages]
     assert remaining_stages(demo, list_runs(trained_ws.runs_dir)) == []
     plain = Workspace.open(tmp_path / "plain")
     plain.ensure_layout()

@@ -193,10 +193,22 @@ def _signal_all(procs: list, sig: int, *, skip: int | None = None) -> None:
 
 
 def _wait_gone(procs: list, timeout: float) -> bool:
+    """Wait until every process has exited. Polls instead of waiting, so it never reaps a child
+    whose exit status belongs to someone else (the app that started the run, say)."""
     import psutil
 
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return not [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    def alive(p) -> bool:
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in procs if alive(p)]
+        if not left or time.monotonic() >= deadline:
+            return not left
+        time.sleep(0.1)
 
 
 def stop(run: Run, *, kill: bool = False, grace: float = 120.0, term_grace: float = 10.0,
