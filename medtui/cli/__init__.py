@@ -16,6 +16,7 @@ from medtui.cli.common import EXIT_BAD_INPUT, common_parser, run_guarded
 COMMAND_MODULES = (
     "medtui.cli.demo_cmd",
     "medtui.cli.train_cmd",
+    "medtui.cli.chat_cmd",
 )
 
 
