@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "medtui.cli.demo_cmd",
     "medtui.cli.train_cmd",
     "medtui.cli.chat_cmd",
+    "medtui.cli.predict_cmd",
 )
 
 

@@ -55,6 +55,15 @@ class RunPlan:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def kind(self) -> str:
+        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
+        if self.stage == "export":
+            return "export"
+        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
+            return "predict"
+        return "train"
+
+    @property
     def yaml_path(self) -> Path:
         return self.run_dir / CONFIG_NAME
 
@@ -172,13 +181,13 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     launch: dict[str, Any] = {}
     env_values: dict[str, Any] = {}
     body: dict[str, Any] = {}
-    if stage in TRAIN_STAGES:
-        body["stage"] = stage
-        body["do_train"] = values.pop("do_train", True)
     values.pop("stage", None)
     if fill_defaults:
         for key, default in defaults_for(stage, method).items():
             values.setdefault(key, default)
+    if stage in TRAIN_STAGES:
+        body["stage"] = stage
+        body["do_train"] = values.pop("do_train", True)  # false for a predict-only run
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
         if arg is not None and arg.target == "env":

@@ -32,4 +32,4 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     plan, problems = prepare(config, ws, env)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return runner.start(plan, ws, kind="export" if plan.stage == "export" else "train", pipeline=pipeline)
+    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline)
