@@ -147,7 +147,7 @@ class ChatClient:
             what = f"the chat worker exited unexpectedly (exit code {code})"
         if oom:
             what += " - out of memory"
-        message = what + (f": {hint}" if hint else "") + ". Reload the model to continue."
+        message = what + (f": {hint}" if hint else "") + "."
         self.loaded = None
         return WorkerError(message, "oom" if oom else "crash")
 

@@ -1,0 +1,1 @@
+"""medtui screens; each is constructed as XScreen(workspace, lang=...)."""
