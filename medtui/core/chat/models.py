@@ -78,7 +78,7 @@ def _run_for_output(runs: list[Run], folder: Path) -> Run | None:
 def from_run(ws: Workspace, run: Run) -> ModelSource:
     """The model a finished run produced."""
     cfg = run.record.get("config") or {}
-    label = f"{run.stage} run: {ws.relative(run.output_dir)}"
+    label = f"{run.stage} · {ws.relative(run.output_dir)}"
     if run.stage == "export" or run.record.get("kind") == "export":
         return ModelSource(str(run.output_dir), (), cfg.get("template"), label, run.id)
     base = Produced.from_run(run).as_base()

@@ -66,6 +66,7 @@ class ChatScreen(Screen):
     ChatScreen #chat-settings Input { width: 100%; height: 1; border: none; padding: 0 1; background: $boost; }
     ChatScreen #chat-settings Input:focus { background: $primary 30%; }
     ChatScreen #chat-settings Select { width: 100%; }
+    ChatScreen #chat-settings SelectCurrent Static#label { text-wrap: nowrap; text-overflow: ellipsis; }
     ChatScreen #chat-settings SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
     ChatScreen #chat-settings Select:focus > SelectCurrent { background: $primary 30%; }
     ChatScreen #chat-settings Checkbox { margin-top: 1; border: none; padding: 0; background: $panel; }
