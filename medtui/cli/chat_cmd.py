@@ -79,6 +79,13 @@ def _one_reply(source, template: str, system: str | None, prompt: str, gen: dict
 
 
 def _open_screen(ws, lang: str, source, template: str) -> int:
+    app = build_chat_app(ws, lang, source, template)
+    app.run()
+    return app.return_code or 0
+
+
+def build_chat_app(ws, lang: str, source, template: str, *, autoload: bool = True):
+    """A small app that opens the Chat screen on ``source`` (Textual is imported only here)."""
     from textual.app import App
 
     from medtui.tui.screens.chat import ChatScreen
@@ -87,8 +94,6 @@ def _open_screen(ws, lang: str, source, template: str) -> int:
         TITLE = "medtui chat"
 
         def on_mount(self) -> None:
-            self.push_screen(ChatScreen(ws, lang, model=source, template=template))
+            self.push_screen(ChatScreen(ws, lang, model=source, template=template, autoload=autoload))
 
-    app = ChatApp()
-    app.run()
-    return app.return_code or 0
+    return ChatApp()

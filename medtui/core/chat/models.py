@@ -16,6 +16,7 @@ from pathlib import Path
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle import Produced
 from medtui.core.runs import Run, find_run, list_runs
+from medtui.core.spec import STAGES
 from medtui.core.workspace import Workspace
 
 #: Stages whose output can chat (a reward model scores, it does not generate).
@@ -97,7 +98,7 @@ def resolve_model(ws: Workspace, ref: str, adapters: list[str] | tuple[str, ...]
     elif _looks_like_path(ref):
         raise MedtuiError(f"model folder not found: {path}")
     else:
-        run = _latest_of_stage(runs, ref) if ref in CHAT_STAGES else None
+        run = _latest_of_stage(runs, ref) if ref in STAGES else None
         try:
             run = run or find_run(ws.runs_dir, ref)
         except MedtuiError:

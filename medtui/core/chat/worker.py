@@ -41,6 +41,7 @@ class ChatWorker:
         self.gen_error: BaseException | None = None
         self.extra_gen: dict[str, Any] = {}
         self.interruptible = False
+        self.active = False
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, msg: dict[str, Any]) -> bool:
@@ -69,7 +70,8 @@ class ChatWorker:
 
     @property
     def busy(self) -> bool:
-        return self.gen_thread is not None and self.gen_thread.is_alive()
+        """A reply is being generated; cleared just before its final event is sent."""
+        return self.active
 
     # -- load / unload -------------------------------------------------------------------------
     def load(self, req_id: str | None, msg: dict[str, Any]) -> None:
@@ -179,6 +181,7 @@ class ChatWorker:
         gen = dict(msg.get("gen") or {})
         system = msg.get("system") or None
         self.stop_event.clear()
+        self.active = True
         self.gen_thread = threading.Thread(target=self._generate, args=(req_id, messages, system, gen),
                                            name="generate", daemon=True)
         self.gen_thread.start()
@@ -217,18 +220,20 @@ class ChatWorker:
         ended = time.perf_counter()
         if self.gen_error is not None:
             exc = self.gen_error
-            self.send(protocol.error(f"generation failed: {type(exc).__name__}: {exc}",
-                                     "oom" if is_oom(exc) else "generate", req_id))
-            return
-        text = "".join(pieces)
-        tokens = self.steps if self.interruptible else _count_tokens(chat_model, text)
-        total = ended - started
-        self.send(event(
-            "done", req_id, stopped=self.stop_event.is_set(),
-            usage={"prompt_tokens": _prompt_tokens(chat_model, messages, system), "completion_tokens": tokens},
-            timings={"first_token_s": round(first[0] - started, 4) if first else None, "total_s": round(total, 4),
-                     "tokens_per_s": round(tokens / total, 2) if total > 0 else None},
-        ))
+            final = protocol.error(f"generation failed: {type(exc).__name__}: {exc}",
+                                   "oom" if is_oom(exc) else "generate", req_id)
+        else:
+            text = "".join(pieces)
+            tokens = self.steps if self.interruptible else _count_tokens(chat_model, text)
+            total = ended - started
+            final = event(
+                "done", req_id, stopped=self.stop_event.is_set(),
+                usage={"prompt_tokens": _prompt_tokens(chat_model, messages, system), "completion_tokens": tokens},
+                timings={"first_token_s": round(first[0] - started, 4) if first else None,
+                         "total_s": round(total, 4), "tokens_per_s": round(tokens / total, 2) if total > 0 else None},
+            )
+        self.active = False  # before the final event, so the client's next request is never "busy"
+        self.send(final)
 
 
 def resolve_backend(backend: str) -> str:

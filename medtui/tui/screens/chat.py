@@ -127,6 +127,8 @@ class ChatScreen(Screen):
         self.transcripts_dir = transcripts_dir or workspace.root / "chats"
         self.sources: dict[str, ModelSource] = {}
         self.compare = False
+        #: Extra generation keys sent with every message (e.g. ``min_new_tokens`` on the HF backend).
+        self.gen_extra: dict = {}
         self._panes: dict[str, ChatPane] = {}
         localise_bindings(self, lang)
 
@@ -291,10 +293,12 @@ class ChatScreen(Screen):
 
     def _load_thread(self, slot: str, client: ChatClient, source: ModelSource, template: str, reload: bool) -> None:
         try:
-            if reload or not client.alive:
-                client.close(timeout=2.0)
-                client.start()
-            info = client.load(source.model, source.adapters, template)
+            if reload and client.last_load is not None:
+                info = client.reload()  # a fresh worker with the same model
+            else:
+                if not client.alive:
+                    client.start()
+                info = client.load(source.model, source.adapters, template)
         except WorkerError as exc:
             self.post_message(self.Failed(slot, str(exc), exc.kind))
             return
@@ -353,6 +357,7 @@ class ChatScreen(Screen):
         gen = self.gen_settings()
         if gen is None:
             return False
+        gen.update(self.gen_extra)
         system = self.query_one("#system", Input).value.strip() or None
         box = self.query_one("#prompt", PromptInput)
         box.remember(prompt)
