@@ -3,8 +3,10 @@
 It reads :mod:`~medtui.core.chat.protocol` requests from stdin and writes events to stdout; stdout
 carries the protocol only (library prints and C-level output go to stderr). The model is
 llamafactory's ChatModel on the huggingface backend, or vllm when it is installed and a GPU is
-visible. Generation runs in a thread so ``stop`` is read while tokens stream; on the huggingface
+visible. Generation runs off the main thread so ``stop`` is read while tokens stream; on the huggingface
 backend a stopping criterion ends ``generate`` at once and counts the generated tokens.
+Replies are generated on the engine's own event loop (no extra thread per request) and events
+leave through one writer thread (:class:`Outbox`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import gc
 import importlib.util
 import os
+import queue
 import sys
 import threading
 import time
@@ -36,7 +39,7 @@ class ChatWorker:
         self.info: dict[str, Any] = {}
         self.stop_event = threading.Event()
         self.generating = threading.Lock()
-        self.gen_thread: threading.Thread | None = None
+        self.gen_future: Any = None
         self.steps = 0
         self.gen_error: BaseException | None = None
         self.extra_gen: dict[str, Any] = {}
@@ -182,11 +185,12 @@ class ChatWorker:
         system = msg.get("system") or None
         self.stop_event.clear()
         self.active = True
-        self.gen_thread = threading.Thread(target=self._generate, args=(req_id, messages, system, gen),
-                                           name="generate", daemon=True)
-        self.gen_thread.start()
+        # Runs on the engine's own event loop: no extra thread between the request and the model.
+        self.gen_future = asyncio.run_coroutine_threadsafe(self._generate(req_id, messages, system, gen),
+                                                           self.chat_model._loop)
 
-    def _generate(self, req_id: str | None, messages: list[dict], system: str | None, gen: dict[str, Any]) -> None:
+    async def _generate(self, req_id: str | None, messages: list[dict], system: str | None,
+                        gen: dict[str, Any]) -> None:
         chat_model = self.chat_model
         self.steps = 0
         self.gen_error = None
@@ -214,7 +218,7 @@ class ChatWorker:
                 await agen.aclose()
 
         try:
-            asyncio.run_coroutine_threadsafe(stream(), chat_model._loop).result()
+            await stream()
         except BaseException as exc:  # noqa: BLE001
             self.gen_error = self.gen_error or exc
         ended = time.perf_counter()
@@ -266,22 +270,64 @@ def _prompt_tokens(chat_model: Any, messages: list[dict], system: str | None) ->
         return None
 
 
+class Outbox:
+    """Writes events to the protocol stream from one thread, in order.
+
+    Senders never block on the pipe. When the reader falls behind, consecutive ``delta`` events
+    of one request are merged into one, so a busy machine sees fewer writes and wake-ups.
+    """
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self.thread.start()
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.queue.put(message)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            merged: list[dict[str, Any]] = []
+            for msg in batch:
+                if msg is None:
+                    self._write(merged)
+                    return
+                last = merged[-1] if merged else None
+                if (last is not None and msg.get("event") == "delta" and last.get("event") == "delta"
+                        and last.get("id") == msg.get("id")):
+                    merged[-1] = {**last, "text": last["text"] + msg["text"]}
+                else:
+                    merged.append(msg)
+            self._write(merged)
+
+    def _write(self, messages: list[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        try:
+            self.stream.write("".join(protocol.encode(m) for m in messages))
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            os._exit(0)  # the client is gone
+
+
 def main() -> int:
     # The protocol owns the real stdout; everything else printed (Python or C) goes to stderr.
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    lock = threading.Lock()
-
-    def send(message: dict[str, Any]) -> None:
-        line = protocol.encode(message)
-        with lock:
-            try:
-                proto.write(line)
-                proto.flush()
-            except (BrokenPipeError, ValueError):
-                os._exit(0)  # the client is gone
-
+    outbox = Outbox(proto)
+    send = outbox.send
     worker = ChatWorker(send)
     send(event("ready", pid=os.getpid()))
     stdin = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="replace", closefd=False)
@@ -299,9 +345,12 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - a bad request never kills the worker
             send(protocol.error(f"{type(exc).__name__}: {exc}", "bad_request", msg.get("id")))
     worker.stop_event.set()
-    if worker.gen_thread is not None:
-        worker.gen_thread.join(timeout=5)
-    proto.flush()
+    if worker.gen_future is not None:
+        try:
+            worker.gen_future.result(timeout=5)
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+    outbox.close()
     os._exit(0)  # daemon threads (the engine's loop, generate) must not delay the exit
 
 
