@@ -33,7 +33,7 @@ WORKER_GEN_KEYS = ("min_new_tokens",)
 class ChatWorker:
     """Protocol handler; ``send`` writes one event."""
 
-    def __init__(self, send: Callable[[dict[str, Any]], None]):
+    def __init__(self, send: Callable[..., None]):
         self.send = send
         self.chat_model: Any = None
         self.info: dict[str, Any] = {}
@@ -210,10 +210,11 @@ class ChatWorker:
                         break
                     if not piece:
                         continue
+                    pieces.append(piece)
+                    # the first piece goes out at once; later ones may be merged if the reader lags
+                    self.send(event("delta", req_id, text=piece), now=not first)
                     if not first:
                         first.append(time.perf_counter())
-                    pieces.append(piece)
-                    self.send(event("delta", req_id, text=piece))
             finally:
                 await agen.aclose()
 
@@ -271,20 +272,29 @@ def _prompt_tokens(chat_model: Any, messages: list[dict], system: str | None) ->
 
 
 class Outbox:
-    """Writes events to the protocol stream from one thread, in order.
+    """Writes events to the protocol stream, in order, without the model waiting on the pipe.
 
-    Senders never block on the pipe. When the reader falls behind, consecutive ``delta`` events
-    of one request are merged into one, so a busy machine sees fewer writes and wake-ups.
+    ``send(..., now=True)`` writes at once on the caller's thread when nothing is queued (the first
+    piece of a reply, final events: no extra thread hop before the client sees them). Other events
+    go through a writer thread; when the reader falls behind, consecutive ``delta`` events of one
+    request are merged, so a busy machine sees fewer writes and wake-ups.
     """
 
     def __init__(self, stream) -> None:
         self.stream = stream
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.pending = 0  # queued and not yet written
         self.thread = threading.Thread(target=self._run, name="outbox", daemon=True)
         self.thread.start()
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.queue.put(message)
+    def send(self, message: dict[str, Any], *, now: bool = False) -> None:
+        with self.lock:
+            if now and self.pending == 0:
+                self._write([message])
+                return
+            self.pending += 1
+            self.queue.put(message)
 
     def close(self, timeout: float = 5.0) -> None:
         self.queue.put(None)
@@ -301,15 +311,18 @@ class Outbox:
             merged: list[dict[str, Any]] = []
             for msg in batch:
                 if msg is None:
-                    self._write(merged)
-                    return
+                    break
                 last = merged[-1] if merged else None
                 if (last is not None and msg.get("event") == "delta" and last.get("event") == "delta"
                         and last.get("id") == msg.get("id")):
                     merged[-1] = {**last, "text": last["text"] + msg["text"]}
                 else:
                     merged.append(msg)
-            self._write(merged)
+            with self.lock:
+                self._write(merged)
+                self.pending -= sum(1 for m in batch if m is not None)
+            if batch[-1] is None:
+                return
 
     def _write(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
@@ -327,7 +340,9 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     outbox = Outbox(proto)
-    send = outbox.send
+
+    def send(message: dict[str, Any], *, now: bool = True) -> None:
+        outbox.send(message, now=now)
     worker = ChatWorker(send)
     send(event("ready", pid=os.getpid()))
     stdin = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="replace", closefd=False)
