@@ -99,7 +99,7 @@ class ChatWorker:
             from llamafactory.chat import ChatModel
 
             self.chat_model = ChatModel(args)
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes an event
+        except BaseException as exc:  # every failure becomes an event
             self.chat_model = None
             kind = "oom" if is_oom(exc) else "load"
             self.send(protocol.error(f"could not load {model}: {type(exc).__name__}: {exc}", kind, req_id))
@@ -122,7 +122,7 @@ class ChatWorker:
             from llamafactory.extras.misc import torch_gc
 
             torch_gc()
-        except Exception:  # noqa: BLE001 - freeing memory is best effort
+        except Exception:  # freeing memory is best effort
             pass
 
     def _install_generate_hook(self) -> bool:
@@ -137,7 +137,7 @@ class ChatWorker:
         worker = self
 
         class StopAndCount(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001
+            def __call__(self, input_ids, scores, **kwargs):
                 worker.steps += 1
                 return torch.full((input_ids.shape[0],), worker.stop_event.is_set(), dtype=torch.bool,
                                   device=input_ids.device)
@@ -153,7 +153,7 @@ class ChatWorker:
                 config.min_new_tokens = int(worker.extra_gen["min_new_tokens"])
             try:
                 return original(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - the streamer must end or the reader hangs
+            except BaseException as exc:  # the streamer must end or the reader hangs
                 worker.gen_error = exc
                 streamer = kwargs.get("streamer")
                 if streamer is not None:
@@ -220,7 +220,7 @@ class ChatWorker:
 
         try:
             await stream()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self.gen_error = self.gen_error or exc
         ended = time.perf_counter()
         if self.gen_error is not None:
@@ -257,7 +257,7 @@ def _count_tokens(chat_model: Any, text: str) -> int:
     tokenizer = getattr(chat_model.engine, "tokenizer", None)
     try:
         return len(tokenizer.encode(text, add_special_tokens=False)) if tokenizer is not None else 0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return 0
 
 
@@ -267,7 +267,7 @@ def _prompt_tokens(chat_model: Any, messages: list[dict], system: str | None) ->
         ids, _ = engine.template.encode_oneturn(engine.tokenizer, [*messages, {"role": "assistant", "content": ""}],
                                                 system)
         return len(ids)
-    except Exception:  # noqa: BLE001 - usage is informative only
+    except Exception:  # usage is informative only
         return None
 
 
@@ -357,13 +357,13 @@ def main() -> int:
         try:
             if not worker.handle(msg):
                 break
-        except Exception as exc:  # noqa: BLE001 - a bad request never kills the worker
+        except Exception as exc:  # a bad request never kills the worker
             send(protocol.error(f"{type(exc).__name__}: {exc}", "bad_request", msg.get("id")))
     worker.stop_event.set()
     if worker.gen_future is not None:
         try:
             worker.gen_future.result(timeout=5)
-        except Exception:  # noqa: BLE001 - exiting anyway
+        except Exception:  # exiting anyway
             pass
     outbox.close()
     os._exit(0)  # daemon threads (the engine's loop, generate) must not delay the exit
