@@ -95,6 +95,10 @@ async def test_chat_screen_end_to_end(trained_ws, tmp_path):
         assert reply.meta["usage"]["completion_tokens"] > 0
         assert screen.query_one("#prompt", Input).value == ""
         assert len(a.transcript.messages()) == 4  # the history goes with each message
+        await pilot.press("up")  # the prompt box recalls what was sent
+        assert screen.query_one("#prompt", Input).value == "头痛怎么办"
+        await pilot.press("down")
+        assert screen.query_one("#prompt", Input).value == ""
 
         # 3. Esc stops a long reply
         screen.gen_extra = dict(LONG)
@@ -138,10 +142,14 @@ async def test_chat_screen_end_to_end(trained_ws, tmp_path):
         assert {r["role"] for r in records} == {"user", "assistant", "error"}
         assert any(r.get("stopped") for r in records)
 
-        # 6. clear
+        # 6. clear, then unload (the worker stays up for the next load)
         await pilot.press("ctrl+l")
         await pilot.pause()
         assert a.transcript.turns == [] and not a.query(Markdown)
+        await pilot.click("#unload")
+        await wait_until(pilot, lambda: a.state == "empty" and b.state == "empty", 60)
+        assert a.client.alive and a.client.loaded is None
+        assert not await screen.send("你好")
     assert a.client is None  # the workers are closed with the screen
 
 

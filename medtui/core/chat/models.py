@@ -96,7 +96,8 @@ def resolve_model(ws: Workspace, ref: str, adapters: list[str] | tuple[str, ...]
     if path.is_dir():
         source = _from_folder(ws, path, runs)
     elif _looks_like_path(ref):
-        raise MedtuiError(f"model folder not found: {path}")
+        raise MedtuiError(f"model folder not found: {path} (chat loads local folders; download hub models "
+                          f"first)")
     else:
         run = _latest_of_stage(runs, ref) if ref in STAGES else None
         try:
