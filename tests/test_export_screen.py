@@ -73,12 +73,12 @@ async def test_export_form_bad_inputs_start_nothing(trained_ws, tmp_path):
         await pilot.pause()
         screen.query_one("#out", Input).value = "saves/workflow-demo/export/dpo-merged"  # already an export
         screen.query_one("#out", Input).focus()
-        await pilot.press("f5")
+        await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: screen.state == "failed", 60)
         assert "already holds an exported model" in str(screen.query_one("#export-status").render())
         screen.query_one("#out", Input).value = ""
         screen.state = "idle"
-        await pilot.press("f5")  # the Export key works with the focus in a field
+        await pilot.press("ctrl+r")  # the Export key works with the focus in a field
         await pilot.pause()
         assert "export folder" in str(app_notifications(screen))
     assert list_runs(ws.runs_dir) == []

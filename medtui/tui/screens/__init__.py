@@ -1,1 +1,1 @@
-"""medtui screens; each is constructed as XScreen(workspace, lang=...)."""
+"""Textual screens; each is ``XScreen(workspace, lang)`` and is wired into the app by medtui.tui.app."""

@@ -54,8 +54,8 @@ class ExportScreen(Screen):
     ExportScreen #export-log { height: 1fr; border: round $primary-darken-2; }
     """
     BINDINGS = [
-        Binding("f5", "export", "Export", id="export.start"),
-        Binding("f6", "verify", "Verify", id="export.verify"),
+        Binding("ctrl+r", "export", "Export", id="export.start"),
+        Binding("ctrl+g", "verify", "Verify", id="export.verify"),
     ]
 
     class Started(Message):

@@ -56,7 +56,7 @@ class PredictScreen(Screen):
     PredictScreen #predictions { height: 1fr; }
     PredictScreen #prediction-detail { height: auto; max-height: 40%; border-top: solid $primary-darken-2; }
     """
-    BINDINGS = [Binding("f5", "predict", "Predict", id="predict.start")]
+    BINDINGS = [Binding("ctrl+r", "predict", "Predict", id="predict.start")]
 
     class Started(Message):
         def __init__(self, run: Run) -> None:
