@@ -95,8 +95,10 @@ def test_resolve_model_folders_runs_and_stage_names(trained_ws):
     assert resolve_model(ws, by_stage.run_id).adapters == (str(dpo),)
     stacked = resolve_model(ws, "sft", ["saves/workflow-demo/lora/kto"])
     assert stacked.model == str(sft) and stacked.adapters == (str(kto),)
-    export = resolve_model(ws, "export")
-    assert export.model.endswith("dpo-merged") and export.adapters == ()
+    export = resolve_model(ws, "export")  # the newest export run: a merged model, no adapters
+    assert "saves/workflow-demo/export/" in export.model and export.adapters == ()
+    merged = resolve_model(ws, "saves/workflow-demo/export/dpo-merged")
+    assert merged.model.endswith("dpo-merged") and merged.adapters == () and merged.run_id
     assert suggest_template(by_stage) == "default"
     labels = [s.label for s in model_sources(ws)]
     assert any(label.startswith("dpo · saves/workflow-demo/lora/dpo") for label in labels)
