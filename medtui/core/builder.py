@@ -22,7 +22,7 @@ import yaml
 
 from medtui.core.errors import MedtuiError
 from medtui.core.spec import ARG_BY_NAME, TRAIN_STAGES, defaults_for
-from medtui.core.validate import normalise, stage_of
+from medtui.core.validate import as_bool, normalise, stage_of
 from medtui.core.workspace import Workspace
 
 PATH_KEYS = ("dataset_dir", "output_dir", "reward_model", "export_dir", "resume_from_checkpoint")
@@ -181,13 +181,13 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     launch: dict[str, Any] = {}
     env_values: dict[str, Any] = {}
     body: dict[str, Any] = {}
+    if stage in TRAIN_STAGES:
+        body["stage"] = stage
+        body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
     if fill_defaults:
         for key, default in defaults_for(stage, method).items():
             values.setdefault(key, default)
-    if stage in TRAIN_STAGES:
-        body["stage"] = stage
-        body["do_train"] = values.pop("do_train", True)  # false for a predict-only run
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
         if arg is not None and arg.target == "env":
@@ -231,6 +231,12 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
                    cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+
+
+def _flag(value: Any) -> Any:
+    """A yes/no value as a bool (``"false"`` must not reach llamafactory as a truthy string)."""
+    parsed = as_bool(value)
+    return value if parsed is None else parsed
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -208,9 +208,7 @@ ARGS: tuple[Arg, ...] = (
         stages=("ppo",), section="rlhf", minimum=0),
     Arg("top_p", "float", 1.0, "Top-p sampling during rollouts.", "采样时的 top-p。", stages=("ppo",), section="rlhf",
         minimum=0, maximum=1),
-    # -- evaluate and predict -----------------------------------------------------------------
-    Arg("do_train", "bool", True, "Train (turn off for a predict-only run).", "进行训练(仅预测时关闭)。",
-        section="eval"),
+    # -- evaluate and predict (a predict-only run also sets do_train: false; see builder) ---------
     Arg("do_predict", "bool", None, "Predict on eval_dataset and save generated_predictions.jsonl.",
         "在 eval_dataset 上预测并保存 generated_predictions.jsonl。", stages=("sft",), section="eval"),
     Arg("predict_with_generate", "bool", None, "Generate replies when predicting (BLEU-4 and ROUGE).",

@@ -133,14 +133,14 @@ def validate(config: dict[str, Any]) -> list[Problem]:
         problems.append(Problem("finetuning_type", f"must be one of {', '.join(METHODS)}"))
         method = None
     bad = {p.field for p in problems}
-    predict_only = stage != "export" and _bool(config.get("do_train")) is False
+    predict_only = stage != "export" and as_bool(config.get("do_train")) is False
     for arg in args_for(stage, method):
         if arg.name == "dataset" and predict_only:
             continue  # a predict-only run reads eval_dataset instead
         if arg.required and arg.name not in bad and _empty(config.get(arg.name)):
             problems.append(Problem(arg.name, "is required"))
     if predict_only:
-        if not _bool(config.get("do_predict")):
+        if not as_bool(config.get("do_predict")):
             problems.append(Problem("do_train", "with do_train false, turn on do_predict (nothing would run)"))
         if "eval_dataset" not in bad and _empty(config.get("eval_dataset")):
             problems.append(Problem("eval_dataset", "is required for a predict run"))
@@ -151,10 +151,10 @@ def validate(config: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _bool(value: Any) -> bool | None:
-    """A bool-typed value as True/False, None when unset or not a bool."""
+def as_bool(value: Any) -> bool | None:
+    """A yes/no value (bool or text such as "false") as True/False; None when unset or not yes/no."""
     try:
-        return coerce(ARG_BY_NAME["do_train"], value)
+        return coerce(ARG_BY_NAME["do_predict"], value)
     except ValueError:
         return None
 
