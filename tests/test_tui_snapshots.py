@@ -1,4 +1,4 @@
-"""Snapshots of Home, Train and every placeholder at 80x24 and 120x40.
+"""Snapshots of Home and Train at 80x24 and 120x40 (the other screens have theirs beside their tests).
 
 Deterministic by construction: the workspace sits at a fixed path (it shows in the header), Home's
 clock is injected, the run history is written with fixed times and losses, and settings come from
@@ -17,7 +17,6 @@ from textual.app import App
 from medtui.core.workspace import Workspace
 from medtui.tui import navigation
 from medtui.tui.app import MedtuiApp
-from medtui.tui.screens import placeholders
 from medtui.tui.screens.home import HomeScreen
 from tests.conftest import copy_ws
 from tests.tui_helpers import wait_until
@@ -25,14 +24,6 @@ from tests.tui_helpers import wait_until
 SNAP_ROOT = Path("/tmp/medtui-snapshot/ws")
 SIZES = [(80, 24), (120, 40)]
 NOW = 1_800_000_000.0
-PLACEHOLDERS = {
-    "environment": placeholders.EnvironmentPlaceholder,
-    "models": placeholders.ModelsPlaceholder,
-    "datasets": placeholders.DatasetsPlaceholder,
-    "runs": placeholders.RunsPlaceholder,
-    "chat": placeholders.ChatPlaceholder,
-    "export": placeholders.ExportPlaceholder,
-}
 
 
 @pytest.fixture
@@ -102,10 +93,3 @@ def test_home_with_history(snap_ws, snap_compare):
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_train_form(snap_ws, tmp_path, snap_compare, size):
     assert snap_compare(app_for(snap_ws, tmp_path, start="train"), terminal_size=size, run_before=settle)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
-@pytest.mark.parametrize("name", list(PLACEHOLDERS))
-def test_placeholder(snap_ws, tmp_path, snap_compare, monkeypatch, name, size):
-    monkeypatch.setitem(navigation.SCREENS, name, PLACEHOLDERS[name])  # the placeholder, even once replaced
-    assert snap_compare(app_for(snap_ws, tmp_path, start=name), terminal_size=size, run_before=settle)

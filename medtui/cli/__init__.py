@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "medtui.cli.download_cmd",
     "medtui.cli.model_cmd",
     "medtui.cli.data_cmd",
+    "medtui.cli.chat_cmd",
+    "medtui.cli.predict_cmd",
 )
 
 

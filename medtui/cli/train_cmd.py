@@ -91,7 +91,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    run = runner.start(plan, ws, kind="export" if plan.stage == "export" else "train")
+    run = runner.start(plan, ws, kind=plan.kind)
     print(f"started {run.id} ({plan.stage}) → {plan.output_dir}")
     if detach:
         print(f"detached; follow with: medtui logs {run.id} -f   stop with: medtui stop {run.id}")

@@ -23,7 +23,7 @@ import yaml
 from medtui.core.errors import MedtuiError
 from medtui.core.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
 from medtui.core.spec import ARG_BY_NAME, TRAIN_STAGES, defaults_for
-from medtui.core.validate import normalise, stage_of
+from medtui.core.validate import as_bool, normalise, stage_of
 from medtui.core.workspace import Workspace
 
 PATH_KEYS = ("dataset_dir", "output_dir", "reward_model", "export_dir", "resume_from_checkpoint")
@@ -54,6 +54,15 @@ class RunPlan:
     output_dir: Path
     deepspeed: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
+        if self.stage == "export":
+            return "export"
+        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
+            return "predict"
+        return "train"
 
     @property
     def yaml_path(self) -> Path:
@@ -176,7 +185,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     body: dict[str, Any] = {}
     if stage in TRAIN_STAGES:
         body["stage"] = stage
-        body["do_train"] = values.pop("do_train", True)
+        body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
     if fill_defaults:
         for key, default in defaults_for(stage, method).items():
@@ -232,6 +241,12 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
                    cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+
+
+def _flag(value: Any) -> Any:
+    """A yes/no value as a bool (``"false"`` must not reach llamafactory as a truthy string)."""
+    parsed = as_bool(value)
+    return value if parsed is None else parsed
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -35,4 +35,4 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return runner.start(plan, ws, kind="export" if plan.stage == "export" else "train", pipeline=pipeline)
+    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline)

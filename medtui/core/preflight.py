@@ -88,6 +88,10 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems += data_problems
     problems += _check_precision(cfg, env)
     problems += _check_output(plan, cfg)
+    if cfg.get("do_predict") and cfg.get("predict_with_generate"):
+        problems += _check_metrics_deps()
+    if cfg.get("do_train") is False:
+        return problems  # predict-only: no checkpoints to make room for
     if plan.stage == "ppo":
         problems += _check_reward_model(cfg, ws)
         problems += _check_ppo_settings(cfg, records)
@@ -129,30 +133,34 @@ def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environ
     if not registry.path.exists():
         return [Problem("dataset_dir", f"no dataset_info.json in {registry.path.parent}")], None
     total_records: int | None = 0
-    for name in filter(None, (n.strip() for n in str(cfg.get("dataset", "")).split(","))):
+    fields: dict[str, str] = {}  # dataset name -> the field that names it
+    for key in ("dataset", "eval_dataset"):
+        for name in filter(None, (n.strip() for n in str(cfg.get(key) or "").split(","))):
+            fields.setdefault(name, key)
+    for name, key in fields.items():
         if name not in registry:
-            out.append(Problem("dataset", f"dataset {name!r} is not registered in {registry.path}"))
+            out.append(Problem(key, f"dataset {name!r} is not registered in {registry.path}"))
             total_records = None
             continue
         entry = registry.get(name)
         misfit = dataset_problem(stage, name, entry)
         if misfit:
-            out.append(Problem("dataset", misfit))
+            out.append(Problem(key, misfit))
         columns = entry.get("columns") or {}
         file = registry.data_file(name)
         if file is None:
             if not any(entry.get(k) for k in SOURCE_KEYS):
-                out.append(Problem("dataset", f"{name}: the entry names no file_name or hub source"))
+                out.append(Problem(key, f"{name}: the entry names no file_name or hub source"))
             total_records = None
             continue
         if not file.exists():
-            out.append(Problem("dataset", f"{name}: data file not found: {file}"))
+            out.append(Problem(key, f"{name}: data file not found: {file}"))
             total_records = None
             continue
         try:
             first = head(file, 3)
         except DataFileError as exc:
-            out.append(Problem("dataset", f"{name}: {exc}"))
+            out.append(Problem(key, f"{name}: {exc}"))
             total_records = None
             continue
         if stage == "pt":
@@ -205,6 +213,20 @@ def _all(file: Path):
         yield from iter_records(file)
     except DataFileError:
         return
+
+
+METRICS_MODULES = ("jieba", "nltk", "rouge_chinese")
+
+
+def _check_metrics_deps() -> list[Problem]:
+    """BLEU-4/ROUGE need llamafactory's metrics dependencies (the ``metrics`` extra)."""
+    import importlib.util
+
+    missing = [m for m in METRICS_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        return [Problem("predict_with_generate", f"BLEU-4 and ROUGE need {', '.join(missing)}; install them with: "
+                                                 f"pip install 'medtui[metrics]'")]
+    return []
 
 
 def _check_precision(cfg: dict[str, Any], env: Environment) -> list[Problem]:

@@ -17,7 +17,7 @@ from typing import Any
 TRAIN_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
 STAGES = TRAIN_STAGES + ("export",)
 METHODS = ("full", "freeze", "lora")
-SECTIONS = ("basic", "train", "lora", "freeze", "rlhf", "distributed", "export", "advanced")
+SECTIONS = ("basic", "train", "lora", "freeze", "rlhf", "eval", "distributed", "export", "advanced")
 
 STAGE_TITLES = {
     "pt": ("Pre-Training", "预训练"),
@@ -35,6 +35,7 @@ SECTION_TITLES = {
     "lora": ("LoRA", "LoRA 配置"),
     "freeze": ("Freeze", "冻结微调"),
     "rlhf": ("RLHF", "RLHF 配置"),
+    "eval": ("Evaluate & predict", "评估与预测"),
     "distributed": ("Devices and distributed", "设备与分布式"),
     "export": ("Export", "导出"),
     "advanced": ("Advanced", "高级"),
@@ -210,6 +211,15 @@ ARGS: tuple[Arg, ...] = (
         stages=("ppo",), section="rlhf", minimum=0),
     Arg("top_p", "float", 1.0, "Top-p sampling during rollouts (1: off).", "采样时的 top-p(1 表示关闭)。",
         stages=("ppo",), section="rlhf", minimum=0, maximum=1),
+    # -- evaluate and predict (a predict-only run also sets do_train: false; see builder) ---------
+    Arg("do_predict", "bool", None, "Predict on eval_dataset and save generated_predictions.jsonl.",
+        "在 eval_dataset 上预测并保存 generated_predictions.jsonl。", stages=("sft",), section="eval"),
+    Arg("predict_with_generate", "bool", None, "Generate replies when predicting (BLEU-4 and ROUGE).",
+        "预测时生成回复(计算 BLEU-4 与 ROUGE)。", stages=("sft",), section="eval"),
+    Arg("eval_dataset", "list", None, "Dataset(s) to evaluate or predict on, comma separated.",
+        "用于评估或预测的数据集,多个用逗号分隔。", section="eval"),
+    Arg("per_device_eval_batch_size", "int", None, "Examples per device per evaluation/prediction step.",
+        "评估/预测时每个设备的批大小。", section="eval", minimum=1),
     # -- devices and distributed (environment / launch) ---------------------------------------
     Arg("devices", "str", None, "GPU ids to use (CUDA_VISIBLE_DEVICES), e.g. 0,1.",
         "使用的 GPU 编号(CUDA_VISIBLE_DEVICES),如 0,1。", stages=STAGES, section="distributed", target="env"),

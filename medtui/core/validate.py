@@ -133,14 +133,30 @@ def validate(config: dict[str, Any]) -> list[Problem]:
         problems.append(Problem("finetuning_type", f"must be one of {', '.join(METHODS)}"))
         method = None
     bad = {p.field for p in problems}
+    predict_only = stage != "export" and as_bool(config.get("do_train")) is False
     for arg in args_for(stage, method):
+        if arg.name == "dataset" and predict_only:
+            continue  # a predict-only run reads eval_dataset instead
         if arg.required and arg.name not in bad and _empty(config.get(arg.name)):
             problems.append(Problem(arg.name, "is required"))
+    if predict_only:
+        if not as_bool(config.get("do_predict")):
+            problems.append(Problem("do_train", "with do_train false, turn on do_predict (nothing would run)"))
+        if "eval_dataset" not in bad and _empty(config.get("eval_dataset")):
+            problems.append(Problem("eval_dataset", "is required for a predict run"))
     if _truthy(config.get("bf16")) and _truthy(config.get("fp16")):
         problems.append(Problem("fp16", "choose either bf16 or fp16, not both"))
     if stage == "ppo" and method != "lora" and config.get("reward_model_type", "lora") == "lora":
         problems.append(Problem("reward_model_type", "a LoRA reward model needs finetuning_type lora"))
     return problems
+
+
+def as_bool(value: Any) -> bool | None:
+    """A yes/no value (bool or text such as "false") as True/False; None when unset or not yes/no."""
+    try:
+        return coerce(ARG_BY_NAME["do_predict"], value)
+    except ValueError:
+        return None
 
 
 def _truthy(value: Any) -> bool:

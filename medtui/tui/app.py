@@ -29,6 +29,7 @@ class MedtuiApp(App):
         *[Binding(d.key, f"go('{d.name}')", d.name.title(), id=f"nav.{d.name}", priority=True)
           for d in navigation.DESTINATIONS],
         Binding("ctrl+t", "toggle_language", "中文", id="app.language"),
+        Binding("f9", "open_predict", "Predict", id="nav.predict", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -87,6 +88,12 @@ class MedtuiApp(App):
 
         self.switch_mode("runs")
         self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
+
+    def action_open_predict(self) -> None:
+        """Evaluate & predict (llamafactory predict with BLEU-4/ROUGE) over the current screen."""
+        from medtui.tui.screens.predict import PredictScreen
+
+        self.push_screen(PredictScreen(self.workspace, self.lang))
 
     async def action_queue_pipeline(self) -> None:
         await self.switch_mode("home")

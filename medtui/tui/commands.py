@@ -20,6 +20,7 @@ class MedtuiCommands(Provider):
             yield title, partial(app.run_action, f"go('{dest.name}')"), dest.key.upper()
         yield t("palette.language", lang), partial(app.run_action, "toggle_language"), t("palette.language.help", lang)
         yield t("palette.pipeline", lang), partial(app.run_action, "queue_pipeline"), t("palette.pipeline.help", lang)
+        yield t("palette.predict", lang), partial(app.run_action, "open_predict"), "F9"
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():

@@ -30,6 +30,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "palette.language": ("Switch language: English / 中文", "切换语言:English / 中文"),
     "palette.language.help": ("Toggle the interface language (ctrl+t)", "切换界面语言(ctrl+t)"),
     "palette.pipeline": ("Queue the remaining lifecycle stages", "排队运行剩余的流程阶段"),
+    "palette.predict": ("Evaluate & predict (BLEU-4, ROUGE)", "评估与预测(BLEU-4、ROUGE)"),
     "palette.pipeline.help": ("Run the stages that have not succeeded yet, like `medtui pipeline`",
                               "依次运行尚未成功的阶段,与 `medtui pipeline` 相同"),
     # home
@@ -102,9 +103,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "train.new": ("new: {path}", "新建:{path}"),
     "train.nopreview": ("Fix the marked fields to see the preview.", "请先修正标出的字段再预览。"),
     "train.required": ("required", "必填"),
-    # placeholders
-    "placeholder.later": ("This screen is not built yet. It will offer:", "此页面尚未完成,将提供:"),
-    "placeholder.meanwhile": ("Meanwhile:", "目前可用:"),
     # dialogs
     "dialog.cancel": ("Cancel", "取消"),
     "dialog.ok": ("OK", "确定"),

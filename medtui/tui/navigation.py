@@ -11,11 +11,12 @@ from typing import Callable
 from textual.screen import Screen
 
 from medtui.core.workspace import Workspace
+from medtui.tui.screens.chat import ChatScreen
 from medtui.tui.screens.datasets import DatasetsScreen
 from medtui.tui.screens.environment import EnvironmentScreen
+from medtui.tui.screens.export import ExportScreen
 from medtui.tui.screens.home import HomeScreen
 from medtui.tui.screens.models import ModelsScreen
-from medtui.tui.screens.placeholders import ChatPlaceholder, ExportPlaceholder
 from medtui.tui.screens.runs import RunsScreen
 from medtui.tui.screens.train import TrainScreen
 
@@ -47,6 +48,6 @@ SCREENS: dict[str, ScreenFactory] = {
     "datasets": DatasetsScreen,
     "train": TrainScreen,
     "runs": RunsScreen,
-    "chat": ChatPlaceholder,
-    "export": ExportPlaceholder,
+    "chat": ChatScreen,
+    "export": ExportScreen,
 }

@@ -1,0 +1,230 @@
+"""Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions.
+
+The run is the core predict run (:mod:`medtui.core.predict`) started through
+:func:`medtui.core.launch.launch`; its progress comes from ``trainer_log.jsonl`` like training.
+Opened with ``run=`` (or on a workspace with an earlier predict run) it shows those results.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+
+from medtui.core.chat.models import ModelSource, model_sources, suggest_template
+from medtui.core.errors import MedtuiError
+from medtui.core.predict import METRICS, default_output_dir, predict_config, read_metrics, read_predictions
+from medtui.core.progress import RunReader
+from medtui.core.runs import Run, list_runs, load_run
+from medtui.core.workspace import Workspace
+from medtui.tui.chat_text import localise_bindings, text
+
+PAGE = 500  # predictions shown in the table
+
+
+def _cell(value: str, width: int) -> Text:
+    """One line, cut to ``width`` terminal cells (CJK characters take two)."""
+    cell = Text(" ".join(value.split()), no_wrap=True)
+    cell.truncate(width, overflow="ellipsis")
+    return cell
+
+
+class PredictScreen(Screen):
+    DEFAULT_CSS = """
+    PredictScreen #predict-body { height: 1fr; }
+    PredictScreen #predict-form { width: 36; height: 1fr; padding: 0 1; background: $panel; scrollbar-size-vertical: 1; }
+    PredictScreen #predict-form .field { margin-top: 1; color: $text-muted; }
+    PredictScreen #predict-form Input { width: 100%; height: 1; border: none; padding: 0 1; background: $boost; }
+    PredictScreen #predict-form Input:focus { background: $primary 30%; }
+    PredictScreen #predict-form SelectCurrent Static#label { text-wrap: nowrap; text-overflow: ellipsis; }
+    PredictScreen #predict-form SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
+    PredictScreen #predict-form Select:focus > SelectCurrent { background: $primary 30%; }
+    PredictScreen #predict-form Button { width: 100%; margin-top: 1; }
+    PredictScreen #predict-main { width: 1fr; height: 1fr; padding: 0 1; }
+    PredictScreen #predict-status { height: auto; margin-top: 1; }
+    PredictScreen #predict-status.-error { color: $error; }
+    PredictScreen #predict-progress { margin: 1 0 0 0; }
+    PredictScreen #predict-metrics { height: auto; margin: 1 0; text-style: bold; }
+    PredictScreen #predictions { height: 1fr; }
+    PredictScreen #prediction-detail { height: auto; max-height: 40%; border-top: solid $primary-darken-2; }
+    """
+    BINDINGS = [Binding("ctrl+r", "predict", "Predict", id="predict.start")]
+
+    class Started(Message):
+        def __init__(self, run: Run) -> None:
+            super().__init__()
+            self.run = run
+
+    class StartFailed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(self, workspace: Workspace, lang: str = "en", *, run: Run | None = None,
+                 poll_interval: float = 0.5) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.lang = lang
+        self.run = run
+        self.poll_interval = poll_interval
+        self.sources: dict[str, ModelSource] = {}
+        self.state = "idle"  # idle | starting | running | succeeded | failed
+        self.reader: RunReader | None = None
+        self.predictions = []
+        localise_bindings(self, lang)
+
+    def compose(self) -> ComposeResult:
+        t = functools.partial(text, self.lang)
+        yield Header()
+        with Horizontal(id="predict-body"):
+            with VerticalScroll(id="predict-form"):
+                yield Label(t("predict.model"), classes="field")
+                yield Select([], prompt=t("chat.model_prompt"), id="model")
+                yield Label(t("predict.dataset"), classes="field")
+                yield Select([], prompt="—", id="dataset")
+                yield Label(t("predict.max_samples"), classes="field")
+                yield Input("100", id="max-samples", type="integer")
+                yield Label(t("predict.max_new_tokens"), classes="field")
+                yield Input("128", id="max-new-tokens", type="integer")
+                yield Button(t("predict.start"), id="start", variant="primary")
+            with Vertical(id="predict-main"):
+                yield Static(t("predict.idle"), id="predict-status")
+                yield ProgressBar(total=1, show_eta=False, id="predict-progress")
+                yield Static(t("predict.no_metrics"), id="predict-metrics")
+                yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="prediction-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = text(self.lang, "predict.title")
+        for source in model_sources(self.workspace):
+            self.sources[source.key()] = source
+        self.query_one("#model", Select).set_options([(s.label, k) for k, s in self.sources.items()])
+        registry = self.workspace.registry()
+        names = [] if registry.error else [n for n in registry.names() if not registry.get(n).get("ranking")]
+        self.query_one("#dataset", Select).set_options([(n, n) for n in names])
+        table = self.query_one("#predictions", DataTable)
+        for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
+            table.add_column(text(self.lang, key) if key != "#" else "#", key=key)
+        if self.run is None:
+            self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.record.get("kind") == "predict"
+                             and r.status == "succeeded"), None)
+        if self.run is not None:
+            self._show_results(self.run)
+
+    # -- start --------------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_predict(self) -> None:
+        if self.state in ("starting", "running"):
+            return
+        model = self.query_one("#model", Select).value
+        dataset = self.query_one("#dataset", Select).value
+        source = self.sources.get(model) if isinstance(model, str) else None
+        if source is None or not isinstance(dataset, str):
+            self.notify(text(self.lang, "predict.need"), severity="warning")
+            return
+        try:
+            config = predict_config(
+                source, dataset, template=suggest_template(source), output_dir=default_output_dir(dataset),
+                max_samples=int(self.query_one("#max-samples", Input).value or 100),
+                max_new_tokens=int(self.query_one("#max-new-tokens", Input).value or 128))
+        except (MedtuiError, ValueError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.state = "starting"
+        self.run_worker(functools.partial(self._start_thread, config), thread=True, group="predict-start",
+                        exit_on_error=False)
+
+    def _start_thread(self, config: dict) -> None:
+        from medtui.core.launch import PreflightFailed, launch
+
+        try:
+            run = launch(config, self.workspace)
+        except PreflightFailed as exc:
+            self.post_message(self.StartFailed("; ".join(str(p) for p in exc.problems if p.level == "error")))
+            return
+        except MedtuiError as exc:
+            self.post_message(self.StartFailed(str(exc)))
+            return
+        self.post_message(self.Started(run))
+
+    @on(StartFailed)
+    def _start_failed(self, message: StartFailed) -> None:
+        self.state = "failed"
+        self._status(text(self.lang, "predict.failed", reason=message.message), error=True)
+
+    @on(Started)
+    def _started(self, message: Started) -> None:
+        self.run = message.run
+        self.state = "running"
+        self.reader = RunReader(message.run.trainer_log)
+        self.query_one("#predict-progress", ProgressBar).update(total=None, progress=0)
+        self._status(text(self.lang, "predict.running", progress="…"))
+        self._timer = self.set_interval(self.poll_interval, self._poll)
+
+    def _poll(self) -> None:
+        if self.run is None or self.reader is None:
+            return
+        self.reader.poll()
+        progress = self.reader.progress
+        bar = self.query_one("#predict-progress", ProgressBar)
+        if progress.total_steps:
+            bar.update(total=progress.total_steps, progress=progress.steps)
+            self._status(text(self.lang, "predict.running", progress=f"{progress.steps}/{progress.total_steps}"))
+        fresh = load_run(self.run.run_dir)
+        if fresh.is_running:
+            return
+        self._timer.stop()
+        self.run = fresh
+        if fresh.status == "succeeded":
+            self._show_results(fresh)
+        else:
+            self.state = "failed"
+            self._status(text(self.lang, "predict.failed", reason=fresh.reason() or fresh.status), error=True)
+
+    # -- results ------------------------------------------------------------------------------
+    def _status(self, message: str, *, error: bool = False) -> None:
+        status = self.query_one("#predict-status", Static)
+        status.update(message)
+        status.set_class(error, "-error")
+
+    def _show_results(self, run: Run) -> None:
+        self.state = "succeeded"
+        try:
+            metrics = read_metrics(run.output_dir)
+        except MedtuiError as exc:
+            self._status(str(exc), error=True)
+            return
+        self.query_one("#predict-progress", ProgressBar).update(total=1, progress=1)
+        self._status(self.workspace.relative(run.output_dir))
+        shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
+        self.query_one("#predict-metrics", Static).update(shown or text(self.lang, "predict.no_metrics"))
+        table = self.query_one("#predictions", DataTable)
+        table.clear()
+        self.predictions = read_predictions(run.output_dir, 0, PAGE)
+        for pred in self.predictions:
+            table.add_row(str(pred.index + 1), _cell(pred.prompt, 30), _cell(pred.predict, 24),
+                          _cell(pred.label, 24), key=str(pred.index))
+        if self.predictions:
+            self._show_detail(0)
+
+    @on(DataTable.RowHighlighted, "#predictions")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            self._show_detail(int(event.row_key.value))
+
+    def _show_detail(self, index: int) -> None:
+        if not 0 <= index < len(self.predictions):
+            return
+        pred = self.predictions[index]
+        t = functools.partial(text, self.lang)
+        self.query_one("#prediction-detail", Static).update(
+            f"{t('predict.prompt')}: {pred.prompt}\n{t('predict.predict')}: {pred.predict}\n"
+            f"{t('predict.label')}: {pred.label}")
