@@ -3,10 +3,10 @@
 It reads :mod:`~medtui.core.chat.protocol` requests from stdin and writes events to stdout; stdout
 carries the protocol only (library prints and C-level output go to stderr). The model is
 llamafactory's ChatModel on the huggingface backend, or vllm when it is installed and a GPU is
-visible. Generation runs off the main thread so ``stop`` is read while tokens stream; on the huggingface
-backend a stopping criterion ends ``generate`` at once and counts the generated tokens.
-Replies are generated on the engine's own event loop (no extra thread per request) and events
-leave through one writer thread (:class:`Outbox`).
+visible. Replies are generated on the engine's own event loop (no extra thread per request), so
+the main thread keeps reading requests (``stop``) while tokens stream; on the huggingface backend
+a stopping criterion ends ``generate`` at once and counts the generated tokens. Events leave
+through :class:`Outbox`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ WORKER_GEN_KEYS = ("min_new_tokens",)
 
 
 class ChatWorker:
-    """Protocol handler; ``send`` writes one event."""
+    """Protocol handler; ``send(event, now=...)`` writes one event."""
 
     def __init__(self, send: Callable[..., None]):
         self.send = send
         self.chat_model: Any = None
         self.info: dict[str, Any] = {}
         self.stop_event = threading.Event()
-        self.generating = threading.Lock()
         self.gen_future: Any = None
         self.steps = 0
         self.gen_error: BaseException | None = None
