@@ -13,22 +13,11 @@ from pathlib import Path
 
 
 def load_tokenizer(model: Path):
-    """A fast tokenizer straight from tokenizer.json when present, else transformers' AutoTokenizer."""
-    if (model / "tokenizer.json").is_file():
-        from tokenizers import Tokenizer
+    """(count(text) -> int, eos token), from the same loader the dataset statistics use."""
+    from medtui.core.datasets.tokens import batch_counter
 
-        tok = Tokenizer.from_file(str(model / "tokenizer.json"))
-        eos = ""
-        cfg = model / "tokenizer_config.json"
-        if cfg.is_file():
-            eos = json.loads(cfg.read_text(encoding="utf-8")).get("eos_token") or ""
-            if isinstance(eos, dict):
-                eos = eos.get("content", "")
-        return (lambda text: len(tok.encode(text, add_special_tokens=False).ids)), eos
-    from transformers import AutoTokenizer
-
-    auto = AutoTokenizer.from_pretrained(str(model), trust_remote_code=False)
-    return (lambda text: len(auto(text, add_special_tokens=False)["input_ids"])), auto.eos_token or ""
+    count_batch, eos = batch_counter(model)
+    return (lambda text: count_batch([text])[0]), eos
 
 
 def main(argv: list[str]) -> int:

@@ -6,7 +6,7 @@ swaps a node's footer descriptions for the ones of its language, matched by bind
 
 from __future__ import annotations
 
-from dataclasses import replace
+from medtui.tui.labels import lookup, relabel_bindings
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -122,14 +122,10 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def text(lang: str, key: str, **values) -> str:
-    template = LABELS.get(lang, {}).get(key) or LABELS["en"].get(key) or key
-    return template.format(**values) if values else template
+def text(lang: str, key: str, **values: object) -> str:
+    return lookup(LABELS, lang, key, **values)
 
 
 def localise_bindings(node, lang: str) -> None:
     """Give ``node``'s bindings the descriptions of ``lang`` (looked up by binding id)."""
-    table = node._bindings.key_to_bindings
-    for key, bindings in list(table.items()):
-        table[key] = [replace(b, description=text(lang, b.id)) if b.id and b.id in LABELS["en"] else b
-                      for b in bindings]
+    relabel_bindings(LABELS, node, lang)

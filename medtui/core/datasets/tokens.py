@@ -22,7 +22,7 @@ from medtui.core.errors import MedtuiError
 BATCH = 256
 
 
-def _batch_counter(model: Path):
+def batch_counter(model: Path):
     """(count(texts) -> [int], eos token): `tokenizers` straight from tokenizer.json when present."""
     if (model / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     entry = json.loads(args.entry)
     try:
-        count, eos = _batch_counter(Path(args.model))
+        count, eos = batch_counter(Path(args.model))
     except Exception as exc:  # noqa: BLE001 - any loader failure is a message for the user
         print(f"cannot load the tokenizer of {args.model}: {exc}", file=sys.stderr)
         return 2
