@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import medtui_cli
 
+pytestmark = pytest.mark.e2e  # the trained demo workspace
 
-@pytest.mark.e2e
+
 def test_chat_prompt_through_an_adapter(trained_ws):
     proc = medtui_cli("chat", "saves/workflow-demo/full/sft", "--adapter", "saves/workflow-demo/lora/dpo",
                       "--prompt", "头痛怎么办？", "--system", "你是一名医生。", "--max-new-tokens", "12",

@@ -83,6 +83,7 @@ def test_transcript_messages_skip_errors_and_unanswered_questions(tmp_path):
 
 
 # -- model resolution ---------------------------------------------------------------------------
+@pytest.mark.e2e  # needs the trained demo workspace
 def test_resolve_model_folders_runs_and_stage_names(trained_ws):
     ws = trained_ws
     sft = ws.saves_dir / "workflow-demo" / "full" / "sft"
@@ -105,6 +106,7 @@ def test_resolve_model_folders_runs_and_stage_names(trained_ws):
     assert not any("lora/rm" in label for label in labels)  # a reward model cannot chat
 
 
+@pytest.mark.e2e  # needs the trained demo workspace
 def test_resolve_model_bad_references(trained_ws):
     ws = trained_ws
     with pytest.raises(MedtuiError, match="neither a folder"):
