@@ -36,3 +36,13 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     if preflight.errors(problems):
         raise PreflightFailed(problems)
     return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline)
+
+
+def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Run | None, str]:
+    """:func:`launch`, with a refusal turned into its message (the errors, one per line)."""
+    try:
+        return launch(config, ws, **kwargs), ""
+    except PreflightFailed as exc:
+        return None, "\n".join(str(p) for p in exc.problems if p.level == "error")
+    except MedtuiError as exc:
+        return None, str(exc)

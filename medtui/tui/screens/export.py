@@ -223,17 +223,10 @@ class ExportScreen(Screen):
                         exit_on_error=False)
 
     def _start_thread(self, config: dict) -> None:
-        from medtui.core.launch import PreflightFailed, launch
+        from medtui.core.launch import try_launch
 
-        try:
-            run = launch(config, self.workspace)
-        except PreflightFailed as exc:
-            self.post_message(self.StartFailed("\n".join(str(p) for p in exc.problems if p.level == "error")))
-            return
-        except MedtuiError as exc:
-            self.post_message(self.StartFailed(str(exc)))
-            return
-        self.post_message(self.Started(run))
+        run, reason = try_launch(config, self.workspace)
+        self.post_message(self.Started(run) if run is not None else self.StartFailed(reason))
 
     @on(StartFailed)
     def _start_failed(self, message: StartFailed) -> None:
