@@ -65,3 +65,12 @@ class RunStarted(Message):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
+
+
+class Launched(Message):
+    """A worker's ``core.launch.try_launch`` finished: ``run`` is the started run, or None with ``reason``."""
+
+    def __init__(self, run: Any, reason: str = "") -> None:
+        super().__init__()
+        self.run = run
+        self.reason = reason

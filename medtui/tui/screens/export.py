@@ -28,6 +28,7 @@ from medtui.core.runs import Run, load_run
 from medtui.core.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.messages import Launched
 
 
 class ExportScreen(Screen):
@@ -57,16 +58,6 @@ class ExportScreen(Screen):
         Binding("ctrl+r", "export", "Export", id="export.start"),
         Binding("ctrl+g", "verify", "Verify", id="export.verify"),
     ]
-
-    class Started(Message):
-        def __init__(self, run: Run) -> None:
-            super().__init__()
-            self.run = run
-
-    class StartFailed(Message):
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
 
     class Verified(Message):
         def __init__(self, result: VerifyResult) -> None:
@@ -226,20 +217,25 @@ class ExportScreen(Screen):
         from medtui.core.launch import try_launch
 
         run, reason = try_launch(config, self.workspace)
-        self.post_message(self.Started(run) if run is not None else self.StartFailed(reason))
+        self.post_message(Launched(run, reason))
 
-    @on(StartFailed)
-    def _start_failed(self, message: StartFailed) -> None:
+    @on(Launched)
+    def _launched(self, message: Launched) -> None:
+        if message.run is None:
+            self._start_failed(message.reason)
+        else:
+            self._started(message.run)
+
+    def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "export.failed", reason=message.message), "error")
-        self.query_one("#export-log", RichLog).write(message.message)
+        self._status(text(self.lang, "export.failed", reason=reason), "error")
+        self.query_one("#export-log", RichLog).write(reason)
 
-    @on(Started)
-    def _started(self, message: Started) -> None:
-        self.run = message.run
+    def _started(self, run: Run) -> None:
+        self.run = run
         self.state = "running"
-        self._tails = [TextTail(message.run.stdout_path), TextTail(message.run.stderr_path)]
-        self._status(text(self.lang, "export.running", out=self.workspace.relative(message.run.output_dir)))
+        self._tails = [TextTail(run.stdout_path), TextTail(run.stderr_path)]
+        self._status(text(self.lang, "export.running", out=self.workspace.relative(run.output_dir)))
         self.query_one("#export-progress", ProgressBar).update(total=None, progress=0)
         self._poll_timer = self.set_interval(self.poll_interval, self._poll)
 

@@ -14,7 +14,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
 
@@ -25,6 +24,7 @@ from medtui.core.progress import RunReader
 from medtui.core.runs import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.messages import Launched
 
 PAGE = 500  # predictions shown in the table
 
@@ -56,16 +56,6 @@ class PredictScreen(Screen):
     PredictScreen #prediction-detail { height: auto; max-height: 40%; border-top: solid $primary-darken-2; }
     """
     BINDINGS = [Binding("ctrl+r", "predict", "Predict", id="predict.start")]
-
-    class Started(Message):
-        def __init__(self, run: Run) -> None:
-            super().__init__()
-            self.run = run
-
-    class StartFailed(Message):
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, run: Run | None = None,
                  poll_interval: float = 0.5) -> None:
@@ -146,18 +136,23 @@ class PredictScreen(Screen):
         from medtui.core.launch import try_launch
 
         run, reason = try_launch(config, self.workspace)
-        self.post_message(self.Started(run) if run is not None else self.StartFailed(reason))
+        self.post_message(Launched(run, reason))
 
-    @on(StartFailed)
-    def _start_failed(self, message: StartFailed) -> None:
+    @on(Launched)
+    def _launched(self, message: Launched) -> None:
+        if message.run is None:
+            self._start_failed(message.reason)
+        else:
+            self._started(message.run)
+
+    def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "predict.failed", reason=message.message), error=True)
+        self._status(text(self.lang, "predict.failed", reason=reason), error=True)
 
-    @on(Started)
-    def _started(self, message: Started) -> None:
-        self.run = message.run
+    def _started(self, run: Run) -> None:
+        self.run = run
         self.state = "running"
-        self.reader = RunReader(message.run.trainer_log)
+        self.reader = RunReader(run.trainer_log)
         self.query_one("#predict-progress", ProgressBar).update(total=None, progress=0)
         self._status(text(self.lang, "predict.running", progress="…"))
         self._timer = self.set_interval(self.poll_interval, self._poll)
