@@ -15,8 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from medtui.core.builder import llamafactory_cli  # noqa: E402
 from medtui.core.demo import init_demo  # noqa: E402
+from medtui.core.stages.builder import llamafactory_cli  # noqa: E402
 
 CONFIG = """stage: sft
 finetuning_type: lora

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from medtui.core import doctor, download  # noqa: E402
+from medtui.core.env import doctor  # noqa: E402
+from medtui.core.hub import download  # noqa: E402
 from medtui.core.workspace import Workspace  # noqa: E402
 from tests.fakehub import FakeHub  # noqa: E402
 
@@ -99,7 +100,7 @@ def bench_doctor(tmp: Path) -> None:
 
 def bench_modelcheck(tmp: Path) -> None:
     from medtui.core.demo import init_demo
-    from medtui.core.modelcheck import inspect
+    from medtui.core.hub.modelcheck import inspect
 
     ws = init_demo(tmp / "demo", say=lambda m: None)
     folder = ws.models_dir / "workflow-demo-tiny-qwen2"

@@ -53,7 +53,7 @@ while True:
 
 
 def make_workspace(root: Path, lines: int, total: int) -> tuple[Path, Path]:
-    from medtui.core.runs import write_record
+    from medtui.core.runs.records import write_record
     from medtui.core.workspace import Workspace
 
     ws = Workspace.open(root)
@@ -80,7 +80,7 @@ def make_workspace(root: Path, lines: int, total: int) -> tuple[Path, Path]:
 def attach_writer(run_dir: Path, trainer_log: Path, start: int, total: int) -> subprocess.Popen:
     import psutil
 
-    from medtui.core.runs import read_record, write_record
+    from medtui.core.runs.records import read_record, write_record
 
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(trainer_log), str(run_dir / "stdout.log"),
                                str(start), str(total)], start_new_session=True)
@@ -136,8 +136,8 @@ def spawn_app(ws_root: Path, cols: int, rows: int, screen_args: dict) -> tuple[i
 def poll_costs(trainer_log: Path, run_dir: Path, repeat: int = 20) -> tuple[float, float, float]:
     """Seconds per poll that finds one new record: LlamaBoard-style full re-read and parse,
     medtui's JsonlTail, and a whole RunWatch.poll (run.json stat, process check, logs)."""
-    from medtui.core.progress import JsonlTail
-    from medtui.core.watch import RunWatch
+    from medtui.core.runs.progress import JsonlTail
+    from medtui.core.runs.watch import RunWatch
 
     line = trainer_log.read_text().splitlines()[-1] + "\n"
     full = tail_cost = 0.0

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from medtui.core.demo import init_demo  # noqa: E402
-from medtui.core.runs import list_runs  # noqa: E402
+from medtui.core.runs.records import list_runs  # noqa: E402
 
 
 def main() -> None:

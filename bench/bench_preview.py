@@ -63,7 +63,7 @@ if case == "anchor":
     out["seconds"] = time.perf_counter() - t
     out["check"] = page[0]["output"][-6:]
 else:
-    from medtui.core.datasets.reader import DatasetReader
+    from medtui.core.data.reader import DatasetReader
     t = time.perf_counter()
     reader = DatasetReader(path, cache)
     if case == "first":

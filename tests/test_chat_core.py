@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from medtui.core.builder import build_plan
 from medtui.core.chat import protocol, transcript
 from medtui.core.chat.client import ChatClient, WorkerError
 from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
 from medtui.core.chat.settings import gen_defaults, parse_gen
 from medtui.core.errors import MedtuiError
 from medtui.core.predict import format_metrics, predict_config, read_metrics, read_predictions
-from medtui.core.validate import validate
+from medtui.core.stages.builder import build_plan
+from medtui.core.stages.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,7 +163,7 @@ def test_train_runs_still_train_and_predict_only_needs_eval_dataset(demo_ws):
 
 
 def test_preflight_checks_the_eval_dataset(demo_ws):
-    from medtui.core.launch import prepare
+    from medtui.core.stages.launch import prepare
 
     source = ModelSource(str(demo_ws.models_dir / "workflow-demo-tiny-qwen2"))
     for name, message in (("no_such_set", "not registered"), ("custom_rlhf_train_data", "ranking")):

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from medtui.core.compat import fits, stages_for
-from medtui.core.datasets.columns import detect_format, record_texts, resolved_columns, suggest_entry
-from medtui.core.datasets.document import DatasetDocument, TooLargeToEdit
-from medtui.core.datasets.schema import SCHEMAS, create_dataset
-from medtui.core.datasets.stats import dataset_stats, format_stats
-from medtui.core.datasets.validation import validate_dataset
+from medtui.core.data.columns import detect_format, record_texts, resolved_columns, suggest_entry
+from medtui.core.data.document import DatasetDocument, TooLargeToEdit
+from medtui.core.data.registry import DatasetRegistry
+from medtui.core.data.schema import SCHEMAS, create_dataset
+from medtui.core.data.stats import dataset_stats, format_stats
+from medtui.core.data.validation import validate_dataset
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import DatasetRegistry
+from medtui.core.stages.fit import fits, stages_for
 
 MODEL = "models/workflow-demo-tiny-qwen2"
 
@@ -192,7 +192,7 @@ def test_core_has_no_textual_and_the_screen_no_heavy_imports():
 
     from tests.conftest import ROOT
 
-    code = ("import sys, medtui.core.datasets.validation, medtui.core.datasets.stats, medtui.core.compat, "
+    code = ("import sys, medtui.core.data.validation, medtui.core.data.stats, medtui.core.stages.fit, "
             "medtui.cli.data_cmd\nassert 'textual' not in sys.modules, 'core imported textual'\n"
             "import medtui.tui.screens.datasets\n"
             "heavy = [m for m in ('torch', 'transformers', 'llamafactory', 'datasets', 'trl', 'peft', 'tokenizers') "

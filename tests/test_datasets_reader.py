@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from medtui.core import datafiles
-from medtui.core.datafiles import DataFileError
-from medtui.core.datasets import reader as reader_mod
-from medtui.core.datasets import scan
-from medtui.core.datasets.reader import DatasetReader, RecordFile
+from medtui.core.data import files as datafiles
+from medtui.core.data import reader as reader_mod
+from medtui.core.data import scan
+from medtui.core.data.files import DataFileError
+from medtui.core.data.reader import DatasetReader, RecordFile
 
 TRICKY = ['引号 "quoted" 与反斜杠 \\ ', "tab\tnew\nline", "emoji 🙂 ünïcödé", "]}{[,", "\\u0041 literally", ""]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medtui.core.registry import DatasetRegistry, RegistryError
+from medtui.core.data.registry import DatasetRegistry, RegistryError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,7 +176,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temp_files(tmp_path, monkeypat
 
 SAVER = """
 import sys
-from medtui.core.registry import DatasetRegistry
+from medtui.core.data.registry import DatasetRegistry
 reg = DatasetRegistry(sys.argv[1])
 big = {"file_name": "big.json", "columns": {"prompt": "instruction"}, "padding": ["填充" * 50] * 400}
 print("ready", flush=True)

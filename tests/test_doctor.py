@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from medtui.core import doctor, doctor_checks, runenv
-from medtui.core.builder import build_plan
+from medtui.core.env import checks as doctor_checks
+from medtui.core.env import doctor, runenv
+from medtui.core.stages.builder import build_plan
 from medtui.core.workspace import Workspace
 from tests.conftest import ROOT, medtui_cli
 
@@ -231,7 +232,7 @@ def test_ppo_paths(tmp_path):
     assert real == ">=0.8.6,<=0.9.6"
     assert doctor_checks.trl_ppo_trainer(doctor_checks.module_dir("trl")) == "trl.PPOTrainer"
     assert "llamafactory" not in sys.modules and "trl" not in sys.modules
-    assert doctor_checks.engine_available("medtui.core.doctor_probe")  # found as a file, never imported
+    assert doctor_checks.engine_available("medtui.workers.doctor_probe")  # found as a file, never imported
     assert not doctor_checks.engine_available("medtui.core.no_such_engine")
 
 

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
-from medtui.core import download
-from medtui.core.dataset_detect import detect_columns, suggest
+from medtui.core.data.detect import detect_columns, suggest
 from medtui.core.errors import MedtuiError
+from medtui.core.hub import download
 from medtui.core.workspace import Workspace
 from tests.conftest import medtui_cli
 from tests.fakehub import FakeHub

@@ -10,8 +10,8 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, RichLog, Static
 
-from medtui.core import doctor
-from medtui.core.doctor import result
+from medtui.core.env import doctor
+from medtui.core.env.doctor import result
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.environment import EnvironmentScreen
@@ -178,7 +178,7 @@ def test_screens_and_quick_checks_import_nothing_heavy(ws):
         "import sys, json\n"
         "from medtui.core.workspace import Workspace\n"
         "import medtui.tui.screens.environment, medtui.tui.screens.models\n"
-        "from medtui.core import doctor\n"
+        "from medtui.core.env import doctor\n"
         f"ws = Workspace.open({str(ws.root)!r})\n"
         "doctor.run_checks(ws, only=[c for c in doctor.TITLES if c not in doctor.HEAVY])\n"
         "heavy = ('torch', 'transformers', 'llamafactory', 'trl', 'peft', 'datasets', 'tensorflow',"

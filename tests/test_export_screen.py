@@ -10,7 +10,7 @@ from conftest import copy_ws
 from textual.app import App
 from textual.widgets import Input, RichLog, Select
 
-from medtui.core.runs import list_runs
+from medtui.core.runs.records import list_runs
 from medtui.tui.screens.export import ExportScreen
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from medtui.core import modelcheck
 from medtui.core.errors import MedtuiError
+from medtui.core.hub import modelcheck
 from tests.conftest import medtui_cli
 
 

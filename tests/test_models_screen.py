@@ -8,7 +8,7 @@ import threading
 import pytest
 from textual.widgets import DataTable, ProgressBar, Static
 
-from medtui.core import download
+from medtui.core.hub import download
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.models import ModelsScreen
 from tests.fakehub import FakeHub

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle import latest_outputs, wire
-from medtui.core.pipeline import load_pipeline, parse_pipeline
-from medtui.core.runs import list_runs
+from medtui.core.lifecycle.pipeline import load_pipeline, parse_pipeline
+from medtui.core.lifecycle.wiring import latest_outputs, wire
+from medtui.core.runs.records import list_runs
 from tests.conftest import medtui_cli
 
 pytestmark = pytest.mark.e2e

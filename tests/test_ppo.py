@@ -18,12 +18,12 @@ import pytest
 import yaml
 from conftest import ROOT, copy_ws, medtui_cli
 
-from medtui.core import ppo_support as support_mod
-from medtui.core.builder import build_plan
-from medtui.core.launch import prepare
-from medtui.core.preflight import errors
-from medtui.core.progress import Progress, RunReader
-from medtui.core.runs import list_runs, load_run
+from medtui.core.runs.progress import Progress, RunReader
+from medtui.core.runs.records import list_runs, load_run
+from medtui.core.stages import ppo_support as support_mod
+from medtui.core.stages.builder import build_plan
+from medtui.core.stages.launch import prepare
+from medtui.core.stages.preflight import errors
 
 DEMO = Path("saves") / "workflow-demo"
 MODULE = "medtui.engines.ppo_train"
@@ -84,7 +84,7 @@ def test_ppo_plan_runs_medtuis_engine_and_preview_shows_it(demo_ws):
 
 
 def test_ppo_plan_uses_llamafactory_when_it_supports_the_installed_trl(demo_ws, monkeypatch):
-    monkeypatch.setattr("medtui.core.builder.ppo_support",
+    monkeypatch.setattr("medtui.core.stages.builder.ppo_support",
                         lambda: support_mod.decide("trl>=0.18", "0.24.0"))
     plan = build_plan(ppo_config(demo_ws.root, ppo_kl_coef=0.1), demo_ws)
     assert plan.argv[1:] == ["train", str(plan.yaml_path)] and plan.argv[0].endswith("llamafactory-cli")

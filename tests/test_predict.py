@@ -12,7 +12,7 @@ from textual.app import App
 from textual.widgets import DataTable
 
 from medtui.core.predict import read_metrics, read_predictions
-from medtui.core.runs import list_runs
+from medtui.core.runs.records import list_runs
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.predict import PredictScreen
 

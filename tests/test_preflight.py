@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from medtui.core import preflight
-from medtui.core.builder import build_plan
-from medtui.core.registry import DatasetRegistry
+from medtui.core.data.registry import DatasetRegistry
+from medtui.core.stages import preflight
+from medtui.core.stages.builder import build_plan
 from tests.conftest import medtui_cli
 
 MODEL = "models/workflow-demo-tiny-qwen2"

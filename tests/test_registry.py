@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from medtui.core.registry import DatasetRegistry, RegistryError
+from medtui.core.data.registry import DatasetRegistry, RegistryError
 
 ORIGINAL = """{
     "custom_pt_train_data": {
@@ -163,7 +163,7 @@ def test_failed_rename_leaves_the_old_file(reg_path, monkeypatch):
 
 WRITER = """
 import sys, itertools
-from medtui.core.registry import DatasetRegistry
+from medtui.core.data.registry import DatasetRegistry
 path = sys.argv[1]
 for i in itertools.count():
     reg = DatasetRegistry(path)

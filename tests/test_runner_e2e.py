@@ -13,10 +13,10 @@ import psutil
 import pytest
 import yaml
 
-from medtui.core import runner
-from medtui.core.builder import build_plan
 from medtui.core.errors import MedtuiError
-from medtui.core.runs import list_runs, load_run
+from medtui.core.runs import runner
+from medtui.core.runs.records import list_runs, load_run
+from medtui.core.stages.builder import build_plan
 from tests.conftest import ROOT, medtui_cli
 
 pytestmark = pytest.mark.e2e
@@ -148,7 +148,7 @@ time.sleep(600)
 
 @pytest.mark.parametrize("kill", [False, True])
 def test_stop_reaches_workers_that_left_the_process_group(tmp_path, kill):
-    from medtui.core.builder import RunPlan
+    from medtui.core.stages.builder import RunPlan
     from medtui.core.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medtui.core import spec
-from medtui.core.builder import build_plan, load_config_file
 from medtui.core.errors import MedtuiError
-from medtui.core.validate import coerce, validate
+from medtui.core.stages import spec
+from medtui.core.stages.builder import build_plan, load_config_file
+from medtui.core.stages.validate import coerce, validate
 from medtui.core.workspace import Workspace
 
 # The tutorial's SFT command line (LlamaBoard "Preview command"), flag by flag.

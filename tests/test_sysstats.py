@@ -9,8 +9,8 @@ import pytest
 from textual.app import App
 from tui_helpers import NO_GPU, TWO_GPUS, FixedSampler, wait_until
 
-from medtui.core import gpu
-from medtui.core.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, Sampler, disk_info, level, nearest_existing
+from medtui.core.env import gpu
+from medtui.core.env.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, Sampler, disk_info, level, nearest_existing
 from medtui.core.workspace import Workspace
 from medtui.tui.widgets.gauges import Gauges, bar
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medtui.core.builder import build_plan, load_config_file
-from medtui.core.lifecycle import latest_outputs
-from medtui.core.pipeline import load_pipeline
-from medtui.core.prefill import prefill
-from medtui.core.runs import list_runs
+from medtui.core.lifecycle.pipeline import load_pipeline
+from medtui.core.lifecycle.prefill import prefill
+from medtui.core.lifecycle.wiring import latest_outputs
+from medtui.core.runs.records import list_runs
 from medtui.core.settings import load_settings
+from medtui.core.stages.builder import build_plan, load_config_file
 from medtui.core.workspace import Workspace
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.confirm import ConfirmScreen
@@ -134,7 +134,7 @@ async def test_preflight_problems_show_next_to_the_field(demo_ws, settings_file)
 
 
 async def test_start_runs_preflight_and_opens_the_run(demo_ws, settings_file):
-    from medtui.core import runner
+    from medtui.core.runs import runner
 
     app = make_app(demo_ws, settings_file)
     async with app.run_test(size=SIZE) as pilot:

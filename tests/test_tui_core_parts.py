@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from medtui.core import preflight
-from medtui.core.builder import build_plan
-from medtui.core.compat import compatible, dataset_problem
 from medtui.core.settings import Settings, config_path, load_settings, save_settings
-from medtui.core.spec import ARGS
-from medtui.core.specdoc import render
+from medtui.core.stages import preflight
+from medtui.core.stages.builder import build_plan
+from medtui.core.stages.fit import compatible, dataset_problem
+from medtui.core.stages.spec import ARGS
+from medtui.core.stages.specdoc import render
 from medtui.tui.formmodel import FormState, form_fields, switch
 from tests.conftest import ROOT
 
@@ -72,13 +72,13 @@ def test_lang_from_settings_must_be_known(tmp_path):
 
 def test_stage_arguments_doc_matches_the_generator():
     committed = (ROOT / "docs" / "stage-arguments.md").read_text(encoding="utf-8")
-    assert committed == render(), "regenerate: python -m medtui.core.specdoc --write docs/stage-arguments.md"
+    assert committed == render(), "regenerate: python -m medtui.core.stages.specdoc --write docs/stage-arguments.md"
     for arg in ARGS:
         assert f"`{arg.name}`" in committed and arg.help_zh.replace("|", "\\|") in committed
 
 
 def test_specdoc_module_prints_the_table():
-    proc = subprocess.run([sys.executable, "-m", "medtui.core.specdoc"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "medtui.core.stages.specdoc"], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60)
     assert proc.returncode == 0 and proc.stdout == render()
 
@@ -105,9 +105,9 @@ def test_form_state_reports_an_unknown_stage_or_method():
 
 
 def test_remaining_stages_and_the_workspace_pipeline(demo_ws, trained_ws, tmp_path):
-    from medtui.core.pipeline import load_pipeline
-    from medtui.core.remaining import remaining_stages, workspace_pipeline
-    from medtui.core.runs import list_runs
+    from medtui.core.lifecycle.pipeline import load_pipeline
+    from medtui.core.lifecycle.queue import remaining_stages, workspace_pipeline
+    from medtui.core.runs.records import list_runs
     from medtui.core.workspace import Workspace
 
     demo = workspace_pipeline(demo_ws)
@@ -121,7 +121,7 @@ def test_remaining_stages_and_the_workspace_pipeline(demo_ws, trained_ws, tmp_pa
 
 
 def test_format_age():
-    from medtui.core.overview import format_age
+    from medtui.core.lifecycle.overview import format_age
 
     assert [format_age(s) for s in (None, -5, 42, 61, 7200, 200000)] == ["?", "0s", "42s", "1m", "2h", "2d"]
 
@@ -144,7 +144,7 @@ def test_bare_medtui_reopens_the_last_workspace_only_when_here_is_none(demo_ws, 
 def test_overview_follows_new_and_rewritten_run_records(demo_ws):
     import time
 
-    from medtui.core.overview import Overview
+    from medtui.core.lifecycle.overview import Overview
 
     overview = Overview(demo_ws, clock=lambda: 10_000.0)
     assert all(s.run_id is None for s in overview.poll().values())

@@ -21,10 +21,10 @@ from textual.app import App
 from textual.widgets import Log, Static
 from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
-from medtui.core import runner
-from medtui.core.launch import launch
-from medtui.core.runs import load_run, write_record
-from medtui.core.watch import MAX_POINTS, RunState, RunWatch, clean_line
+from medtui.core.runs import runner
+from medtui.core.runs.records import load_run, write_record
+from medtui.core.runs.watch import MAX_POINTS, RunState, RunWatch, clean_line
+from medtui.core.stages.launch import launch
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.monitor import MonitorScreen
@@ -134,7 +134,7 @@ def test_clean_line_keeps_what_a_terminal_shows():
 
 def test_history_is_bounded():
     state = RunState("x", max_points=100)
-    from medtui.core.watch import RunDelta
+    from medtui.core.runs.watch import RunDelta
 
     for start in range(0, 1000, 50):
         state.apply(RunDelta("x", "running", None, "", None,
@@ -407,8 +407,8 @@ async def test_graceful_stop_from_the_monitor_saves_the_adapter(live_run):
 
 def test_screens_import_no_heavy_module():
     """The UI process never imports torch/transformers/llamafactory, not even through the core it uses."""
-    code = ("import sys, medtui.tui.screens.runs, medtui.tui.screens.monitor, medtui.core.runner, "
-            "medtui.core.sysstats\n"
+    code = ("import sys, medtui.tui.screens.runs, medtui.tui.screens.monitor, medtui.core.runs.runner, "
+            "medtui.core.env.sysstats\n"
             "heavy = [m for m in ('torch', 'transformers', 'llamafactory', 'trl', 'peft', 'datasets') "
             "if m in sys.modules]\nprint(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

@@ -14,8 +14,8 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 from tui_helpers import T0, FixedSampler, make_run, trainer_lines, wait_until
 
-from medtui.core.runs import write_record
-from medtui.core.watch import RunsWatcher
+from medtui.core.runs.records import write_record
+from medtui.core.runs.watch import RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.monitor import MonitorScreen
 from medtui.tui.screens.runs import RunsScreen

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psutil
 
-from medtui.core.gpu import GpuInfo, GpuSnapshot
-from medtui.core.runs import write_record
-from medtui.core.sysstats import GIB, DiskInfo, SysStats
+from medtui.core.env.gpu import GpuInfo, GpuSnapshot
+from medtui.core.env.sysstats import GIB, DiskInfo, SysStats
+from medtui.core.runs.records import write_record
 from medtui.core.workspace import Workspace
 
 T0 = 1_790_000_000.0  # a fixed "now" for clocks injected into screens

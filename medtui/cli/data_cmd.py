@@ -84,7 +84,7 @@ def _local(ws: Workspace, name: str) -> tuple[Path, dict[str, Any]]:
 
 
 def _source(entry: dict[str, Any]) -> str:
-    from medtui.core.registry import SOURCE_KEYS
+    from medtui.core.data.registry import SOURCE_KEYS
 
     return next((f"{k}: {entry[k]}" for k in SOURCE_KEYS if entry.get(k)), "no source")
 
@@ -120,9 +120,9 @@ def _value(value: Any) -> str:
 
 # -- commands ----------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
-    from medtui.core.datafiles import DataFileError
-    from medtui.core.datasets.listing import human_size, list_datasets
-    from medtui.core.datasets.reader import DatasetReader
+    from medtui.core.data.files import DataFileError
+    from medtui.core.data.listing import human_size, list_datasets
+    from medtui.core.data.reader import DatasetReader
 
     ws = workspace_from(args)
     reg = _registry(ws)
@@ -156,7 +156,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from medtui.core.datasets.reader import DatasetReader
+    from medtui.core.data.reader import DatasetReader
 
     if args.start < 0 or args.count < 1:
         raise MedtuiError("--start must be 0 or more and --count 1 or more")
@@ -182,7 +182,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from medtui.core.datasets.validation import validate_dataset
+    from medtui.core.data.validation import validate_dataset
 
     ws = workspace_from(args)
     path, entry = _local(ws, args.name)
@@ -198,7 +198,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from medtui.core.datasets.stats import dataset_stats, format_stats
+    from medtui.core.data.stats import dataset_stats, format_stats
 
     ws = workspace_from(args)
     path, entry = _local(ws, args.name)
@@ -225,7 +225,7 @@ def text_histogram(d: dict[str, Any], width: int = 40) -> list[str]:
 
 
 def _parse_columns(items: list[str]) -> dict[str, str]:
-    from medtui.core.datasets.columns import COLUMN_KEYS
+    from medtui.core.data.columns import COLUMN_KEYS
 
     out: dict[str, str] = {}
     for item in items:
@@ -240,9 +240,9 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from medtui.core.compat import stages_for
-    from medtui.core.datafiles import head
-    from medtui.core.datasets.columns import keys_of, suggest_entry
+    from medtui.core.data.columns import keys_of, suggest_entry
+    from medtui.core.data.files import head
+    from medtui.core.stages.fit import stages_for
 
     ws = workspace_from(args)
     reg = _registry(ws)

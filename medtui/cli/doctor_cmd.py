@@ -31,7 +31,7 @@ def register(sub, common) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from medtui.cli.common import workspace_from
-    from medtui.core import doctor
+    from medtui.core.env import doctor
 
     if args.fix:
         return _fix(args)
@@ -57,7 +57,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from medtui.core import doctor
+    from medtui.core.env import doctor
 
     if args.fix in ("use-tf", "no-use-tf"):
         path = doctor.set_use_tf(args.fix == "use-tf")

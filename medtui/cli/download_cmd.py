@@ -67,13 +67,13 @@ class _Printer:
 
 
 def _fmt(n: int) -> str:
-    from medtui.core.download import human_bytes
+    from medtui.core.hub.download import human_bytes
 
     return human_bytes(n)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from medtui.core import download
+    from medtui.core.hub import download
 
     ws = workspace_from(args)
     req = download.make_request(ws, args.kind, args.repo_id, revision=args.revision, include=args.include,
@@ -104,7 +104,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def _offer_register(ws, req, args) -> int:
-    from medtui.core.dataset_detect import register, suggest
+    from medtui.core.data.detect import register, suggest
 
     registry = ws.registry()
     if registry.read_only:

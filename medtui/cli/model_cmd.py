@@ -25,7 +25,7 @@ def register(sub, common) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from medtui.core.modelcheck import inspect
+    from medtui.core.hub.modelcheck import inspect
 
     ws = workspace_from(args)
     report = inspect(ws.resolve(args.path), load=not args.no_load, timeout=args.timeout)

@@ -54,7 +54,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     code = _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
     if code != EXIT_OK or args.dry_run or args.detach:
         return code
-    from medtui.core.builder import resolve_output_dir
+    from medtui.core.stages.builder import resolve_output_dir
 
     return _show(resolve_output_dir(ws, config["output_dir"]), args)
 
@@ -63,7 +63,7 @@ def _results_dir(ws, ref: str) -> Path:
     path = ws.resolve(ref)
     if path.is_dir():
         return path
-    from medtui.core.runs import find_run
+    from medtui.core.runs.records import find_run
 
     return find_run(ws.runs_dir, ref).output_dir
 

@@ -71,7 +71,7 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from medtui.core.builder import load_config_file
+    from medtui.core.stages.builder import load_config_file
 
     ws = workspace_from(args)
     config = load_config_file(args.config)
@@ -80,8 +80,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
-    from medtui.core import preflight, runner
-    from medtui.core.launch import PreflightFailed, prepare
+    from medtui.core.runs import runner
+    from medtui.core.stages import preflight
+    from medtui.core.stages.launch import PreflightFailed, prepare
 
     plan, problems = prepare(config, ws)
     for problem in problems:
@@ -101,8 +102,8 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
-    from medtui.core.progress import RunReader
-    from medtui.core.runs import load_run
+    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.records import load_run
 
     reader = RunReader(run.trainer_log)
     last = ""
@@ -129,8 +130,8 @@ def follow(run, *, prefix: str = "") -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from medtui.core.progress import format_seconds
-    from medtui.core.runs import list_runs
+    from medtui.core.runs.progress import format_seconds
+    from medtui.core.runs.records import list_runs
 
     ws = workspace_from(args)
     runs = list_runs(ws.runs_dir)
@@ -149,8 +150,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from medtui.core.progress import TextTail
-    from medtui.core.runs import find_run, load_run
+    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
@@ -170,8 +171,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from medtui.core import runner
-    from medtui.core.runs import find_run
+    from medtui.core.runs import runner
+    from medtui.core.runs.records import find_run
 
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
@@ -181,7 +182,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from medtui.core.builder import load_config_file
+    from medtui.core.stages.builder import load_config_file
 
     ws = workspace_from(args)
     if args.config:
@@ -205,10 +206,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from medtui.core import runner
-    from medtui.core.launch import launch
-    from medtui.core.lifecycle import workspace_outputs
-    from medtui.core.pipeline import load_pipeline, run_pipeline
+    from medtui.core.lifecycle.pipeline import load_pipeline, run_pipeline
+    from medtui.core.lifecycle.wiring import workspace_outputs
+    from medtui.core.runs import runner
+    from medtui.core.stages.launch import launch
 
     ws = workspace_from(args)
     pipeline = load_pipeline(args.pipeline)

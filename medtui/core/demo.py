@@ -88,7 +88,7 @@ def init_demo(root: str | os.PathLike, *, say: Callable[[str], None] = lambda _m
 def build_demo_model(model_dir: Path) -> None:
     corpus = [str(seed_path(name)) for name in SEED_FILES]
     env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1")
-    proc = subprocess.run([sys.executable, "-m", "medtui.core.demo_model", str(model_dir), *corpus],
+    proc = subprocess.run([sys.executable, "-m", "medtui.workers.demo_model", str(model_dir), *corpus],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["unknown error"]

@@ -1,6 +1,6 @@
 """Batch predict with metrics: llamafactory ``sft`` with ``do_predict`` on a held-out dataset.
 
-:func:`predict_config` builds the config; it runs like any stage (:func:`medtui.core.launch.launch`),
+:func:`predict_config` builds the config; it runs like any stage (:func:`medtui.core.stages.launch.launch`),
 so it has progress (``trainer_log.jsonl``) and survives medtui. Afterwards
 ``predict_results.json`` holds BLEU-4 and ROUGE (percentages) and ``generated_predictions.jsonl``
 one ``{prompt, predict, label}`` per example; :func:`read_metrics` and :func:`read_predictions`

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from medtui.core.registry import REGISTRY_NAME, DatasetRegistry
+from medtui.core.data.registry import REGISTRY_NAME, DatasetRegistry
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The Train form's model, without Textual: which fields a stage shows, and config <-> field values.
 
 Field values are what the widgets hold: text for inputs, the typed choice for selects. A config is
-what llamafactory (through :mod:`medtui.core.builder`) receives. Keys the form has no field for
+what llamafactory (through :mod:`medtui.core.stages.builder`) receives. Keys the form has no field for
 (unknown keys, or known keys that do not apply to the stage and method) travel in ``extras``
 untouched, so loading and saving a llamafactory YAML keeps every key.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from medtui.core.spec import ARG_BY_NAME, METHODS, SECTIONS, STAGES, Arg, args_for
-from medtui.core.validate import Problem, normalise, stage_of
+from medtui.core.stages.spec import ARG_BY_NAME, METHODS, SECTIONS, STAGES, Arg, args_for
+from medtui.core.stages.validate import Problem, normalise, stage_of
 
 METHOD_KEY = "finetuning_type"
 #: Keys the form always owns (its two selectors), never shown as extras.

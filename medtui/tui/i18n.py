@@ -110,7 +110,7 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-#: Field-check messages of medtui.core.validate, as patterns, with their Chinese form.
+#: Field-check messages of medtui.core.stages.validate, as patterns, with their Chinese form.
 PROBLEM_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), zh) for p, zh in (
     (r"^is required$", "必填"),
     (r"^must be a whole number$", "必须是整数"),

@@ -1,4 +1,4 @@
-"""Chat with a model in a separate worker process (``python -m medtui.core.chat.worker``).
+"""Chat with a model in a separate worker process (``python -m medtui.workers.chat``).
 
 ``protocol`` defines the JSON-lines messages, ``worker`` runs llamafactory's ChatModel,
 ``client`` drives a worker from plain Python (no torch), ``models`` resolves what to load,

@@ -1,6 +1,6 @@
 """Drive a chat worker process from plain Python (no torch, no llamafactory in this process).
 
-``ChatClient.start()`` spawns ``python -m medtui.core.chat.worker``; a reader thread turns its
+``ChatClient.start()`` spawns ``python -m medtui.workers.chat``; a reader thread turns its
 stdout lines into events, another keeps the tail of its stderr for error messages. ``load`` and
 ``stream`` block the calling thread (the TUI calls them from thread workers); ``stop`` may be
 called from any thread. When the worker dies, the pending call raises :class:`WorkerError` with
@@ -60,7 +60,7 @@ class ChatClient:
 
     def start(self, timeout: float = 60.0) -> "ChatClient":
         """Spawn the worker and wait for its ``ready`` event."""
-        from medtui.core.runner import _python_env
+        from medtui.core.runs.runner import _python_env
 
         env = _python_env()
         env.update({"TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8"}, **self.extra_env)
@@ -69,7 +69,7 @@ class ChatClient:
         self._exit_event = None
         self.loaded = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "medtui.core.chat.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "medtui.workers.chat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env, start_new_session=True, close_fds=True,
         )
         proc = self.proc

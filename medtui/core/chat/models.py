@@ -2,7 +2,7 @@
 
 A reference is a folder (absolute, or relative to the workspace), a run id, or a stage name
 (its newest finished run, e.g. ``dpo``): a LoRA run
-resolves to its base plus its adapters (:class:`medtui.core.lifecycle.Produced`), a full run or
+resolves to its base plus its adapters (:class:`medtui.core.lifecycle.wiring.Produced`), a full run or
 an export to its output folder. The template defaults to the one the model was trained with,
 else a guess from ``config.json``'s model type.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle import Produced
-from medtui.core.runs import Run, find_run, list_runs
-from medtui.core.spec import STAGES
+from medtui.core.lifecycle.wiring import Produced
+from medtui.core.runs.records import Run, find_run, list_runs
+from medtui.core.stages.spec import STAGES
 from medtui.core.workspace import Workspace
 
 #: Stages whose output can chat (a reward model scores, it does not generate).

@@ -1,7 +1,7 @@
 """Generation settings of the chat screen and ``medtui chat``, described like stage arguments.
 
 The defaults are llamafactory's own (``GeneratingArguments``). The entries reuse
-:class:`medtui.core.spec.Arg` so forms and the CLI coerce them with :func:`medtui.core.validate.coerce`.
+:class:`medtui.core.stages.spec.Arg` so forms and the CLI coerce them with :func:`medtui.core.stages.validate.coerce`.
 They belong to no training stage (``stages=()``).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from medtui.core.spec import Arg
-from medtui.core.validate import Problem, coerce
+from medtui.core.stages.spec import Arg
+from medtui.core.stages.validate import Problem, coerce
 
 GEN_ARGS: tuple[Arg, ...] = (
     Arg("max_new_tokens", "int", 1024, "Longest reply, in tokens.", "回复的最大 token 数。", stages=(),

@@ -26,7 +26,7 @@ from medtui.core.chat.client import ChatClient, WorkerError
 from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
 from medtui.core.chat.settings import GEN_ARGS, parse_gen
 from medtui.core.errors import MedtuiError
-from medtui.core.spec import TEMPLATES
+from medtui.core.stages.spec import TEMPLATES
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
 from medtui.tui.widgets.chat_pane import ChatPane

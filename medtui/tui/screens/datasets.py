@@ -2,7 +2,7 @@
 
 Reading runs in thread workers that post messages; the ``@on`` handlers own the screen's state.
 Record counts fill in from a background worker; pages come from a per-dataset
-:class:`~medtui.core.datasets.reader.DatasetReader` whose index grows as pages are asked for.
+:class:`~medtui.core.data.reader.DatasetReader` whose index grows as pages are asked for.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from textual.widgets import Button, DataTable, Footer, Input, Select, Static, Ta
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
-from medtui.core.compat import TRAIN_STAGES
-from medtui.core.datafiles import DataFileError
-from medtui.core.datasets.document import EDIT_LIMIT, DatasetDocument, TooLargeToEdit
-from medtui.core.datasets.listing import DatasetRow, human_size, list_datasets
-from medtui.core.datasets.reader import DatasetReader
-from medtui.core.datasets.schema import SCHEMAS, create_dataset
-from medtui.core.datasets.stats import format_stats
+from medtui.core.data.document import EDIT_LIMIT, DatasetDocument, TooLargeToEdit
+from medtui.core.data.files import DataFileError
+from medtui.core.data.listing import DatasetRow, human_size, list_datasets
+from medtui.core.data.reader import DatasetReader
+from medtui.core.data.registry import SOURCE_KEYS
+from medtui.core.data.schema import SCHEMAS, create_dataset
+from medtui.core.data.stats import format_stats
 from medtui.core.errors import MedtuiError
-from medtui.core.registry import SOURCE_KEYS
-from medtui.core.spec import ARG_BY_NAME, stage_title
+from medtui.core.stages.fit import TRAIN_STAGES
+from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.datasets_editor import RecordsEditor
 from medtui.tui.screens.datasets_forms import ConfirmRemove, EntryForm, NewDatasetForm
@@ -507,7 +507,7 @@ class DatasetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="datasets-validate", exit_on_error=False)
     def _validate(self, name: str, path, entry: dict, stage: str, model: str | None, cutoff: int) -> None:
-        from medtui.core.datasets.validation import validate_dataset
+        from medtui.core.data.validation import validate_dataset
 
         try:
             report = validate_dataset(path, entry, stage, name=name, model=model, cutoff_len=cutoff,
@@ -552,7 +552,7 @@ class DatasetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="datasets-stats", exit_on_error=False)
     def _compute_stats(self, name: str, path, entry: dict, model: str | None) -> None:
-        from medtui.core.datasets.stats import dataset_stats
+        from medtui.core.data.stats import dataset_stats
 
         try:
             stats = dataset_stats(path, entry, model=model, cancel=self._cancel)

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static, TextArea
 
-from medtui.core.datasets.document import DatasetDocument
+from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
 from medtui.tui.screens.datasets_forms import FORM_CSS
 from medtui.tui.screens.datasets_text import clip, localize_bindings, tr, value_text

@@ -1,6 +1,6 @@
 """The Environment screen: the doctor's checks filling in as they finish, with the Keras fixes.
 
-A thread worker iterates :func:`medtui.core.doctor.iter_checks` and posts one message per
+A thread worker iterates :func:`medtui.core.env.doctor.iter_checks` and posts one message per
 result; handlers own the table. Fixes: ``u`` toggles ``USE_TF=0`` for medtui's runs, ``k``
 installs tf-keras after a confirmation that shows the exact command, with pip's output shown.
 """
@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
-from medtui.core import doctor
-from medtui.core.doctor import CheckResult
+from medtui.core.env import doctor
+from medtui.core.env.doctor import CheckResult
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
 

@@ -1,7 +1,7 @@
 """Merge LoRA adapters into their base and export the result, then verify it loads and generates.
 
 The export is the core ``export`` stage (``llamafactory-cli export``) started through
-:func:`medtui.core.launch.launch`, so it is a run like any other: it survives medtui and shows
+:func:`medtui.core.stages.launch.launch`, so it is a run like any other: it survives medtui and shows
 in ``medtui runs``. The screen tails the run's log; when it succeeds, :func:`verify_model` loads
 the export in a chat worker and generates a few tokens.
 """
@@ -23,9 +23,9 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Prog
 from medtui.core.chat.models import ModelSource, is_adapter_dir, model_sources, suggest_template
 from medtui.core.chat.verify import VerifyResult, verify_model
 from medtui.core.errors import MedtuiError
-from medtui.core.progress import TextTail
-from medtui.core.runs import Run, load_run
-from medtui.core.spec import ARG_BY_NAME, TEMPLATES
+from medtui.core.runs.progress import TextTail
+from medtui.core.runs.records import Run, load_run
+from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
 from medtui.tui.messages import Launched
@@ -214,7 +214,7 @@ class ExportScreen(Screen):
                         exit_on_error=False)
 
     def _start_thread(self, config: dict) -> None:
-        from medtui.core.launch import try_launch
+        from medtui.core.stages.launch import try_launch
 
         run, reason = try_launch(config, self.workspace)
         self.post_message(Launched(run, reason))

@@ -20,8 +20,8 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from medtui.core.errors import MedtuiError
-from medtui.core.overview import Overview, StageSummary, format_age
-from medtui.core.spec import stage_title
+from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
+from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
@@ -180,7 +180,7 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="prefill", exit_on_error=False)
     def _prefill(self, stage: str) -> None:
-        from medtui.core.prefill import prefill
+        from medtui.core.lifecycle.prefill import prefill
 
         self.post_message(PrefillReady(stage, prefill(self.workspace, stage)))
 
@@ -196,8 +196,8 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="queue-plan", exit_on_error=False)
     def _plan_queue(self) -> None:
-        from medtui.core.remaining import pending_runs, remaining_stages, workspace_pipeline
-        from medtui.core.runs import list_runs
+        from medtui.core.lifecycle.queue import pending_runs, remaining_stages, workspace_pipeline
+        from medtui.core.runs.records import list_runs
 
         try:
             pipeline = workspace_pipeline(self.workspace)
@@ -217,7 +217,7 @@ class HomeScreen(MedtuiScreen):
             self.notify(message.error, severity="error")
             return
         if message.pipeline is None:
-            from medtui.core.remaining import PIPELINE_FILE
+            from medtui.core.lifecycle.queue import PIPELINE_FILE
 
             self.notify(self.t("home.nopipeline", file=str(self.workspace.root / PIPELINE_FILE)), severity="warning")
             return
@@ -239,7 +239,7 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
     def _run_queue(self, pipeline, names: list[str]) -> None:
-        from medtui.core.remaining import run_remaining
+        from medtui.core.lifecycle.queue import run_remaining
 
         worker = get_current_worker()
 

@@ -1,6 +1,6 @@
 """The Models screen: download models/datasets from ModelScope with live progress, and check model folders.
 
-The download runs in :class:`medtui.core.download.Download` (a worker process); a thread worker
+The download runs in :class:`medtui.core.hub.download.Download` (a worker process); a thread worker
 reads its events and posts snapshots (only the newest is kept, ``can_replace``). Cancel
 terminates the process; starting the same download again resumes. After a dataset download
 the screen offers to register the detected files in ``dataset_info.json``.
@@ -34,8 +34,8 @@ from textual.widgets import (
     TabPane,
 )
 
-from medtui.core import download
 from medtui.core.errors import MedtuiError
+from medtui.core.hub import download
 from medtui.core.workspace import Workspace
 
 TEXT = {
@@ -295,7 +295,7 @@ class ModelsScreen(Screen):
         suggestions = []
         request = job.state.request
         if job.state.status == "done" and request is not None and request.kind == "dataset":
-            from medtui.core.dataset_detect import suggest
+            from medtui.core.data.detect import suggest
 
             registry = self.workspace.registry()
             if not registry.read_only:
@@ -366,7 +366,7 @@ class ModelsScreen(Screen):
 
     @on(Button.Pressed, "#dl-register")
     def action_register(self) -> None:
-        from medtui.core.dataset_detect import register
+        from medtui.core.data.detect import register
 
         if not self.suggestions:
             self._status(self.t["nothing_to_register"])
@@ -409,7 +409,7 @@ class ModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
     def _check_worker(self, path: Path, load: bool) -> None:
-        from medtui.core.modelcheck import inspect
+        from medtui.core.hub.modelcheck import inspect
 
         try:
             self.post_message(self.Checked(inspect(path, load=load)))

@@ -1,7 +1,7 @@
 """Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions.
 
 The run is the core predict run (:mod:`medtui.core.predict`) started through
-:func:`medtui.core.launch.launch`; its progress comes from ``trainer_log.jsonl`` like training.
+:func:`medtui.core.stages.launch.launch`; its progress comes from ``trainer_log.jsonl`` like training.
 Opened with ``run=`` (or on a workspace with an earlier predict run) it shows those results.
 """
 
@@ -20,8 +20,8 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Pro
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
 from medtui.core.predict import METRICS, default_output_dir, predict_config, read_metrics, read_predictions
-from medtui.core.progress import RunReader
-from medtui.core.runs import Run, list_runs, load_run
+from medtui.core.runs.progress import RunReader
+from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
 from medtui.tui.messages import Launched
@@ -133,7 +133,7 @@ class PredictScreen(Screen):
                         exit_on_error=False)
 
     def _start_thread(self, config: dict) -> None:
-        from medtui.core.launch import try_launch
+        from medtui.core.stages.launch import try_launch
 
         run, reason = try_launch(config, self.workspace)
         self.post_message(Launched(run, reason))

@@ -1,6 +1,6 @@
 """Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
 
-A thread worker polls :class:`medtui.core.watch.RunsWatcher` (which re-reads a run.json only
+A thread worker polls :class:`medtui.core.runs.watch.RunsWatcher` (which re-reads a run.json only
 when it changed and follows each trainer_log.jsonl from its last offset) and posts the rows;
 the handler updates the table in place. Enter opens a run's monitor; space marks up to four
 runs and ``c`` overlays their loss curves.
@@ -21,9 +21,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
-from medtui.core.progress import format_seconds
-from medtui.core.sysstats import DEFAULT_DISK_WARN_GB
-from medtui.core.watch import RunRow, RunsWatcher
+from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
+from medtui.core.runs.progress import format_seconds
+from medtui.core.runs.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen

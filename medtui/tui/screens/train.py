@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.widgets import Button, Collapsible, Header, Input, Label, Select, Static, TextArea
 
 from medtui.core.errors import MedtuiError
-from medtui.core.spec import METHODS, SECTION_TITLES, STAGES, stage_title
-from medtui.core.validate import Problem, validate
+from medtui.core.stages.spec import METHODS, SECTION_TITLES, STAGES, stage_title
+from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
 from medtui.tui import pickers
 from medtui.tui.formmodel import SELECTOR_KEYS, FormState, form_fields, form_sections, switch, typed_config
@@ -302,7 +302,7 @@ class TrainScreen(MedtuiScreen):
         getattr(self, f"action_{event.button.id.removeprefix('do-')}")()
 
     def _plan(self):
-        from medtui.core.builder import build_plan, new_run_id
+        from medtui.core.stages.builder import build_plan, new_run_id
 
         config = self.current_config()
         plan = build_plan(config, self.workspace, run_id=new_run_id(self.state.stage))
@@ -345,7 +345,7 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def _launch(self, config: dict[str, Any], run_id: str | None) -> None:
-        from medtui.core.launch import PreflightFailed, launch
+        from medtui.core.stages.launch import PreflightFailed, launch
 
         try:
             run = launch(config, self.workspace, run_id=run_id)
@@ -423,7 +423,7 @@ class TrainScreen(MedtuiScreen):
         if message.kind == "output":
             from pathlib import Path
 
-            from medtui.core.prefill import suggest_folder
+            from medtui.core.lifecycle.prefill import suggest_folder
 
             model = Path(str(self.state.values.get("model_name_or_path") or "model")).name
             parts = [model, "export"] if message.field == "export_dir" else [model, self.state.method, self.state.stage]
@@ -451,7 +451,7 @@ class TrainScreen(MedtuiScreen):
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
     def _save(self, path: str, config: dict[str, Any]) -> None:
         from medtui.core.atomic import atomic_write_text
-        from medtui.core.spec import ARG_BY_NAME
+        from medtui.core.stages.spec import ARG_BY_NAME
 
         target = self.workspace.resolve(path)
         try:
@@ -478,7 +478,7 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
     def _load(self, path: str) -> None:
-        from medtui.core.builder import load_config_file
+        from medtui.core.stages.builder import load_config_file
 
         try:
             config = load_config_file(self.workspace.resolve(path))

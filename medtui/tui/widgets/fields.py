@@ -1,4 +1,4 @@
-"""One form field generated from a spec :class:`~medtui.core.spec.Arg`: label, control, help, error."""
+"""One form field generated from a spec :class:`~medtui.core.stages.spec.Arg`: label, control, help, error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from medtui.core.spec import Arg
+from medtui.core.stages.spec import Arg
 from medtui.tui.formmodel import select_options, shown_default, uses_select
 from medtui.tui.i18n import problem_text, t
 

@@ -1,4 +1,4 @@
-"""CPU, RAM, disk and GPU gauges, sampled by :class:`medtui.core.sysstats.Sampler` in a thread.
+"""CPU, RAM, disk and GPU gauges, sampled by :class:`medtui.core.env.sysstats.Sampler` in a thread.
 
 The worker only samples and posts :class:`Gauges.Sampled`; the widget keeps the newest stats
 and renders them with eighth-block bars coloured light/moderate/heavy like nvitop, an explicit
@@ -15,8 +15,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from medtui.core.gpu import GpuInfo
-from medtui.core.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, SysStats, level
+from medtui.core.env.gpu import GpuInfo
+from medtui.core.env.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, SysStats, level
 from medtui.tui.run_text import text
 
 LEVEL_STYLE = {"light": "green", "moderate": "yellow", "heavy": "bold red", "na": "dim"}

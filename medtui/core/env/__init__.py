@@ -1,0 +1,1 @@
+"""The machine: the environment doctor, GPUs (NVML), system gauges and the run environment settings."""

@@ -1,0 +1,253 @@
+"""The environment doctor: is this machine ready to run LLaMA-Factory through medtui?
+
+:func:`iter_checks` yields one :class:`CheckResult` per check as soon as it finishes. The heavy
+checks (importing torch, CUDA, bf16) run in ``python -m medtui.workers.doctor_probe`` with a
+timeout, started first so they overlap the quick ones; a screen can therefore fill in
+progressively. :func:`run_checks` collects them, with an optional per-result callback.
+
+Fix actions: :func:`set_use_tf` (``USE_TF=0`` for medtui's runs, stored by :mod:`runenv`) and
+:func:`tf_keras_command` + :func:`run_command` (pip install with the output streamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterator
+
+from medtui.core.errors import MedtuiError
+
+STATUSES = ("ok", "warn", "fail")
+#: Every check, in display order: id -> (English title, Chinese title).
+TITLES: dict[str, tuple[str, str]] = {
+    "python": ("Python", "Python"),
+    "llamafactory": ("LLaMA-Factory", "LLaMA-Factory"),
+    "torch": ("PyTorch", "PyTorch"),
+    "cuda": ("CUDA available", "CUDA 可用"),
+    "gpus": ("GPUs (NVML)", "GPU(NVML)"),
+    "bf16": ("bf16 support", "bf16 支持"),
+    "transformers": ("transformers version", "transformers 版本"),
+    "peft": ("peft version", "peft 版本"),
+    "trl": ("trl version", "trl 版本"),
+    "datasets": ("datasets version", "datasets 版本"),
+    "accelerate": ("accelerate version", "accelerate 版本"),
+    "keras": ("Keras 3 clash", "Keras 3 冲突"),
+    "ppo": ("PPO readiness", "PPO 就绪"),
+    "disk": ("Free disk", "磁盘空间"),
+    "workspace": ("Workspace writable", "工作区可写"),
+}
+HEAVY = ("torch", "cuda", "bf16")
+PROBE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: str
+    detail: str
+    fix: str = ""
+    #: Fix actions a UI may offer: "use-tf" (toggle USE_TF=0), "tf-keras" (pip install).
+    actions: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def title(check_id: str, lang: str = "en") -> str:
+    en, zh = TITLES.get(check_id, (check_id, check_id))
+    return zh if lang == "zh" else en
+
+
+def result(check_id: str, status: str, detail: str, fix: str = "", actions: tuple[str, ...] = ()) -> CheckResult:
+    assert status in STATUSES, status
+    return CheckResult(check_id, title(check_id), status, detail, fix, tuple(actions))
+
+
+def check_ids(only: list[str] | None = None) -> list[str]:
+    """The checks to run, in display order; unknown ids raise MedtuiError."""
+    if not only:
+        return list(TITLES)
+    unknown = [c for c in only if c not in TITLES]
+    if unknown:
+        raise MedtuiError(f"unknown check(s) {', '.join(unknown)}; the checks are {', '.join(TITLES)}")
+    return [c for c in TITLES if c in only]
+
+
+def _quick(check_id: str, ws, ranges_cache: dict) -> CheckResult:
+    from medtui.core.env import checks as dc
+
+    if check_id in dc.RANGED_PACKAGES:
+        if "ranges" not in ranges_cache:
+            ranges_cache["ranges"] = dc.declared_ranges()
+        return dc.check_package(check_id, ranges_cache["ranges"])
+    simple: dict[str, Callable[[], CheckResult]] = {
+        "python": dc.check_python, "llamafactory": dc.check_llamafactory, "gpus": dc.check_gpus,
+        "keras": lambda: dc.check_keras(ws), "ppo": dc.check_ppo,
+        "disk": lambda: dc.check_disk(ws), "workspace": lambda: dc.check_workspace(ws),
+    }
+    return simple[check_id]()
+
+
+def _guarded(check_id: str, fn: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return fn()
+    except Exception as exc:  # a check must never take the doctor down
+        return result(check_id, "fail", f"the check itself failed: {type(exc).__name__}: {exc}")
+
+
+def probe_argv() -> list[str]:
+    flags = ["-S"] if sys.flags.no_site else []
+    return [sys.executable, *flags, "-m", "medtui.workers.doctor_probe"]
+
+
+def _probe_env(ws) -> dict[str, str]:
+    from medtui.core.env import runenv
+
+    env = runenv.apply(ws=ws)
+    pkg_parent = str(Path(__file__).resolve().parents[3])
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if pkg_parent not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
+    return env
+
+
+class _Probe:
+    """The heavy-check subprocess, read line by line on a thread so reads can time out."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.lines: "queue.Queue[str | None]" = queue.Queue()
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, stdin=subprocess.DEVNULL,
+                                     text=True, env=env)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        text = self.stderr.read().decode("utf-8", "replace").strip()
+        return text.splitlines()[-1] if text else ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.stderr.close()
+
+
+def _heavy_results(probe: _Probe, wanted: list[str], deadline: float, timeout: float) -> Iterator[CheckResult]:
+    pending = list(wanted)
+    while pending:
+        try:
+            line = probe.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            for check_id in pending:
+                yield result(check_id, "warn", f"no answer within {timeout:.0f} s (importing torch hangs?)",
+                             "run: python -c 'import torch' to see what blocks")
+            return
+        if line is None:
+            probe.proc.wait()
+            tail = probe.stderr_tail()
+            for check_id in pending:
+                yield result(check_id, "fail", f"the check process ended early (exit {probe.proc.returncode})"
+                                               + (f": {tail}" if tail else ""))
+            return
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # something in torch printed to stdout
+        if isinstance(data, dict) and data.get("id") in pending and data.get("status") in STATUSES:
+            pending.remove(data["id"])
+            yield result(data["id"], data["status"], str(data.get("detail", "")), str(data.get("fix", "")))
+
+
+def iter_checks(ws, *, only: list[str] | None = None, timeout: float = PROBE_TIMEOUT,
+                argv: list[str] | None = None) -> Iterator[CheckResult]:
+    """Yield each check's result as it finishes (quick ones first, then the probe's)."""
+    ids = check_ids(only)
+    heavy = [c for c in ids if c in HEAVY]
+    probe = None
+    if heavy:
+        try:
+            probe = _Probe(argv or probe_argv(), _probe_env(ws))
+        except OSError as exc:
+            for check_id in heavy:
+                yield result(check_id, "fail", f"cannot start the check process: {exc}")
+            heavy = []
+    deadline = time.monotonic() + timeout
+    ranges_cache: dict = {}
+    try:
+        for check_id in ids:
+            if check_id not in HEAVY:
+                yield _guarded(check_id, partial(_quick, check_id, ws, ranges_cache))
+        if probe is not None:
+            yield from _heavy_results(probe, heavy, deadline, timeout)
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def run_checks(ws, *, on_result: Callable[[CheckResult], None] | None = None, **kwargs) -> list[CheckResult]:
+    """All results in display order; ``on_result`` sees each one as it finishes."""
+    results: dict[str, CheckResult] = {}
+    for res in iter_checks(ws, **kwargs):
+        results[res.id] = res
+        if on_result is not None:
+            on_result(res)
+    return [results[c] for c in TITLES if c in results]
+
+
+def exit_code(results: list[CheckResult]) -> int:
+    return 1 if any(r.status == "fail" for r in results) else 0
+
+
+# -- fixes ------------------------------------------------------------------------------------
+def use_tf_disabled(ws=None) -> bool:
+    from medtui.core.env import runenv
+
+    return runenv.load(ws).get("USE_TF") == "0"
+
+
+def set_use_tf(disabled: bool, ws=None) -> Path:
+    """Set (or clear) ``USE_TF=0`` for medtui's runs, in the user's run-env file (or ``ws``'s)."""
+    from medtui.core.env import runenv
+
+    return runenv.set_var("USE_TF", "0" if disabled else None, ws=ws)
+
+
+def tf_keras_command() -> list[str]:
+    """Install tf-keras into the interpreter medtui runs on."""
+    return [sys.executable, "-m", "pip", "install", "tf-keras"]
+
+
+def run_command(argv: list[str], on_line: Callable[[str], None], *, timeout: float | None = None,
+                stop: threading.Event | None = None) -> int:
+    """Run ``argv`` (no shell), passing each output line (stdout and stderr) to ``on_line``."""
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace", bufsize=1)
+    except OSError as exc:
+        on_line(f"cannot start {argv[0]}: {exc}")
+        return 127
+    started = time.monotonic()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        on_line(line.rstrip("\n"))
+        if (stop is not None and stop.is_set()) or (timeout and time.monotonic() - started > timeout):
+            proc.kill()
+            break
+    return proc.wait()

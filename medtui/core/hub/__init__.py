@@ -1,0 +1,1 @@
+"""Model hubs: ModelScope downloads and model folder checks."""

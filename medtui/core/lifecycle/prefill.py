@@ -1,0 +1,74 @@
+"""A stage's starting config for the Train form: lifecycle wiring plus sensible suggestions.
+
+Model inputs come from :func:`medtui.core.lifecycle.wiring.wire` (PT → SFT → RM/DPO/KTO/PPO → export).
+On the demo workspace the demo pipeline's stage settings are used (they fit a CPU); elsewhere the
+dataset and template of the stage's previous run carry over. The output folder suggested is one
+that does not hold a finished model yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medtui.core.lifecycle.wiring import latest_outputs, wire
+from medtui.core.runs.records import Run, list_runs
+from medtui.core.workspace import Workspace
+
+#: Keys that wiring or the output suggestion decide; never copied from elsewhere.
+WIRED_KEYS = ("model_name_or_path", "adapter_name_or_path", "create_new_adapter", "reward_model",
+              "reward_model_type", "output_dir", "export_dir")
+CARRIED_KEYS = ("dataset", "template", "finetuning_type")
+
+
+def _demo_stage_config(ws: Workspace, stage: str) -> dict[str, Any] | None:
+    from medtui.core.demo import is_demo_workspace
+
+    if not is_demo_workspace(ws.root):
+        return None
+    from medtui.core.lifecycle.pipeline import load_pipeline
+
+    for item in load_pipeline("demo").stages:
+        if item.stage == stage:
+            return {k: v for k, v in item.config.items() if k not in WIRED_KEYS}
+    return None
+
+
+def _finished(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def suggest_folder(ws: Workspace, parts: list[str]) -> str:
+    """``saves/<parts...>``, numbered when that folder already has content (relative to the workspace)."""
+    base = ws.saves_dir.joinpath(*parts)
+    candidate, n = base, 2
+    while _finished(candidate):
+        candidate = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return ws.relative(candidate)
+
+
+def prefill(ws: Workspace, stage: str, runs: list[Run] | None = None) -> dict[str, Any]:
+    """The config the Train form opens with for ``stage``."""
+    runs = list_runs(ws.runs_dir) if runs is None else runs
+    config = _demo_stage_config(ws, stage)
+    if config is None:
+        config = {}
+        previous = next((r for r in runs if r.stage == stage and r.record.get("config")), None)
+        if previous is not None:
+            old = previous.record["config"]
+            config = {k: old[k] for k in CARRIED_KEYS if old.get(k) is not None}
+    if stage != "export":
+        config["stage"] = stage
+    config.setdefault("finetuning_type", "lora")
+    config = wire(stage, config, latest_outputs(runs))
+    if not config.get("model_name_or_path"):
+        models = [p for p in ws.model_dirs() if ws.models_dir in p.parents]
+        if models:
+            config["model_name_or_path"] = ws.relative(models[0])
+    name = Path(str(config.get("model_name_or_path") or "model")).name
+    if stage == "export":
+        config.setdefault("export_dir", suggest_folder(ws, [name, "export"]))
+    else:
+        config.setdefault("output_dir", suggest_folder(ws, [name, config["finetuning_type"], stage]))
+    return config

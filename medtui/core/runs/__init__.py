@@ -1,0 +1,1 @@
+"""Runs: run records, the detached runner and its supervisor, and the incremental log readers."""

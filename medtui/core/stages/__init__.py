@@ -1,0 +1,1 @@
+"""Stages: the argument specification, validation, stage fit, the command builder, pre-flight and launch."""

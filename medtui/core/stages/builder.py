@@ -1,0 +1,271 @@
+"""Turn a stage config into what actually runs: a YAML file, an argv list and an environment.
+
+The YAML uses absolute paths, so it runs unchanged with ``llamafactory-cli`` anywhere. Launch
+settings from the spec (devices, torchrun, Ray, DeepSpeed) become environment variables and
+a generated DeepSpeed JSON next to the YAML; they never reach the YAML as unknown keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medtui.core.errors import MedtuiError
+from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
+from medtui.core.stages.spec import ARG_BY_NAME, TRAIN_STAGES, defaults_for
+from medtui.core.stages.validate import as_bool, normalise, stage_of
+from medtui.core.workspace import Workspace
+
+PATH_KEYS = ("dataset_dir", "output_dir", "reward_model", "export_dir", "resume_from_checkpoint")
+ENV_NAMES = {
+    "devices": "CUDA_VISIBLE_DEVICES",
+    "force_torchrun": "FORCE_TORCHRUN",
+    "nnodes": "NNODES",
+    "node_rank": "NODE_RANK",
+    "nproc_per_node": "NPROC_PER_NODE",
+    "master_addr": "MASTER_ADDR",
+    "master_port": "MASTER_PORT",
+    "use_ray": "USE_RAY",
+}
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass
+class RunPlan:
+    """Everything needed to start one run; nothing has touched the disk yet."""
+
+    run_id: str
+    stage: str
+    run_dir: Path
+    yaml_config: dict[str, Any]
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    output_dir: Path
+    deepspeed: dict[str, Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
+        if self.stage == "export":
+            return "export"
+        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
+            return "predict"
+        return "train"
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.run_dir / CONFIG_NAME
+
+    @property
+    def deepspeed_path(self) -> Path | None:
+        if self.deepspeed is None:
+            return None
+        return Path(self.yaml_config["deepspeed"])
+
+    def yaml_text(self) -> str:
+        return yaml.safe_dump(self.yaml_config, sort_keys=False, allow_unicode=True)
+
+    def command_line(self) -> str:
+        """The shlex-quoted environment and argv that will actually run."""
+        env = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
+        return " ".join(env + [shlex.join(self.argv)])
+
+    def preview(self) -> str:
+        parts = [f"# cwd: {shlex.quote(str(self.cwd))}", self.command_line(), "", f"# {self.yaml_path}", self.yaml_text()]
+        if self.deepspeed is not None:
+            parts += [f"# {self.deepspeed_path}", json.dumps(self.deepspeed, indent=2)]
+        return "\n".join(parts)
+
+    def write_files(self) -> None:
+        """Write the YAML (and DeepSpeed JSON) into the run folder, atomically."""
+        from medtui.core.atomic import atomic_write_text
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.yaml_path, self.yaml_text())
+        if self.deepspeed is not None and self.deepspeed_path is not None:
+            atomic_write_text(self.deepspeed_path, json.dumps(self.deepspeed, indent=2) + "\n")
+
+
+def new_run_id(stage: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{stage}-{secrets.token_hex(2)}"
+
+
+def llamafactory_cli() -> str:
+    """The llamafactory-cli next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("llamafactory-cli")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("llamafactory-cli") or "llamafactory-cli"
+
+
+def resolve_model_path(ws: Workspace, value: str) -> str:
+    """A local model path becomes absolute; a hub id (``owner/name`` whose owner is no local folder) stays."""
+    candidate = ws.resolve(value)
+    parts = Path(value).parts
+    local = (candidate.exists() or value.startswith((".", "/", "~")) or len(parts) > 2
+             or (ws.root / parts[0]).is_dir())
+    return str(candidate) if local else value
+
+
+def resolve_output_dir(ws: Workspace, value: str) -> Path:
+    """Relative output folders resolve against the workspace; a bare name goes under saves/."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return p
+    if len(p.parts) == 1:
+        return ws.saves_dir / p
+    return ws.root / p
+
+
+def deepspeed_config(stage: int, offload: bool) -> dict[str, Any]:
+    """A ZeRO-2/3 config in the shape of LLaMA-Factory's examples/deepspeed files."""
+    zero: dict[str, Any] = {
+        "stage": stage,
+        "overlap_comm": False,
+        "contiguous_gradients": True,
+        "reduce_bucket_size": "auto",
+    }
+    if stage == 2:
+        zero.update(allgather_partitions=True, allgather_bucket_size=5e8, reduce_scatter=True, round_robin_gradients=True)
+    else:
+        zero.update(
+            sub_group_size=1e9,
+            stage3_prefetch_bucket_size="auto",
+            stage3_param_persistence_threshold="auto",
+            stage3_max_live_parameters=1e9,
+            stage3_max_reuse_distance=1e9,
+            stage3_gather_16bit_weights_on_model_save=True,
+        )
+    if offload:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+        if stage == 3:
+            zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    return {
+        "train_batch_size": "auto",
+        "train_micro_batch_size_per_gpu": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+        "zero_allow_untested_optimizer": True,
+        "fp16": {"enabled": "auto", "loss_scale": 0, "loss_scale_window": 1000, "initial_scale_power": 16,
+                 "hysteresis": 2, "min_loss_scale": 1},
+        "bf16": {"enabled": "auto"},
+        "zero_optimization": zero,
+    }
+
+
+def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = None,
+               fill_defaults: bool = True) -> RunPlan:
+    """Build the plan for ``config``. Raises MedtuiError when a value cannot be coerced.
+
+    Field validation and pre-flight checks are separate (:mod:`validate`, :mod:`preflight`);
+    this only needs values it can put into a YAML.
+    """
+    values, problems = normalise(config)
+    if problems:
+        raise MedtuiError("; ".join(str(p) for p in problems))
+    stage = stage_of(values)
+    method = values.get("finetuning_type") or ARG_BY_NAME["finetuning_type"].default
+    run_id = run_id or new_run_id(stage)
+    run_dir = ws.runs_dir / run_id
+
+    launch: dict[str, Any] = {}
+    env_values: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    if stage in TRAIN_STAGES:
+        body["stage"] = stage
+        body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
+    values.pop("stage", None)
+    if fill_defaults:
+        for key, default in defaults_for(stage, method).items():
+            values.setdefault(key, default)
+    for key, value in values.items():
+        arg = ARG_BY_NAME.get(key)
+        if arg is not None and arg.target == "env":
+            env_values[key] = value
+        elif arg is not None and arg.target == "launch":
+            launch[key] = value
+        else:
+            body[key] = value
+
+    for key in PATH_KEYS:
+        if body.get(key):
+            body[key] = str(resolve_output_dir(ws, body[key]) if key == "output_dir" else ws.resolve(body[key]))
+    if body.get("model_name_or_path"):
+        body["model_name_or_path"] = resolve_model_path(ws, str(body["model_name_or_path"]))
+    if body.get("adapter_name_or_path"):
+        parts = str(body["adapter_name_or_path"]).split(",")
+        body["adapter_name_or_path"] = ",".join(str(ws.resolve(p.strip())) for p in parts if p.strip())
+    if stage in TRAIN_STAGES and "dataset_dir" not in body:
+        body["dataset_dir"] = str(ws.data_dir)
+
+    output_dir = Path(body.get("export_dir") if stage == "export" else body.get("output_dir") or run_dir / "output")
+
+    from medtui.core.env.runenv import load as run_env
+
+    env: dict[str, str] = run_env(ws)  # user/workspace extras such as USE_TF=0; the stage's own win
+    for key, value in env_values.items():
+        if value in (None, False):
+            continue
+        env[ENV_NAMES[key]] = "1" if value is True else str(value)
+    deepspeed = None
+    if launch.get("deepspeed_stage"):
+        deepspeed = deepspeed_config(int(launch["deepspeed_stage"]), bool(launch.get("deepspeed_offload")))
+        name = f"ds_z{launch['deepspeed_stage']}{'_offload' if launch.get('deepspeed_offload') else ''}_config.json"
+        body["deepspeed"] = str(run_dir / name)
+        env["FORCE_TORCHRUN"] = "1"
+    if stage in TRAIN_STAGES:
+        # LLaMA-Factory's LogCallback: running_log.txt, and SIGABRT saves then stops (graceful stop).
+        env["LLAMABOARD_ENABLED"] = "1"
+        env["LLAMABOARD_WORKDIR"] = str(output_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+
+    verb = "export" if stage == "export" else "train"
+    argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    if stage == "ppo":
+        support = ppo_support()
+        if support.uses_llamafactory:
+            for key in MEDTUI_ONLY_KEYS:
+                body.pop(key, None)
+        argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
+    return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
+                   cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+
+
+def _flag(value: Any) -> Any:
+    """A yes/no value as a bool (``"false"`` must not reach llamafactory as a truthy string)."""
+    parsed = as_bool(value)
+    return value if parsed is None else parsed
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a llamafactory YAML (or JSON) config; bad files raise MedtuiError with the position."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise MedtuiError(f"config file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MedtuiError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise MedtuiError(f"{p}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise MedtuiError(f"{p}: the file is empty")
+    if not isinstance(data, dict):
+        raise MedtuiError(f"{p}: expected a mapping of argument: value, found {type(data).__name__}")
+    return data

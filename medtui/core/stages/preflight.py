@@ -1,0 +1,421 @@
+"""Pre-flight checks: everything that can be known before a run starts.
+
+Each rule returns :class:`~medtui.core.stages.validate.Problem` items tied to a field, so the CLI prints
+them (exit 2) and the TUI shows them next to that field. The checks read files and, for the
+pt packing rule, count tokens in a subprocess; they never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from medtui.core.data.files import DataFileError, count_records, head
+from medtui.core.data.registry import SOURCE_KEYS
+from medtui.core.stages.builder import RunPlan
+from medtui.core.stages.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
+from medtui.core.stages.validate import Problem, validate
+from medtui.core.workspace import Workspace
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin",
+                "model.safetensors.index.json", "pytorch_model.bin.index.json")
+VALUE_HEAD_FILES = ("value_head.safetensors", "value_head.bin")
+
+
+@dataclass
+class Environment:
+    """What the checks need from the machine; tests pass their own."""
+
+    disk_free: Callable[[Path], int] = field(default=lambda p: shutil.disk_usage(_existing(p)).free)
+    bf16_support: Callable[[], tuple[bool, str]] = field(default=lambda: _bf16_support())
+    count_tokens: Callable[[str, Path, str], int | None] = field(default=lambda m, f, c: _count_tokens(m, f, c))
+
+
+def _existing(path: Path) -> Path:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _bf16_support() -> tuple[bool, str]:
+    from medtui.core.env.gpu import snapshot
+
+    snap = snapshot()
+    if not snap.gpus:
+        return False, f"{snap.reason or 'no GPU visible'}; bf16 needs an Ampere (compute capability 8.0) or newer GPU"
+    old = [g for g in snap.gpus if not g.bf16]
+    if old:
+        names = ", ".join(f"GPU {g.index} {g.name} (cc {g.compute_capability})" for g in old)
+        return False, f"{names} cannot run bf16; use fp16 instead"
+    return True, ""
+
+
+def _count_tokens(model: str, data: Path, column: str) -> int | None:
+    try:
+        proc = subprocess.run([sys.executable, "-m", "medtui.workers.tokcount", model, str(data), column],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0:
+            return int(json.loads(proc.stdout.strip().splitlines()[-1])["tokens"])
+    except (subprocess.TimeoutExpired, ValueError, KeyError, IndexError, OSError):
+        pass
+    return None
+
+
+def _has_weights(folder: Path) -> bool:
+    return any((folder / name).exists() for name in WEIGHT_FILES)
+
+
+def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[Problem]:
+    """All problems with ``plan``; an empty list means it may start."""
+    env = env or Environment()
+    cfg = plan.yaml_config
+    problems = validate({**cfg, "stage": plan.stage} if plan.stage != "export" else cfg)
+    if any(p.level == "error" for p in problems):
+        return problems
+    problems += _check_model(cfg)
+    if plan.stage == "export":
+        problems += _check_export(cfg)
+        return problems
+    records = None
+    data_problems, records = _check_datasets(plan.stage, cfg, ws, env)
+    problems += data_problems
+    problems += _check_precision(cfg, env)
+    problems += _check_output(plan, cfg)
+    if cfg.get("do_predict") and cfg.get("predict_with_generate"):
+        problems += _check_metrics_deps()
+    if cfg.get("do_train") is False:
+        return problems  # predict-only: no checkpoints to make room for
+    if plan.stage == "ppo":
+        problems += _check_reward_model(cfg, ws)
+        problems += _check_ppo_settings(cfg, records)
+    problems += _check_disk(plan, cfg, records, env)
+    return problems
+
+
+def _check_model(cfg: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
+    model = str(cfg.get("model_name_or_path", ""))
+    path = Path(model)
+    if path.is_absolute():
+        if not path.is_dir():
+            out.append(Problem("model_name_or_path", f"model folder not found: {model}"))
+        elif not (path / "config.json").is_file():
+            out.append(Problem("model_name_or_path", f"{model} has no config.json; is it a model folder?"))
+    else:
+        out.append(Problem("model_name_or_path", f"{model!r} is not a local folder; llamafactory will try to "
+                                                 f"download it from a hub", level="warn"))
+    for adapter in filter(None, str(cfg.get("adapter_name_or_path") or "").split(",")):
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            out.append(Problem("adapter_name_or_path", f"no LoRA adapter (adapter_config.json) in {adapter}"))
+    return out
+
+
+def _check_export(cfg: dict[str, Any]) -> list[Problem]:
+    export_dir = Path(str(cfg.get("export_dir")))
+    if export_dir.is_dir() and _has_weights(export_dir):
+        return [Problem("export_dir", f"{export_dir} already holds an exported model; choose another folder")]
+    return []
+
+
+def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environment
+                    ) -> tuple[list[Problem], int | None]:
+    out: list[Problem] = []
+    registry = ws.registry(cfg.get("dataset_dir"))
+    if registry.error:
+        return [Problem("dataset_dir", registry.error)], None
+    if not registry.path.exists():
+        return [Problem("dataset_dir", f"no dataset_info.json in {registry.path.parent}")], None
+    total_records: int | None = 0
+    fields: dict[str, str] = {}  # dataset name -> the field that names it
+    for key in ("dataset", "eval_dataset"):
+        for name in filter(None, (n.strip() for n in str(cfg.get(key) or "").split(","))):
+            fields.setdefault(name, key)
+    for name, key in fields.items():
+        if name not in registry:
+            out.append(Problem(key, f"dataset {name!r} is not registered in {registry.path}"))
+            total_records = None
+            continue
+        entry = registry.get(name)
+        misfit = dataset_problem(stage, name, entry)
+        if misfit:
+            out.append(Problem(key, misfit))
+        columns = entry.get("columns") or {}
+        file = registry.data_file(name)
+        if file is None:
+            if not any(entry.get(k) for k in SOURCE_KEYS):
+                out.append(Problem(key, f"{name}: the entry names no file_name or hub source"))
+            total_records = None
+            continue
+        if not file.exists():
+            out.append(Problem(key, f"{name}: data file not found: {file}"))
+            total_records = None
+            continue
+        try:
+            first = head(file, 3)
+        except DataFileError as exc:
+            out.append(Problem(key, f"{name}: {exc}"))
+            total_records = None
+            continue
+        if stage == "pt":
+            out += _check_pt(name, entry, columns, file, first, cfg, env)
+        if total_records is not None:
+            total_records += _record_count(file, cfg)
+    return out, total_records
+
+
+def _record_count(file: Path, cfg: dict[str, Any]) -> int:
+    limit = int(cfg.get("max_samples") or 0) or None
+    size = sum(f.stat().st_size for f in ([file] if file.is_file() else file.rglob("*")) if f.is_file())
+    if size > 64 * 1024 * 1024:  # estimate large files from their size instead of counting
+        n = max(1, size // 500)
+    else:
+        try:
+            n = count_records(file)
+        except DataFileError:
+            n = 0
+    return min(n, limit) if limit else n
+
+
+def _check_pt(name: str, entry: dict, columns: dict, file: Path, first: list[dict], cfg: dict[str, Any],
+              env: Environment) -> list[Problem]:
+    column = columns.get("prompt", "instruction")
+    if (entry.get("formatting") or "alpaca") != "alpaca" or not first or not isinstance(first[0].get(column), str):
+        return [Problem("dataset", f"{name}: pre-training needs a text column; map columns.prompt to it "
+                                   f"(found keys: {', '.join(first[0]) if first else 'no records'})")]
+    packing = cfg.get("packing")
+    if packing is False:
+        return []
+    cutoff = int(cfg.get("cutoff_len") or 2048)
+    model = str(cfg.get("model_name_or_path"))
+    tokens = env.count_tokens(model, file, column) if Path(model).is_dir() else None
+    how = "tokens"
+    if tokens is None:
+        tokens = sum(len(r.get(column, "")) for r in _all(file))
+        how = "tokens (estimated from characters)"
+    if tokens < cutoff:
+        return [Problem("cutoff_len", f"{name} has only {tokens} {how} but packing makes blocks of cutoff_len="
+                                      f"{cutoff}; llamafactory would stop with 'Cannot find sufficient samples'. "
+                                      f"Lower cutoff_len below {tokens} or add data")]
+    return []
+
+
+def _all(file: Path):
+    from medtui.core.data.files import iter_records
+
+    try:
+        yield from iter_records(file)
+    except DataFileError:
+        return
+
+
+METRICS_MODULES = ("jieba", "nltk", "rouge_chinese")
+
+
+def _check_metrics_deps() -> list[Problem]:
+    """BLEU-4/ROUGE need llamafactory's metrics dependencies (the ``metrics`` extra)."""
+    import importlib.util
+
+    missing = [m for m in METRICS_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        return [Problem("predict_with_generate", f"BLEU-4 and ROUGE need {', '.join(missing)}; install them with: "
+                                                 f"pip install 'medtui[metrics]'")]
+    return []
+
+
+def _check_precision(cfg: dict[str, Any], env: Environment) -> list[Problem]:
+    if cfg.get("bf16") is True:
+        ok, why = env.bf16_support()
+        if not ok:
+            return [Problem("bf16", f"bf16 is not supported here: {why}. Set bf16 false (CPU trains in fp32)")]
+    return []
+
+
+def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
+    out_dir = plan.output_dir
+    if cfg.get("overwrite_output_dir") is True or not out_dir.is_dir():
+        return []
+    finished = (out_dir / "all_results.json").exists() or _has_weights(out_dir)
+    if finished:
+        return [Problem("output_dir", f"{out_dir} already holds a finished model; turn on overwrite_output_dir "
+                                      f"or choose another folder")]
+    return []
+
+
+def _check_reward_model(cfg: dict[str, Any], ws: Workspace) -> list[Problem]:
+    """The reward model exists, is an RM output, and was trained on this PPO's base model."""
+    rm = cfg.get("reward_model")
+    if not rm:
+        return [Problem("reward_model", "PPO needs a reward model (an RM run's output folder)")]
+    path = Path(str(rm))
+    if not path.is_dir():
+        return [Problem("reward_model", f"reward model not found: {rm}")]
+    if not any((path / name).is_file() for name in VALUE_HEAD_FILES):
+        return [Problem("reward_model", f"{rm} has no value_head.safetensors; choose the output folder of an RM "
+                                        f"(stage rm) run")]
+    if cfg.get("reward_model_type", "lora") == "full":
+        return _check_full_reward_model(path, cfg)
+    adapter_config = _read_json(path / "adapter_config.json")
+    if adapter_config is None:
+        return [Problem("reward_model", f"{rm} is not a LoRA reward model (no readable adapter_config.json); "
+                                        f"set reward_model_type full for a full reward model")]
+    rm_base = adapter_config.get("base_model_name_or_path")
+    base = str(cfg.get("model_name_or_path", ""))
+    if rm_base and Path(str(rm_base)).is_absolute() and not Path(str(rm_base)).exists():
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, which no longer exists, so "
+                                        f"medtui cannot check that it matches {base}", level="warn")]
+    if rm_base and not _same_model(str(rm_base), base):
+        return [Problem("reward_model", f"the reward model {rm} was trained on {rm_base}, but this PPO starts from "
+                                        f"{base}; a LoRA reward model only fits the base model it was trained on. "
+                                        f"Train the RM on {base}, or choose its matching reward model")]
+    rm_adapters = _run_adapters(ws, path)
+    ppo_adapters = _adapter_list(cfg.get("adapter_name_or_path"))
+    if rm_adapters is not None and rm_adapters != ppo_adapters:
+        return [Problem("reward_model", f"the reward model {rm} was trained with adapter(s) "
+                                        f"{', '.join(rm_adapters) or 'none'} on the base model, but this PPO loads "
+                                        f"{', '.join(ppo_adapters) or 'none'}; they must match")]
+    return []
+
+
+def _check_full_reward_model(path: Path, cfg: dict[str, Any]) -> list[Problem]:
+    rm_config = _read_json(path / "config.json")
+    if rm_config is None:
+        return [Problem("reward_model", f"{path} is not a full reward model (no readable config.json)")]
+    base_config = _read_json(Path(str(cfg.get("model_name_or_path", ""))) / "config.json")
+    if base_config is None:
+        return []
+    for key in ("model_type", "vocab_size"):
+        if rm_config.get(key) != base_config.get(key):
+            return [Problem("reward_model", f"the reward model {path} has {key} {rm_config.get(key)!r} but the PPO "
+                                            f"model has {base_config.get(key)!r}; the reward model must be built on "
+                                            f"the same base model (same tokenizer)")]
+    return []
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Same folder, or a copy of it (a moved workspace); hub ids compare by name."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.is_dir() and pb.is_dir():
+        return pa.resolve() == pb.resolve() or model_fingerprint(pa) == model_fingerprint(pb)
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def model_fingerprint(folder: Path, block: int = 1 << 16) -> tuple:
+    """Cheap identity of a model folder: its config and, per weight file, the size and a hash of three
+    sampled blocks (fine-tuning changes weights everywhere; a copy changes none)."""
+    import hashlib
+
+    config = _read_json(folder / "config.json") or {}
+    config.pop("_name_or_path", None)
+    files = []
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix in (".safetensors", ".bin"):
+            size = f.stat().st_size
+            digest = hashlib.sha1()
+            with open(f, "rb") as fh:
+                for at in (size // 3, size // 2, 2 * size // 3):
+                    fh.seek(at)
+                    digest.update(fh.read(block))
+            files.append((f.name, size, digest.hexdigest()))
+    return json.dumps(config, sort_keys=True), tuple(files)
+
+
+def _adapter_list(value: Any) -> list[str]:
+    return [str(Path(p.strip()).expanduser().resolve()) for p in str(value or "").split(",") if p.strip()]
+
+
+def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
+    """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
+    from medtui.core.runs.records import list_runs
+
+    target = output_dir.resolve()
+    for run in list_runs(ws.runs_dir):
+        try:
+            if run.output_dir.resolve() == target and run.status == "succeeded":
+                return _adapter_list((run.record.get("config") or {}).get("adapter_name_or_path"))
+        except (KeyError, OSError):
+            continue
+    return None
+
+
+def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
+    from medtui.core.stages.ppo_support import ppo_support
+
+    batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
+    out: list[Problem] = []
+    if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:
+        out.append(Problem("ppo_score_norm", "TRL's PPOTrainer has no score normalisation; remove ppo_score_norm "
+                                             "(ppo_whiten_rewards is available)"))
+    if cfg.get("ppo_whiten_rewards") is True and batch < 8:
+        out.append(Problem("ppo_whiten_rewards", f"whitening rewards needs per_device_train_batch_size x "
+                                                 f"gradient_accumulation_steps >= 8 (now {batch})"))
+    if records is not None and records < batch:
+        out.append(Problem("per_device_train_batch_size", f"the dataset has {records} prompt(s), fewer than one PPO "
+                                                          f"batch of {batch} (batch size x gradient accumulation)"))
+    return out
+
+
+def model_size_bytes(model: str) -> int:
+    folder = Path(model)
+    if not folder.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in folder.iterdir()
+               if f.is_file() and f.suffix in (".safetensors", ".bin", ".pt", ".gguf"))
+
+
+def estimate_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None) -> tuple[int, int]:
+    """(bytes needed, number of checkpoints) for a run, from the model size and the save schedule."""
+    weights = model_size_bytes(str(cfg.get("model_name_or_path")))
+    method = cfg.get("finetuning_type", "lora")
+    per_save = {"full": 3.0, "freeze": 1.5}.get(method, 0.1) * weights  # weights + optimizer state
+    final = weights if method in ("full", "freeze") else per_save
+    batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
+    if cfg.get("max_steps"):
+        steps = int(cfg["max_steps"])
+    elif records:
+        steps = math.ceil(records / max(batch, 1)) * math.ceil(float(cfg.get("num_train_epochs") or 1))
+    else:
+        steps = 0
+    saves = steps // int(cfg.get("save_steps") or 500) + (1 if steps else 0)
+    if cfg.get("save_total_limit"):
+        saves = min(saves, int(cfg["save_total_limit"]))
+    return int(per_save * saves + final), saves
+
+
+def _check_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None, env: Environment) -> list[Problem]:
+    need, saves = estimate_disk(plan, cfg, records)
+    if need <= 0:
+        return []
+    free = env.disk_free(plan.output_dir)
+    if need > free:
+        return [Problem("save_steps", f"about {_gb(need)} needed for {saves} checkpoint(s) plus the final model, "
+                                      f"but only {_gb(free)} is free on the volume of {plan.output_dir}; "
+                                      f"raise save_steps or set save_total_limit")]
+    return []
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.level == "error"]
+
+
+def format_problems(problems: list[Problem]) -> str:
+    return "\n".join(str(p) for p in problems)
+
