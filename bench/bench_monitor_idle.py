@@ -96,7 +96,7 @@ def child(ws_root: str, screen_args: dict) -> None:
     from textual.binding import Binding
 
     from medtui.core.workspace import Workspace
-    from medtui.tui.screens.monitor import MonitorScreen
+    from medtui.tui.screens.runs.monitor import MonitorScreen
 
     ws = Workspace.open(ws_root)
 

@@ -1,5 +1,10 @@
 """Shared fixtures. Real llamafactory runs happen on the tiny demo model, never mocked.
 
+Tests live in folders that say what they need: ``unit/`` (plain Python), ``cli/`` (the ``medtui``
+command in a subprocess), ``tui/`` (Textual Pilot, snapshots, tmux) and ``e2e/`` (real
+``llamafactory-cli`` runs). Each folder's name is applied as a marker, so ``pytest -m "not e2e"``
+collects no real training run. A test outside ``e2e/`` that asks for ``trained_ws`` is an error.
+
 ``demo_template`` builds one demo workspace per test session (the model is generated once);
 ``demo_ws`` gives each test its own copy. ``trained_ws`` runs the whole demo pipeline once per
 session and is shared read-only: tests that write must copy it with ``copy_ws``.
@@ -19,6 +24,19 @@ from medtui.core.demo import init_demo
 from medtui.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("unit", "cli", "tui", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test by its folder; keep real training runs in ``e2e/``."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(str(item.path)).resolve().relative_to(tests_dir).parts[0]
+        if folder not in FOLDERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(FOLDERS)}}}/")
+        item.add_marker(getattr(pytest.mark, folder))
+        if folder != "e2e" and ("trained_ws" in item.fixturenames or item.get_closest_marker("e2e")):
+            raise pytest.UsageError(f"{item.nodeid} runs real training (trained_ws or an e2e mark): move it to tests/e2e/")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -88,7 +88,7 @@ def build_chat_app(ws, lang: str, source, template: str, *, autoload: bool = Tru
     """A small app that opens the Chat screen on ``source`` (Textual is imported only here)."""
     from textual.app import App
 
-    from medtui.tui.screens.chat import ChatScreen
+    from medtui.tui.screens.chat.screen import ChatScreen
 
     class ChatApp(App):
         TITLE = "medtui chat"

@@ -84,7 +84,7 @@ class MedtuiApp(App):
 
     def open_run(self, run_id: str) -> None:
         """Show a run's monitor on top of the Runs screen."""
-        from medtui.tui.screens.monitor import MonitorScreen
+        from medtui.tui.screens.runs.monitor import MonitorScreen
 
         self.switch_mode("runs")
         self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))

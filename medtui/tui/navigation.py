@@ -11,14 +11,14 @@ from typing import Callable
 from textual.screen import Screen
 
 from medtui.core.workspace import Workspace
-from medtui.tui.screens.chat import ChatScreen
-from medtui.tui.screens.datasets import DatasetsScreen
+from medtui.tui.screens.chat.screen import ChatScreen
+from medtui.tui.screens.datasets.screen import DatasetsScreen
 from medtui.tui.screens.environment import EnvironmentScreen
 from medtui.tui.screens.export import ExportScreen
 from medtui.tui.screens.home import HomeScreen
-from medtui.tui.screens.models import ModelsScreen
-from medtui.tui.screens.runs import RunsScreen
-from medtui.tui.screens.train import TrainScreen
+from medtui.tui.screens.models.screen import ModelsScreen
+from medtui.tui.screens.runs.screen import RunsScreen
+from medtui.tui.screens.train.screen import TrainScreen
 
 ScreenFactory = Callable[[Workspace, str], Screen]
 

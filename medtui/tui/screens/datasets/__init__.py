@@ -1,0 +1,1 @@
+"""The Datasets screen: registry list, paged preview, record editor, validation and statistics."""

@@ -1,0 +1,1 @@
+"""The Models screen: ModelScope downloads and model folder checks."""

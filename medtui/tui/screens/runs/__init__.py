@@ -1,0 +1,1 @@
+"""The Runs screen and the run Monitor pushed over it."""

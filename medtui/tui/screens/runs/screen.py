@@ -1,0 +1,212 @@
+"""Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
+
+A thread worker polls :class:`medtui.core.runs.watch.RunsWatcher` (which re-reads a run.json only
+when it changed and follows each trainer_log.jsonl from its last offset) and posts the rows;
+the handler updates the table in place. Enter opens a run's monitor; space marks up to four
+runs and ``c`` overlays their loss curves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
+
+from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
+from medtui.core.runs.progress import format_seconds
+from medtui.core.runs.watch import RunRow, RunsWatcher
+from medtui.core.workspace import Workspace
+from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
+
+COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
+WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
+
+
+class RunsScreen(Screen):
+    DEFAULT_CSS = """
+    RunsScreen #runs-hint { height: auto; padding: 0 1; color: $text-muted; }
+    RunsScreen #runs-table { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="runs.open", priority=True),
+        Binding("space", "mark", "Mark", id="runs.mark"),
+        Binding("c", "compare", "Compare", id="runs.compare"),
+        Binding("escape", "back", "Back", id="runs.back"),
+    ]
+
+    class Polled(Message):
+        """The full, current list of rows (only the newest one matters)."""
+
+        def __init__(self, rows: list[RunRow]) -> None:
+            super().__init__()
+            self.rows = rows
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, RunsScreen.Polled)
+
+    def __init__(self, workspace: Workspace, lang: str = "en", *, clock: Callable[[], float] = time.time,
+                 poll_interval: float = 1.0, sampler=None, disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.lang = lang
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.sampler = sampler
+        self.disk_warn_gb = disk_warn_gb
+        self.rows: list[RunRow] = []
+        self.marked: list[str] = []
+        self._order: list[str] = []
+        self._cells: dict[tuple[str, str], object] = {}
+        self._halt = threading.Event()
+        self._active = threading.Event()
+        self._active.set()
+        localise_bindings(self, lang)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="runs-hint")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = text(self.lang, "runs.title")
+        table = self.query_one("#runs-table", DataTable)
+        for key in COLUMNS:
+            table.add_column(text(self.lang, f"col.{key}"), key=key, width=WIDTHS[key])
+        self._show_hint()
+        table.focus()
+        self.run_worker(self._poll_loop, thread=True, group="runs-poll", exclusive=True, exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        self._halt.set()
+        self._active.set()
+
+    def on_screen_suspend(self) -> None:
+        self._active.clear()  # a monitor is on top: stop polling until we are shown again
+
+    def on_screen_resume(self) -> None:
+        self._active.set()
+
+    def _poll_loop(self) -> None:
+        worker = get_current_worker()
+        watcher = RunsWatcher(self.workspace)
+        while not worker.is_cancelled and not self._halt.is_set():
+            if self._active.is_set():
+                try:
+                    self.post_message(self.Polled(watcher.poll()))
+                except OSError:
+                    pass  # a run folder changed under us: the next tick catches up
+            self._halt.wait(self.poll_interval)
+
+    # -- table ----------------------------------------------------------------------------
+
+    def _cells_for(self, row: RunRow) -> dict[str, object]:
+        now = self.clock()
+        end = row.ended if row.ended is not None else (now if row.status == "running" else None)
+        duration = format_seconds(end - row.started) if row.started and end else "—"
+        started = time.strftime("%m-%d %H:%M", time.localtime(row.started)) if row.started else "—"
+        loss = f"{row.final_loss:.4f}" if row.final_loss is not None else "—"
+        return {
+            "mark": "●" if row.id in self.marked else " ",
+            "id": row.id,
+            "stage": row.stage,
+            "status": Text(text(self.lang, f"status.{row.status}"), style=STATUS_STYLE.get(row.status, "")),
+            "loss": loss,
+            "duration": duration,
+            "started": started,
+            "output": row.output_dir,
+        }
+
+    @on(Polled)
+    def _on_polled(self, message: Polled) -> None:
+        self.rows = message.rows
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        ids = [r.id for r in self.rows]
+        self.marked = [m for m in self.marked if m in ids]
+        if ids != self._order:
+            current = self.cursor_run()
+            table.clear()
+            self._cells.clear()
+            for row in self.rows:
+                cells = self._cells_for(row)
+                table.add_row(*(cells[c] for c in COLUMNS), key=row.id)
+                self._cells.update({(row.id, c): v for c, v in cells.items()})
+            self._order = ids
+            if current in ids:
+                table.move_cursor(row=ids.index(current))
+        else:
+            for row in self.rows:
+                for col, value in self._cells_for(row).items():
+                    if self._cells.get((row.id, col)) != value:
+                        self._cells[(row.id, col)] = value
+                        table.update_cell(row.id, col, value)
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        hint = self.query_one("#runs-hint", Static)
+        if not self.rows:
+            hint.update(text(self.lang, "runs.empty"))
+        elif self.marked:
+            hint.update(text(self.lang, "runs.marked", n=len(self.marked)) + " · "
+                        + text(self.lang, "runs.compare_need"))
+        else:
+            hint.update(text(self.lang, "runs.compare_need"))
+
+    def cursor_run(self) -> str | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not self._order or table.cursor_row is None or not 0 <= table.cursor_row < len(self._order):
+            return None
+        return self._order[table.cursor_row]
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _monitor(self, run_id: str, compare: list[str] | None = None) -> MonitorScreen:
+        return MonitorScreen(self.workspace, run_id, self.lang, compare=compare or [], sampler=self.sampler,
+                             clock=self.clock, disk_warn_gb=self.disk_warn_gb)
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.app.push_screen(self._monitor(event.row_key.value))
+
+    def action_open(self) -> None:
+        run_id = self.cursor_run()
+        if run_id:
+            self.app.push_screen(self._monitor(run_id))
+
+    def action_mark(self) -> None:
+        run_id = self.cursor_run()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        elif len(self.marked) >= MAX_COMPARE:
+            self.notify(text(self.lang, "runs.marked_max"), severity="warning")
+            return
+        else:
+            self.marked.append(run_id)
+        self._show_rows()
+
+    def action_compare(self) -> None:
+        if not 2 <= len(self.marked) <= MAX_COMPARE:
+            self.notify(text(self.lang, "runs.compare_need"), severity="warning")
+            return
+        self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

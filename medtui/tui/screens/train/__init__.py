@@ -1,0 +1,1 @@
+"""The Train screen: the stage form generated from the stage specification."""

@@ -1,0 +1,515 @@
+"""Train: a stage form generated from the stage specification (no per-stage forms by hand).
+
+Stage and method selectors on top; one collapsible section per spec section with a field per
+argument (label, control, bilingual help, problem); an "other keys" section for everything the
+form has no field for, passed through untouched. Validation runs as you type. Preview shows the
+exact argv, environment and YAML; Save and Load use llamafactory YAML; Start runs the pre-flight
+checks in a worker and either marks the fields with problems or opens the run's monitor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Collapsible, Header, Input, Label, Select, Static, TextArea
+
+from medtui.core.errors import MedtuiError
+from medtui.core.stages.spec import METHODS, SECTION_TITLES, STAGES, stage_title
+from medtui.core.stages.validate import Problem, validate
+from medtui.core.workspace import Workspace
+from medtui.tui import pickers
+from medtui.tui.messages import RunStarted, StartFailed
+from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.train.fields import FieldRow
+from medtui.tui.screens.train.formmodel import (
+    SELECTOR_KEYS,
+    FormState,
+    form_fields,
+    form_sections,
+    switch,
+    typed_config,
+)
+from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
+from medtui.tui.widgets.footer import MedtuiFooter
+
+EXTRAS = "extras"
+
+
+class PickerReady(Message):
+    def __init__(self, field: str, kind: str, options: list, error: str | None = None) -> None:
+        super().__init__()
+        self.field, self.kind, self.options, self.error = field, kind, options, error
+
+
+class DialogReady(Message):
+    def __init__(self, purpose: str, suggestions: list[str]) -> None:
+        super().__init__()
+        self.purpose, self.suggestions = purpose, suggestions
+
+
+class ConfigLoaded(Message):
+    def __init__(self, path: str, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.path, self.config = path, config
+
+
+class ConfigSaved(Message):
+    def __init__(self, path: str, launch_keys: list[str]) -> None:
+        super().__init__()
+        self.path, self.launch_keys = path, launch_keys
+
+
+class FileFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class FormSection(Collapsible):
+    """One spec section; its fields are only built when it is first expanded (keeps the form fast)."""
+
+    def __init__(self, section: str, args: list, title: str, collapsed: bool, rows: list[FieldRow]) -> None:
+        super().__init__(*rows, title=title, collapsed=collapsed, id=f"sec-{section}", classes="form-section")
+        self.section = section
+        self.args = args
+        self.base_title = title
+        self.populated = bool(rows)
+
+    async def populate(self, rows: list[FieldRow]) -> None:
+        self.populated = True
+        await self.query_one(Collapsible.Contents).mount_all(rows)
+
+    def show_hidden_problems(self, count: int, lang: str) -> None:
+        """Problems of fields not built yet are counted in the title."""
+        self.title = self.base_title + (f"  ✗ {count}" if count else "")
+
+
+class TrainScreen(MedtuiScreen):
+    NAME = "train"
+    BINDINGS = [
+        Binding("f9", "preview", "Preview", id="train.preview", show=False),
+        Binding("ctrl+s", "save", "Save", id="train.save", show=False),
+        Binding("ctrl+o", "load", "Load", id="train.load", show=False),
+        Binding("ctrl+r", "start", "Start", id="train.start", show=False),
+        Binding("ctrl+b", "browse", "Browse", id="train.browse", show=False),
+    ]
+
+    def __init__(self, workspace: Workspace, lang: str = "en", config: dict[str, Any] | None = None) -> None:
+        super().__init__(workspace, lang)
+        self.state, self.load_problems = FormState.from_config(config) if config else (FormState(), [])
+        self.problems: list[Problem] = []
+        self.extras_problems: list[Problem] = []
+        self.preflight_problems: list[Problem] = []
+        self.preview_plan = None
+        self.preview_config: dict[str, Any] | None = None
+        self.config_path: str | None = None
+        self.expanded: set[str] = {"basic"}
+        self.starting = False
+        self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="train-top"):
+            yield Label(self.t("train.stage"), id="stage-label")
+            yield Select(self._stage_options(), value=self.state.stage, allow_blank=False, compact=True, id="stage")
+            yield Label(self.t("train.method"), id="method-label")
+            yield Select([(m, m) for m in METHODS], value=self.state.method, allow_blank=False, compact=True,
+                         id="method")
+        with VerticalScroll(id="fields"):
+            yield Static(id="form-problems")
+            yield from self._sections()
+        with Horizontal(id="train-actions"):
+            for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+                yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
+                             variant="success" if action == "start" else "default")
+        yield MedtuiFooter()
+
+    def _button_label(self, action: str, key: str) -> str:
+        return f"{self.t('train.' + action)} {key}"
+
+    def _stage_options(self) -> list[tuple[str, str]]:
+        return [(f"{s} · {stage_title(s, self.lang)}", s) for s in STAGES]
+
+    def _sections(self) -> list[Collapsible]:
+        out: list[Collapsible] = []
+        for section, args in form_sections(self.state.stage, self.state.method):
+            collapsed = section not in self.expanded
+            out.append(FormSection(section, args, self._section_title(section), collapsed,
+                                   [] if collapsed else self._rows(args)))
+        extras = TextArea(self._extras_text(), id="extras", soft_wrap=False, show_line_numbers=False)
+        out.append(Collapsible(Static(Content(self.t("train.extras.help")), classes="field-help"), extras,
+                               Static("", id="extras-error", classes="field-error"),
+                               title=self.t("train.extras"), collapsed=not self.state.extras and EXTRAS not in self.expanded,
+                               id=f"sec-{EXTRAS}", classes="form-section"))
+        return out
+
+    def _rows(self, args) -> list[FieldRow]:
+        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
+                for arg in args]
+
+    @on(Collapsible.Expanded)
+    async def _section_expanded(self, event: Collapsible.Expanded) -> None:
+        section = event.collapsible
+        if isinstance(section, FormSection) and not section.populated:
+            await section.populate(self._rows(section.args))
+            self._revalidate()
+
+    def _section_title(self, section: str) -> str:
+        en, zh = SECTION_TITLES[section]
+        return zh if self.lang == "zh" else en
+
+    def _extras_text(self) -> str:
+        if not self.state.extras:
+            return ""
+        return yaml.safe_dump(self.state.extras, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self._revalidate(extra=self.load_problems)
+
+    async def _rebuild(self) -> None:
+        self.expanded = {c.id.removeprefix("sec-") for c in self.query(".form-section").results(Collapsible)
+                         if not c.collapsed} or {"basic"}
+        container = self.query_one("#fields", VerticalScroll)
+        await container.remove_children(".form-section")
+        await container.mount_all(self._sections())
+        self._revalidate()
+
+    def relabel(self) -> None:
+        self.query_one("#stage-label", Label).update(self.t("train.stage"))
+        self.query_one("#method-label", Label).update(self.t("train.method"))
+        stage = self.query_one("#stage", Select)
+        with self.prevent(Select.Changed):
+            stage.set_options(self._stage_options())
+            stage.value = self.state.stage
+        for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+            self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
+        for row in self.query(FieldRow):
+            row.set_lang(self.lang)
+        for section in self.query(".form-section").results(Collapsible):
+            name = section.id.removeprefix("sec-")
+            if isinstance(section, FormSection):
+                section.base_title = self._section_title(name)
+            section.title = self.t("train.extras") if name == EXTRAS else self._section_title(name)
+        self.query_one(f"#sec-{EXTRAS} .field-help", Static).update(Content(self.t("train.extras.help")))
+        self._revalidate()
+
+    # -- the state -----------------------------------------------------------------------------
+    def current_config(self) -> dict[str, Any]:
+        """The config the form stands for right now (what Preview, Save and Start use)."""
+        return self.state.config()
+
+    async def set_config(self, config: dict[str, Any]) -> list[Problem]:
+        """Show ``config`` (a prefill or a loaded YAML); returns what could not be placed."""
+        self.state, problems = FormState.from_config(config)
+        self.preview_plan = self.preview_config = None
+        self.preflight_problems = []
+        self.extras_problems = []
+        if self.ready:
+            with self.prevent(Select.Changed):
+                self.query_one("#stage", Select).value = self.state.stage
+                self.query_one("#method", Select).value = self.state.method
+            await self._rebuild()
+            self._revalidate(extra=problems)
+        else:
+            self.load_problems = problems
+        return problems
+
+    @on(Select.Changed, "#stage, #method")
+    async def _selector_changed(self, event: Select.Changed) -> None:
+        stage = self.query_one("#stage", Select).value
+        method = self.query_one("#method", Select).value
+        if (stage, method) == (self.state.stage, self.state.method):
+            return
+        self.state = switch(self.state, str(stage), str(method))
+        await self._rebuild()
+
+    @on(Input.Changed, ".field-control")
+    @on(Select.Changed, ".field-control")
+    def _field_changed(self, event: Input.Changed | Select.Changed) -> None:
+        row = next(a for a in event.control.ancestors if isinstance(a, FieldRow))
+        value = row.value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.state.values.pop(row.arg.name, None)
+        else:
+            self.state.values[row.arg.name] = value
+        self.preflight_problems = []
+        self._revalidate()
+
+    @on(TextArea.Changed, "#extras")
+    def _extras_changed(self, event: TextArea.Changed) -> None:
+        text = event.text_area.text
+        self.extras_problems = []
+        try:
+            data = yaml.safe_load(text) if text.strip() else {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            self.extras_problems = [Problem(EXTRAS, f"{where}{getattr(exc, 'problem', exc)}")]
+            data = None
+        if data is not None and not isinstance(data, dict):
+            self.extras_problems = [Problem(EXTRAS, self.t("train.extras.bad"))]
+        elif isinstance(data, dict):
+            fields = form_fields(self.state.stage, self.state.method)
+            clash = [k for k in data if k in SELECTOR_KEYS or k in fields]
+            if clash:
+                self.extras_problems = [Problem(EXTRAS, self.t("train.extras.reserved", key=k)) for k in clash]
+            else:
+                self.state.extras = data
+        self.preflight_problems = []
+        self._revalidate()
+
+    # -- problems ------------------------------------------------------------------------------
+    def _revalidate(self, extra: list[Problem] | None = None) -> list[Problem]:
+        problems = validate(self.current_config()) + self.extras_problems + list(extra or []) + self.preflight_problems
+        self.problems = problems
+        if not self.ready:
+            return problems
+        by_field: dict[str, Problem] = {}
+        for p in problems:
+            if p.field not in by_field or (p.level == "error" and by_field[p.field].level != "error"):
+                by_field[p.field] = p
+        rows = {row.arg.name: row for row in self.query(FieldRow)}
+        for name, row in rows.items():
+            p = by_field.get(name)
+            row.set_problem(p.message if p else None, p.level if p else "error")
+        extras_problem = by_field.get(EXTRAS)
+        extras_error = self.query_one("#extras-error", Static)
+        extras_error.update(Content(extras_problem.message if extras_problem else ""))
+        extras_error.set_class(extras_problem is not None, "-shown")
+        general = [p for p in problems if p.field not in rows and p.field != EXTRAS]
+        box = self.query_one("#form-problems", Static)
+        box.update(Content("\n".join(str(p) for p in general)))
+        box.set_class(bool(general), "-shown")
+        for section in self.query(FormSection):
+            hidden = [a.name for a in section.args if a.name not in rows]
+            errors = [n for n in hidden if n in by_field and by_field[n].level == "error"]
+            section.show_hidden_problems(len(errors), self.lang)
+            if errors and (self.preflight_problems or extra):
+                section.collapsed = False  # builds its rows, then revalidates
+            elif any(by_field.get(a.name) and by_field[a.name].level == "error" and a.name in rows
+                     for a in section.args) and section.collapsed and (self.preflight_problems or extra):
+                section.collapsed = False
+        return problems
+
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    # -- preview and start -----------------------------------------------------------------------
+    @on(Button.Pressed, "#train-actions Button")
+    def _action_button(self, event: Button.Pressed) -> None:
+        getattr(self, f"action_{event.button.id.removeprefix('do-')}")()
+
+    def _plan(self):
+        from medtui.core.stages.builder import build_plan, new_run_id
+
+        config = self.current_config()
+        plan = build_plan(config, self.workspace, run_id=new_run_id(self.state.stage))
+        self.preview_plan, self.preview_config = plan, config
+        return plan
+
+    def action_preview(self) -> None:
+        self._revalidate()
+        errors = [p for p in self.errors() if p.field]
+        text = ""
+        if errors:
+            text = self.t("train.nopreview") + "\n\n" + "\n".join(str(p) for p in errors)
+        else:
+            try:
+                text = self._plan().preview()
+            except MedtuiError as exc:
+                text, errors = str(exc), [Problem("", str(exc))]
+
+        def closed(result: str | None) -> None:
+            if result == "start":
+                self.action_start()
+
+        self.app.push_screen(PreviewScreen(self.t("train.preview.title"), text, self.lang, can_start=not errors), closed)
+
+    def action_start(self) -> None:
+        if self.starting:
+            return
+        self.preflight_problems = []
+        self._revalidate()
+        if self.errors():
+            self.notify(self.t("train.fix"), severity="error")
+            return
+        config = self.current_config()
+        run_id = None
+        if self.preview_plan is not None and self.preview_config == config and not self.preview_plan.run_dir.exists():
+            run_id = self.preview_plan.run_id
+        self.starting = True
+        self.notify(self.t("train.checking"), timeout=3)
+        self._launch(config, run_id)
+
+    @work(thread=True, exclusive=True, group="start", exit_on_error=False)
+    def _launch(self, config: dict[str, Any], run_id: str | None) -> None:
+        from medtui.core.stages.launch import PreflightFailed, launch
+
+        try:
+            run = launch(config, self.workspace, run_id=run_id)
+        except PreflightFailed as exc:
+            self.post_message(StartFailed(exc.problems))
+        except MedtuiError as exc:
+            self.post_message(StartFailed([Problem("", str(exc))]))
+        except OSError as exc:
+            self.post_message(StartFailed([Problem("", f"could not start: {exc}")]))
+        else:
+            self.post_message(RunStarted(run.id))
+
+    @on(StartFailed)
+    def _start_failed(self, message: StartFailed) -> None:
+        self.starting = False
+        self.preflight_problems = list(message.problems)
+        self._revalidate()
+        self.notify(self.t("train.preflight") + "\n" + "\n".join(str(p) for p in message.problems if p.level == "error"),
+                    severity="error", timeout=10)
+
+    @on(RunStarted)
+    def _run_started(self, message: RunStarted) -> None:
+        self.starting = False
+        self.preview_plan = self.preview_config = None
+        self.notify(self.t("train.started", run=message.run_id))
+        open_run = getattr(self.app, "open_run", None)
+        if open_run is not None:
+            open_run(message.run_id)
+
+    # -- pickers ---------------------------------------------------------------------------------
+    def action_browse(self) -> None:
+        row = next((a for a in (self.focused.ancestors_with_self if self.focused else []) if isinstance(a, FieldRow)),
+                   None)
+        if row is None or not row.pickable:
+            self.notify(self.t("train.nopicker"), severity="warning")
+            return
+        self._gather_picker(row.arg.name, self.state.stage, self.state.values.get("dataset_dir"))
+
+    @on(FieldRow.Browse)
+    def _browse(self, event: FieldRow.Browse) -> None:
+        self._gather_picker(event.row.arg.name, self.state.stage, self.state.values.get("dataset_dir"))
+
+    @work(thread=True, exclusive=True, group="picker", exit_on_error=False)
+    def _gather_picker(self, field: str, stage: str, dataset_dir: str | None) -> None:
+        kind = pickers.PICKERS[field]
+        error = None
+        if kind == "dataset":
+            options, error = pickers.dataset_choices(self.workspace, stage, dataset_dir)
+        elif kind == "model":
+            options = pickers.model_choices(self.workspace)
+        elif kind == "adapter":
+            options = pickers.adapter_choices(self.workspace)
+        else:
+            options = pickers.output_choices(self.workspace)
+        self.post_message(PickerReady(field, kind, options, error))
+
+    @on(PickerReady)
+    def _picker_ready(self, message: PickerReady) -> None:
+        if message.error:
+            self.notify(message.error, severity="error")
+            return
+        row = self.query_one(f"#row-{message.field}", FieldRow)
+
+        def chosen(value: Any) -> None:
+            if value is not None:
+                row.set_value(",".join(value) if isinstance(value, list) else value)
+                row.control.focus()
+
+        if message.kind == "dataset":
+            current = [v.strip() for v in str(row.value or "").split(",") if v.strip()]
+            title = self.t("train.pick.dataset", stage=self.state.stage)
+            self.app.push_screen(MultiChoiceScreen(title, message.options, current, self.lang), chosen)
+            return
+        options = [(p, p) for p in message.options]
+        if message.kind == "output":
+            from pathlib import Path
+
+            from medtui.core.lifecycle.prefill import suggest_folder
+
+            model = Path(str(self.state.values.get("model_name_or_path") or "model")).name
+            parts = [model, "export"] if message.field == "export_dir" else [model, self.state.method, self.state.stage]
+            new = suggest_folder(self.workspace, parts)
+            options.insert(0, (self.t("train.new", path=new), new))
+        title = self.t(f"train.pick.{message.kind}")
+        self.app.push_screen(ChoiceScreen(title, options, self.lang), chosen)
+
+    # -- save and load -----------------------------------------------------------------------------
+    def action_save(self) -> None:
+        initial = self.config_path or f"configs/{self.state.stage}_{self.state.method}.yaml"
+        self.app.push_screen(PathScreen(self.t("train.savepath"), initial, [], self.lang), self._save_chosen)
+
+    def _save_chosen(self, path: str | None) -> None:
+        if not path:
+            return
+        typed, problems = typed_config(self.current_config())
+        if problems:
+            self.preflight_problems = problems
+            self._revalidate()
+            self.notify("\n".join(str(p) for p in problems), severity="error")
+            return
+        self._save(path, typed)
+
+    @work(thread=True, exclusive=True, group="file", exit_on_error=False)
+    def _save(self, path: str, config: dict[str, Any]) -> None:
+        from medtui.core.atomic import atomic_write_text
+        from medtui.core.stages.spec import ARG_BY_NAME
+
+        target = self.workspace.resolve(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        except OSError as exc:
+            self.post_message(FileFailed(f"{target}: {exc.strerror or exc}"))
+            return
+        launch_keys = [k for k in config if k in ARG_BY_NAME and ARG_BY_NAME[k].target != "yaml"]
+        self.post_message(ConfigSaved(path, launch_keys))
+
+    def action_load(self) -> None:
+        self._gather_configs()
+
+    @work(thread=True, exclusive=True, group="file", exit_on_error=False)
+    def _gather_configs(self) -> None:
+        self.post_message(DialogReady("load", pickers.config_files(self.workspace)))
+
+    @on(DialogReady)
+    def _dialog_ready(self, message: DialogReady) -> None:
+        initial = self.config_path or ""
+        self.app.push_screen(PathScreen(self.t("train.loadpath"), initial, message.suggestions, self.lang),
+                             lambda path: self._load(path) if path else None)
+
+    @work(thread=True, exclusive=True, group="file", exit_on_error=False)
+    def _load(self, path: str) -> None:
+        from medtui.core.stages.builder import load_config_file
+
+        try:
+            config = load_config_file(self.workspace.resolve(path))
+        except MedtuiError as exc:
+            self.post_message(FileFailed(str(exc)))
+            return
+        self.post_message(ConfigLoaded(path, config))
+
+    @on(ConfigLoaded)
+    async def _loaded(self, message: ConfigLoaded) -> None:
+        self.config_path = message.path
+        problems = await self.set_config(message.config)
+        self.notify(self.t("train.loaded", path=message.path) +
+                    ("".join(f"\n{p}" for p in problems) if problems else ""),
+                    severity="warning" if problems else "information")
+
+    @on(ConfigSaved)
+    def _saved(self, message: ConfigSaved) -> None:
+        self.config_path = message.path
+        self.notify(self.t("train.saved", path=message.path))
+        if message.launch_keys:
+            self.notify(self.t("train.launchkeys", path=message.path, keys=", ".join(message.launch_keys)),
+                        severity="warning", timeout=10)
+
+    @on(FileFailed)
+    def _file_failed(self, message: FileFailed) -> None:
+        self.notify(message.message, severity="error", timeout=10)
