@@ -66,7 +66,12 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise MedtuiError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise MedtuiError(f"--set {key.strip()}: {value!r} is not a valid YAML value ({problem}); "
+                              f"quote it to pass a string") from None
     return out
 
 
@@ -131,10 +136,12 @@ def follow(run, *, prefix: str = "") -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
-    from medtui.core.runs.records import list_runs
+    from medtui.core.runs.records import scan_runs
 
     ws = workspace_from(args)
-    runs = list_runs(ws.runs_dir)
+    runs, broken = scan_runs(ws.runs_dir)
+    for name, why in broken:
+        print(f"medtui: skipped run folder {name}: {why}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK

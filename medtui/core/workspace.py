@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtui.core.data.registry import REGISTRY_NAME, DatasetRegistry
+from medtui.core.errors import MedtuiError
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,15 @@ class Workspace:
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None) -> "Workspace":
-        return cls(Path(root if root is not None else os.getcwd()).expanduser().resolve())
+        if root is None:
+            try:
+                root = os.getcwd()
+            except OSError:
+                raise MedtuiError("the current folder no longer exists; cd into a workspace or pass "
+                                  "--workspace DIR") from None
+        if "\x00" in str(root):
+            raise MedtuiError("a workspace path cannot contain a NUL byte")
+        return cls(Path(root).expanduser().resolve())
 
     @property
     def data_dir(self) -> Path:

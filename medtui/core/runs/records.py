@@ -29,12 +29,69 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
+    """The raw ``run.json`` of ``run_dir``; MedtuiError when it is missing, unreadable or not an object."""
+    path = run_dir / RUN_FILE
     try:
-        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise MedtuiError(f"no run record in {run_dir}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({exc})") from None
+    except IsADirectoryError:
+        raise MedtuiError(f"{path}: is a folder, not a run record") from None
+    except OSError as exc:
+        raise MedtuiError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise MedtuiError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MedtuiError(f"{path}: unreadable run record ({str(exc)[:120]})") from None
+    if not isinstance(data, dict):
+        raise MedtuiError(f"{path}: a run record must be a JSON object, found {type(data).__name__}")
+    return data
+
+
+#: Plausible bounds for what a fresh process reads from a record someone may have edited.
+_MIN_TIME, _MAX_TIME = 1e9, 1e11  # 2001 to 5138
+_MAX_PID = 1 << 22  # Linux's pid_max ceiling
+
+
+def _time(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if _MIN_TIME < value < _MAX_TIME else None
+
+
+def _pid(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value < _MAX_PID else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and "\x00" not in value else None
+
+
+def clean_record(run_dir: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with every field medtui reads coerced to its type (bad values dropped, unknown keys kept).
+
+    A record edited by hand or cut short never crashes a reader: a missing id is the folder's
+    name, a time that is not a plausible number is unknown, a pid that is not one is absent.
+    """
+    record = dict(raw)
+    record["id"] = _text(raw.get("id")) or run_dir.name
+    record["stage"] = _text(raw.get("stage")) or "?"
+    status = raw.get("status")
+    record["status"] = status if status in STATUSES else "running"
+    for key in ("started", "ended", "pid_create_time", "child_create_time"):
+        record[key] = _time(raw.get(key))
+    for key in ("pid", "child_pid"):
+        record[key] = _pid(raw.get(key))
+    code = raw.get("exit_code")
+    record["exit_code"] = code if isinstance(code, int) and not isinstance(code, bool) and abs(code) < 1 << 16 else None
+    record["output_dir"] = _text(raw.get("output_dir"))
+    if not isinstance(raw.get("config"), dict):
+        record["config"] = {}
+    for key in ("error", "pipeline", "kind"):
+        record[key] = _text(raw.get(key))
+    return record
 
 
 def _process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -62,15 +119,27 @@ class Run:
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return self.record.get("id") or self.run_dir.name
 
     @property
     def stage(self) -> str:
-        return self.record.get("stage", "?")
+        return self.record.get("stage") or "?"
+
+    @property
+    def kind(self) -> str:
+        """train, predict, export or pipeline; derived from the stage for records older than ``kind``."""
+        kind = self.record.get("kind")
+        if kind in RUN_KINDS:
+            return kind
+        if self.stage == "export":
+            return "export"
+        cfg = self.record.get("config") or {}
+        return "predict" if cfg.get("do_train") is False and cfg.get("do_predict") else "train"
 
     @property
     def output_dir(self) -> Path:
-        return Path(self.record["output_dir"])
+        out = self.record.get("output_dir")
+        return Path(out) if out else self.run_dir / "output"
 
     @property
     def stop_requested(self) -> bool:
@@ -173,35 +242,76 @@ def last_error_line(path: Path, max_bytes: int = 65536) -> str:
 
 
 def load_run(run_dir: Path) -> Run:
-    return Run(run_dir, read_record(run_dir))
+    """The run in ``run_dir``; MedtuiError when its record cannot be read (see :func:`clean_record`)."""
+    return Run(run_dir, clean_record(run_dir, read_record(run_dir)))
+
+
+def scan_runs(runs_dir: Path) -> tuple[list[Run], list[tuple[str, str]]]:
+    """Every readable run under ``runs_dir``, newest first, and (folder name, why) of each unreadable one.
+
+    A folder without ``run.json`` is not a run (a start that failed before writing one, say) and
+    is left out of both lists; a ``run.json`` that is broken is reported, never fatal.
+    """
+    runs: list[Run] = []
+    broken: list[tuple[str, str]] = []
+    try:
+        children = sorted(runs_dir.iterdir())
+    except OSError:
+        return runs, broken
+    for child in children:
+        try:
+            if not child.is_dir() or not os.path.lexists(child / RUN_FILE):
+                continue
+            runs.append(load_run(child))
+        except MedtuiError as exc:
+            broken.append((child.name, str(exc)))
+        except OSError as exc:
+            broken.append((child.name, f"cannot read it ({exc.strerror or exc})"))
+    runs.sort(key=lambda r: (r.started or 0, r.id), reverse=True)
+    return runs, broken
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
-    """Every readable run under ``runs_dir``, newest first."""
-    runs: list[Run] = []
-    if not runs_dir.is_dir():
-        return runs
-    for child in runs_dir.iterdir():
-        if (child / RUN_FILE).is_file():
-            try:
-                runs.append(load_run(child))
-            except MedtuiError:
-                continue
-    runs.sort(key=lambda r: (r.started or 0, r.id), reverse=True)
-    return runs
+    """Every readable run under ``runs_dir``, newest first (unreadable records are skipped)."""
+    return scan_runs(runs_dir)[0]
+
+
+#: ``latest:STAGE`` accepts these besides stage names.
+RUN_KINDS = ("train", "predict", "export", "pipeline")
 
 
 def find_run(runs_dir: Path, ref: str) -> Run:
-    """Find a run by id, unique id prefix, or ``latest``."""
+    """Find a run by id, unique id prefix or suffix, a unique ``-``-separated part of its id (``sft``),
+    ``latest``, or ``latest:STAGE`` (the newest run of a stage, or of a kind such as ``predict``).
+
+    An empty ``ref`` is refused (an unset ``$RUN`` must never match every run); an ambiguous one
+    lists the candidates.
+    """
+    ref = (ref or "").strip()
+    if not ref:
+        raise MedtuiError("empty run id; give a run id, a unique prefix, 'latest' or 'latest:STAGE' "
+                          "(see `medtui runs`)")
     runs = list_runs(runs_dir)
-    if ref == "latest" and runs:
-        return runs[0]
+    if not runs:
+        raise MedtuiError(f"no run matches {ref!r}: there are no runs in {runs_dir.parent.parent} yet")
+    head, sep, which = ref.partition(":")
+    if head == "latest":
+        if not sep:
+            return runs[0]
+        which = which.strip()
+        picked = [r for r in runs if r.stage == which or r.kind == which]
+        if picked:
+            return picked[0]
+        raise MedtuiError(f"no {which or '?'} run yet in this workspace; latest:STAGE takes a stage "
+                          f"(pt, sft, rm, ppo, dpo, kto, export) or a kind ({', '.join(RUN_KINDS)})")
     exact = [r for r in runs if r.id == ref]
     if exact:
         return exact[0]
-    matches = [r for r in runs if r.id.startswith(ref) or r.id.endswith(ref)]
+    matches = [r for r in runs if r.id.startswith(ref) or r.id.endswith(ref) or ref in r.id.split("-")]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise MedtuiError(f"no run matches {ref!r} (see `medtui runs`)")
-    raise MedtuiError(f"{ref!r} matches {len(matches)} runs: " + ", ".join(r.id for r in matches[:5]))
+    shown = ", ".join(r.id for r in matches[:8]) + (f" and {len(matches) - 8} more" if len(matches) > 8 else "")
+    hint = f"; for the newest use latest:{matches[0].stage}" if len({r.stage for r in matches}) == 1 else ""
+    raise MedtuiError(f"ambiguous run id {ref!r}: it matches {len(matches)} runs: {shown}{hint}")

@@ -1,6 +1,6 @@
 """Start, stop and wait for runs. Runs live in their own session, so they outlive medtui.
 
-``start`` writes the run folder, takes the output folder's lock and spawns
+``start`` writes the run folder, takes the output folder's machine-wide lock and spawns
 :mod:`medtui.core.runs.supervisor` with ``start_new_session=True``. The supervisor is the leader of
 the run's process group; it starts ``llamafactory-cli`` and records how it ended. ``stop`` is
 graceful first (SIGABRT makes llamafactory save and stop after the current step), then
@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,33 +40,75 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def _lock_path(ws: Workspace, output_dir: Path) -> Path:
-    digest = hashlib.sha1(str(output_dir.resolve()).encode()).hexdigest()[:16]
-    return ws.state_dir / "locks" / f"{digest}.lock"
+def lock_dir() -> Path:
+    """Where output-folder locks live: one folder per machine, shared by every user and workspace.
+
+    ``$MEDTUI_LOCK_DIR`` if set, else ``/run/lock/medtui`` (never aged out, unlike /tmp), else
+    ``/tmp/medtui-locks``. The choice depends only on the machine, so every medtui agrees on it.
+    """
+    override = os.environ.get("MEDTUI_LOCK_DIR")
+    if override:
+        return Path(override)
+    return Path("/run/lock/medtui") if Path("/run/lock").is_dir() else Path("/tmp/medtui-locks")
+
+
+def _lock_path(output_dir: Path) -> Path:
+    """The lock of an output folder, keyed by its real path: two workspaces naming one folder share it."""
+    digest = hashlib.sha1(os.path.realpath(output_dir).encode()).hexdigest()[:20]
+    return lock_dir() / f"{digest}.lock"
+
+
+def _open_lock(path: Path) -> int:
+    folder = path.parent
+    try:
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.chmod(folder, 0o1777)  # every user locks here; the sticky bit keeps their files theirs
+            except OSError:
+                pass
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:
+            return os.open(path, os.O_RDONLY)  # another user's lock file: flock works read-only too
+        try:
+            os.fchmod(fd, 0o666)
+        except OSError:
+            pass
+        return fd
+    except OSError as exc:
+        raise MedtuiError(f"cannot take the output folder lock in {folder}: {exc.strerror or exc} "
+                          f"(set MEDTUI_LOCK_DIR to a writable folder)") from None
 
 
 def acquire_output_lock(ws: Workspace, output_dir: Path, run_id: str) -> int:
-    """Take the output folder's lock; the fd is inherited by the run, so it is held while it lives."""
-    path = _lock_path(ws, output_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Take the output folder's lock; the fd is inherited by the run, so it is held while it lives.
+
+    The lock is machine-wide (see :func:`lock_dir`), so no two runs write one folder, whichever
+    workspaces they come from.
+    """
+    fd = _open_lock(_lock_path(output_dir))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
         os.close(fd)
         raise MedtuiError(f"another run ({holder or 'unknown'}) is already writing to {output_dir}; "
                           f"stop it first or choose another output_dir") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, run_id.encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{run_id} in {ws.root}".encode(), 0)
+    except OSError:
+        pass  # a read-only descriptor still holds the lock; the holder's name is a courtesy
     return fd
 
 
-def output_locked(ws: Workspace, output_dir: Path) -> bool:
-    path = _lock_path(ws, output_dir)
+def output_locked(ws: Workspace | None, output_dir: Path) -> bool:
+    """True while some run (of any workspace) holds ``output_dir``'s lock."""
+    path = _lock_path(output_dir)
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
+    fd = _open_lock(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -87,8 +130,30 @@ def _python_env() -> dict[str, str]:
 
 def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None) -> Run:
     """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked."""
-    ws.ensure_layout()
+    try:
+        ws.ensure_layout()
+    except OSError as exc:
+        raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
     lock_fd = acquire_output_lock(ws, plan.output_dir, plan.run_id)
+    try:
+        _write_run_folder(plan, ws, kind, pipeline)
+        proc = _spawn_supervisor(plan, lock_fd)
+    finally:
+        os.close(lock_fd)
+    # Reap the supervisor if this process outlives it, so it never lingers as a zombie.
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{plan.run_id}").start()
+    _wait_for_pid(plan.run_dir, timeout=10.0)
+    return load_run(plan.run_dir)
+
+
+def _os_reason(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _write_run_folder(plan: RunPlan, ws: Workspace, kind: str, pipeline: str | None) -> None:
+    """The run folder with config and record; on failure (a full disk, say) nothing is left behind."""
+    created = not plan.run_dir.exists()
     try:
         plan.write_files()
         record = {
@@ -111,23 +176,31 @@ def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | 
             "versions": package_versions(),
         }
         write_record(plan.run_dir, record)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "medtui.core.runs.supervisor", str(plan.run_dir), str(lock_fd)],
-            cwd=str(plan.cwd),
-            env=_python_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(plan.run_dir / "supervisor.log", "ab"),
-            pass_fds=(lock_fd,),
-            start_new_session=True,
-            close_fds=True,
-        )
-    finally:
-        os.close(lock_fd)
-    # Reap the supervisor if this process outlives it, so it never lingers as a zombie.
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{plan.run_id}").start()
-    _wait_for_pid(plan.run_dir, timeout=10.0)
-    return load_run(plan.run_dir)
+    except BaseException as exc:  # a full disk, or Ctrl-C half-way: leave no half-made run behind
+        if created:
+            shutil.rmtree(plan.run_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
+        raise
+
+
+def _spawn_supervisor(plan: RunPlan, lock_fd: int) -> subprocess.Popen:
+    try:
+        with open(plan.run_dir / "supervisor.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "medtui.core.runs.supervisor", str(plan.run_dir), str(lock_fd)],
+                cwd=str(plan.cwd),
+                env=_python_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                pass_fds=(lock_fd,),
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as exc:
+        shutil.rmtree(plan.run_dir, ignore_errors=True)
+        raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
 
 
 def _wait_for_pid(run_dir: Path, timeout: float) -> None:
