@@ -127,7 +127,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     reg = _registry(ws)
     rows = list_datasets(reg)
-    problems: dict[str, str] = {r.name: f"bad entry: {r.problem}" for r in rows if r.problem}
+    problems: dict[str, str] = {}
     for row in rows:
         if row.exists:
             try:
@@ -135,8 +135,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             except DataFileError as exc:
                 problems[row.name] = str(exc)
     if args.json:
-        print(json.dumps([{**r.as_dict(), "problem": problems.get(r.name)} for r in rows], ensure_ascii=False,
-                         indent=2))
+        print(json.dumps([{**r.as_dict(), "problem": r.problem or problems.get(r.name)} for r in rows],
+                         ensure_ascii=False, indent=2))
         return EXIT_OK
     if not rows:
         print(f"no datasets registered in {reg.path}")
@@ -251,19 +251,23 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from medtui.core.data.registry import name_problem
     from medtui.core.stages.fit import stages_for
 
     ws = workspace_from(args)
-    if not args.name.strip():
-        raise MedtuiError("a dataset name must not be empty")
+    if name_problem(args.name):
+        raise MedtuiError(name_problem(args.name))
     reg = _registry(ws)
     columns = _parse_columns(args.column)
+    taken = f"dataset {args.name!r} is already registered; remove it first"
+    if args.name in reg:
+        raise MedtuiError(taken)
+    entry = _new_entry(ws, reg, args, columns)  # reads the data file, before taking the lock
     with reg.locked():  # the check and the edit see the same file, whoever else writes it
         if reg.error:
             raise MedtuiError(f"{reg.error} (the file is left untouched)")
         if args.name in reg:
-            raise MedtuiError(f"dataset {args.name!r} is already registered; remove it first")
-        entry = _new_entry(ws, reg, args, columns)
+            raise MedtuiError(taken)
         reg.add(args.name, entry)
     print(f"registered {args.name}: {json.dumps(entry, ensure_ascii=False)}")
     print(f"accepted by stages: {', '.join(stages_for(entry)) or 'none'}")
@@ -306,6 +310,8 @@ def _new_entry(ws: Workspace, reg, args: argparse.Namespace, columns: dict[str, 
 def cmd_remove(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     reg = _registry(ws)
+    if args.name not in reg:
+        raise MedtuiError(f"dataset {args.name!r} is not registered in {reg.path}")
     with reg.locked():
         if reg.error:
             raise MedtuiError(f"{reg.error} (the file is left untouched)")

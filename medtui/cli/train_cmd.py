@@ -87,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
     from medtui.core.runs import runner
     from medtui.core.stages import preflight
-    from medtui.core.stages.launch import PreflightFailed, prepare
+    from medtui.core.stages.launch import prepare
 
     plan, problems = prepare(config, ws)
     for problem in problems:
@@ -96,7 +96,8 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
         print(plan.preview())
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
-        raise PreflightFailed(problems)
+        print("medtui: pre-flight checks failed; nothing was started", file=sys.stderr)
+        return EXIT_BAD_INPUT
     run = runner.start(plan, ws, kind=plan.kind)
     print(f"started {run.id} ({plan.stage}) → {plan.output_dir}")
     if detach:
@@ -181,6 +182,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from medtui.core.runs import runner
     from medtui.core.runs.records import find_run
 
+    if not args.timeout >= 0:  # also refuses nan
+        raise MedtuiError(f"--timeout must be 0 or more seconds, got {args.timeout:g}")
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
     final = runner.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
@@ -204,7 +207,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.template:
         config["template"] = args.template
     config.setdefault("template", "default")
-    if args.size:
+    if args.size is not None:
+        if args.size < 1:
+            raise MedtuiError(f"--size must be at least 1 (GB), got {args.size}")
         config["export_size"] = args.size
     config.pop("stage", None)
     if not config.get("export_dir"):
@@ -220,7 +225,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     ws = workspace_from(args)
     pipeline = load_pipeline(args.pipeline)
-    only = [s.strip() for s in args.only.split(",")] if args.only else None
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only is not None else None
+    if only == []:
+        raise MedtuiError(f"--only names no stage; this pipeline has {', '.join(pipeline.stage_names())}")
     if only:
         unknown = [s for s in only if s not in pipeline.stage_names()]
         if unknown:

@@ -61,6 +61,19 @@ def entry_problem(entry: Any) -> str | None:
     return None
 
 
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot name a dataset (llamafactory splits ``dataset: a,b`` on commas), or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "a dataset name must be a non-empty string"
+    if name != name.strip():
+        return f"dataset name {name!r} starts or ends with spaces"
+    if "," in name:
+        return f"dataset name {name!r} contains a comma (llamafactory splits dataset lists on commas)"
+    if any(not ch.isprintable() for ch in name):
+        return f"dataset name {name!r} contains a control character"
+    return None
+
+
 def _type_name(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
@@ -175,6 +188,9 @@ class DatasetRegistry:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             self._set_error(f"{self.path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+            return
+        except RecursionError:
+            self._set_error(f"{self.path}: nested too deeply to read")
             return
         if not isinstance(data, dict):
             self._set_error(f"{self.path}: the top level must be a JSON object, found {type(data).__name__}")
@@ -301,8 +317,9 @@ class DatasetRegistry:
 
     def _add(self, name: str, entry: dict[str, Any]) -> None:
         self._check_writable()
-        if not name or not isinstance(name, str):
-            raise RegistryError("a dataset name must be a non-empty string")
+        problem = name_problem(name)
+        if problem:
+            raise RegistryError(problem)
         if name in self._data:
             raise RegistryError(f"dataset {name!r} is already registered; update it instead")
         if not isinstance(entry, dict):

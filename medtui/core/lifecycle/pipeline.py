@@ -54,7 +54,12 @@ def load_pipeline(ref: str | os.PathLike) -> Pipeline:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MedtuiError(f"{path}: invalid pipeline file: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise MedtuiError(f"{path}: invalid pipeline file{where}: {problem}") from None
+    except OSError as exc:
+        raise MedtuiError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     return parse_pipeline(data, str(path))
 
 
