@@ -98,7 +98,8 @@ spec = json.loads(sys.argv[1])
 mnt = spec["mount"]
 os.makedirs(mnt, exist_ok=True)
 if spec["mode"] == "full":
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={spec['size']}", "tmpfs", mnt], check=True)
+    opts = f"size={spec['size']},nr_inodes={spec['inodes']}"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", mnt], check=True)
     shutil.copytree(spec["ws"], os.path.join(mnt, "ws"), symlinks=True)
     ws = os.path.join(mnt, "ws")
     i = 0
@@ -109,7 +110,7 @@ if spec["mode"] == "full":
             i += 1
         except OSError:
             break
-    for j in range(100000):
+    for j in range(spec["inodes"]):
         try:
             open(os.path.join(mnt, f"f{j}"), "wb").close()
         except OSError:
@@ -128,11 +129,12 @@ print(json.dumps({"before": before, "after": digest(ws), "results": results}))
 """
 
 
-def in_sandbox(mode: str, ws: Path, commands: list[list[str]], *, size: str = "4m", timeout: float = 600) -> dict:
+def in_sandbox(mode: str, ws: Path, commands: list[list[str]], *, size: str = "4m", inodes: int = 400,
+               timeout: float = 600) -> dict:
     """Run ``commands`` (``{ws}`` is replaced by the workspace path) with the workspace on a full tmpfs
     (``mode="full"``) or bind-mounted read-only (``mode="ro"``), as root of a private user+mount namespace.
     Returns the workspace digests before and after, and each command's code and output."""
-    spec = {"mode": mode, "ws": str(ws), "size": size, "mount": str(Path(ws).parent / "mnt"), "commands": commands}
+    spec = {"mode": mode, "ws": str(ws), "size": size, "inodes": inodes, "mount": str(Path(ws).parent / "mnt"), "commands": commands}
     env = dict(os.environ, PYTHONPATH=str(ROOT), MEDTUI_TESTS=str(ROOT / "tests"))
     proc = subprocess.run(["unshare", "-rm", sys.executable, "-c", SANDBOX_DRIVER, json.dumps(spec)],
                           capture_output=True, text=True, timeout=timeout, env=env)

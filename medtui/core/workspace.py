@@ -64,27 +64,39 @@ class Workspace:
         return p if p.is_absolute() else self.root / p
 
     def relative(self, path: str | os.PathLike) -> str:
-        """Show ``path`` relative to the workspace when it is inside it."""
+        """Show ``path`` relative to the workspace when it is inside it (a symlink inside counts as inside)."""
         p = Path(path)
-        try:
-            return str(p.resolve().relative_to(self.root))
-        except ValueError:
-            return str(p)
+        for candidate in (Path(os.path.abspath(p)), p.resolve()):
+            try:
+                return str(candidate.relative_to(self.root))
+            except ValueError:
+                continue
+        return str(p)
 
     def ensure_layout(self) -> None:
         for folder in (self.data_dir, self.models_dir, self.saves_dir, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
     def model_dirs(self) -> list[Path]:
-        """Folders under ``models/`` and ``saves/`` that hold a config.json or an adapter."""
+        """Folders under ``models/`` and ``saves/`` that hold a config.json or an adapter.
+
+        Symlinked folders are followed (a model kept on another disk and linked in is listed under
+        its link's name); a link that loops back is visited once.
+        """
         found: list[Path] = []
         for base in (self.models_dir, self.saves_dir):
             if not base.is_dir():
                 continue
-            for marker in ("config.json", "adapter_config.json"):
-                for hit in base.rglob(marker):
-                    if "checkpoint-" in hit.parent.name:
-                        continue
-                    if hit.parent not in found:
-                        found.append(hit.parent)
+            seen: set[str] = set()
+            for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:
+                    dirnames[:] = []
+                    continue
+                seen.add(real)
+                folder = Path(dirpath)
+                if "checkpoint-" in folder.name:
+                    continue
+                if ("config.json" in filenames or "adapter_config.json" in filenames) and folder not in found:
+                    found.append(folder)
         return sorted(found)

@@ -130,12 +130,12 @@ def _python_env() -> dict[str, str]:
 
 def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None) -> Run:
     """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked."""
-    try:
-        ws.ensure_layout()
-    except OSError as exc:
-        raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
     lock_fd = acquire_output_lock(ws, plan.output_dir, plan.run_id)
     try:
+        try:
+            ws.ensure_layout()
+        except OSError as exc:
+            raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
         _write_run_folder(plan, ws, kind, pipeline)
         proc = _spawn_supervisor(plan, lock_fd)
     finally:
