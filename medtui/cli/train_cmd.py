@@ -130,7 +130,7 @@ def follow(run, *, prefix: str = "") -> int:
     status = fresh.status
     reason = fresh.reason()
     print(f"{prefix}{fresh.id}: {status}" + (f" ({reason})" if reason else ""), flush=True)
-    if status == "failed":
+    if status in ("failed", "killed"):
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
 
@@ -149,11 +149,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    print(f"{'ID':<28} {'STAGE':<7} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  OUTPUT")
     for r in runs:
         end = r.ended or time.time()
-        took = format_seconds(end - r.started) if r.started else "?"
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+        took = format_seconds(max(0.0, end - r.started)) if r.started else "?"
+        print(f"{r.id:<28} {r.stage:<7} {r.kind:<8} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+        reason = r.reason() if r.status not in ("running", "succeeded") else ""
+        if reason:
+            print(f"{'':<28} └ {reason[:200]}")
     return EXIT_OK
 
 
@@ -187,7 +190,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
     final = runner.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
-    print(f"{final.id}: {final.status}")
+    reason = final.reason()
+    print(f"{final.id}: {final.status}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
 
 

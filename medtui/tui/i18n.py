@@ -62,6 +62,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "status.succeeded": ("succeeded", "成功"),
     "status.failed": ("failed", "失败"),
     "status.stopped": ("stopped", "已停止"),
+    "status.killed": ("killed", "已强制终止"),
     "yes": ("Yes", "确定"),
     "no": ("No", "取消"),
     # train

@@ -72,8 +72,9 @@ class Overview:
             return {stage: self._aged(s) for stage, s in self._quiet[1].items()}
         runs = list_runs(self.ws.runs_dir)
         latest: dict[str, Run] = {}
-        for run in runs:  # newest first
-            latest.setdefault(run.stage, run)
+        for run in runs:  # newest first; predict runs (stage sft) and pipelines have no card
+            if run.kind in ("train", "export"):
+                latest.setdefault(run.stage, run)
         summaries = {stage: self._summary(stage, latest.get(stage)) for stage in LIFECYCLE}
         quiet = not any(r.status == "running" for r in runs)
         self._quiet = (stamp, summaries) if quiet else None
@@ -101,4 +102,4 @@ class Overview:
             self._ended[run.id] = when
         age = self.clock() - when if when else None
         return StageSummary(stage, run.id, status, self.ws.relative(run.output_dir), loss, age,
-                            run.reason() if status == "failed" else "")
+                            run.reason() if status in ("failed", "killed", "stopped") else "")

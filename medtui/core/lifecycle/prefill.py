@@ -54,7 +54,8 @@ def prefill(ws: Workspace, stage: str, runs: list[Run] | None = None) -> dict[st
     config = _demo_stage_config(ws, stage)
     if config is None:
         config = {}
-        previous = next((r for r in runs if r.stage == stage and r.record.get("config")), None)
+        previous = next((r for r in runs if r.stage == stage and r.kind in ("train", "export")
+                         and r.record.get("config")), None)
         if previous is not None:
             old = previous.record["config"]
             config = {k: old[k] for k in CARRIED_KEYS if old.get(k) is not None}

@@ -33,7 +33,7 @@ def workspace_pipeline(ws: Workspace) -> Pipeline | None:
 
 def remaining_stages(pipeline: Pipeline, runs: list[Run]) -> list[str]:
     """Names of the pipeline's stages whose stage has no succeeded run yet, in pipeline order."""
-    done = {r.stage for r in runs if r.status == "succeeded"}
+    done = {r.stage for r in runs if r.status == "succeeded" and r.kind in ("train", "export")}
     return [s.name for s in pipeline.stages if s.stage not in done]
 
 

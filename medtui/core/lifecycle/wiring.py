@@ -54,7 +54,7 @@ def latest_outputs(runs: list[Run]) -> dict[str, Produced]:
     """The newest succeeded run of each stage (runs come newest first)."""
     found: dict[str, Produced] = {}
     for run in runs:
-        if run.stage not in found and run.status == "succeeded" and run.record.get("kind", "train") == "train":
+        if run.stage not in found and run.status == "succeeded" and run.kind == "train":
             found[run.stage] = Produced.from_run(run)
     return found
 

@@ -1,8 +1,10 @@
 """Run records: ``.medtui/runs/<id>/run.json`` and how a fresh process reads a run's status.
 
 A run folder holds ``run.json``, ``config.yaml``, ``stdout.log`` and ``stderr.log``. The
-supervisor (:mod:`medtui.core.runs.supervisor`) writes the final status; a ``stop_requested`` marker
-file records that the user asked to stop, without racing the supervisor's writes.
+supervisor (:mod:`medtui.core.runs.supervisor`) writes the final status (the states are in
+:mod:`medtui.core.runs.states`); a ``stop_requested`` marker file records that the user asked to
+stop, and how, without racing the supervisor's writes. ``kind`` says what the run is: train,
+predict, export or pipeline.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.states import FINAL, STATUSES, STOP_MARKER, VANISHED, error_line, stop_mode
+
+__all__ = ["FINAL", "STATUSES", "STOP_MARKER", "RUN_FILE", "Run", "load_run", "list_runs", "scan_runs", "find_run",
+           "read_record", "write_record", "clean_record", "last_error_line"]
 
 RUN_FILE = "run.json"
-STOP_MARKER = "stop_requested"
-STATUSES = ("running", "succeeded", "failed", "stopped")
-FINAL = ("succeeded", "failed", "stopped")
 STARTING_GRACE = 15.0
 
 
@@ -49,7 +52,7 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 #: Plausible bounds for what a fresh process reads from a record someone may have edited.
-_MIN_TIME, _MAX_TIME = 1e9, 1e11  # 2001 to 5138
+_MIN_TIME, _MAX_TIME = 0.0, 1e11  # up to the year 5138
 _MAX_PID = 1 << 22  # Linux's pid_max ceiling
 
 
@@ -89,7 +92,7 @@ def clean_record(run_dir: Path, raw: dict[str, Any]) -> dict[str, Any]:
     record["output_dir"] = _text(raw.get("output_dir"))
     if not isinstance(raw.get("config"), dict):
         record["config"] = {}
-    for key in ("error", "pipeline", "kind"):
+    for key in ("error", "pipeline", "kind", "saved", "signal"):
         record[key] = _text(raw.get(key))
     return record
 
@@ -147,6 +150,11 @@ class Run:
 
     @property
     def status(self) -> str:
+        """The recorded final state, else ``running`` while the supervisor (or the trainer) lives.
+
+        With both gone and no end recorded, the supervisor vanished (a reboot, a kill, a disk too full
+        to record): the run is ``failed``, or ``killed``/``stopped`` when the user had asked for that.
+        """
         status = self.record.get("status", "running")
         if status in FINAL:
             return status
@@ -156,7 +164,7 @@ class Run:
             return "running"
         if _process_alive(self.record.get("child_pid"), self.record.get("child_create_time")):
             return "running"
-        return "stopped" if self.stop_requested else "failed"
+        return {"kill": "killed", "graceful": "stopped"}.get(stop_mode(self.run_dir) or "", "failed")
 
     @property
     def is_running(self) -> bool:
@@ -193,25 +201,40 @@ class Run:
     def trainer_log(self) -> Path:
         return self.output_dir / "trainer_log.jsonl"
 
+    @property
+    def vanished(self) -> bool:
+        """The run ended without its supervisor recording how."""
+        return self.record.get("status") not in FINAL and self.status in FINAL
+
     def reason(self) -> str:
-        """A one-line reason for a failure, taken from the end of stderr."""
+        """One line on how a finished run ended: the failure (exit code or signal and the error line),
+        what a stopped run saved, or why a killed run saved nothing; empty while running or succeeded."""
+        status = self.status
+        if status in ("running", "succeeded"):
+            return ""
+        if self.vanished:
+            line = error_line(self.stderr_path)
+            return VANISHED + (f"; last error: {line}" if line else "")
+        if status == "stopped":
+            return str(self.record.get("saved") or self.record.get("error") or "")
         if self.record.get("error"):
             return str(self.record["error"])
-        if self.status != "failed":
-            return ""
-        if not self.record.get("exit_code") and self.record.get("status") != "failed":
-            return "the run's process vanished without recording an exit code"
-        return last_error_line(self.stderr_path) or f"exit code {self.exit_code}"
+        code = self.exit_code
+        return f"exit code {code}" if code is not None else ""
 
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "stage": self.stage,
+            "kind": self.kind,
             "status": self.status,
+            "reason": self.reason(),
             "output_dir": str(self.output_dir),
             "started": _iso(self.started),
             "ended": _iso(self.ended),
             "exit_code": self.exit_code,
+            "signal": self.record.get("signal"),
+            "pipeline": self.record.get("pipeline"),
             "pid": self.record.get("pid"),
             "run_dir": str(self.run_dir),
         }
@@ -224,21 +247,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:
-    """The most telling line near the end of a log: the last ``...Error: ...`` line, else the last line."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            tail = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) or head.endswith("Interrupt"):
-            return line
-    return lines[-1] if lines else ""
+    """The most telling line near the end of a log (see :func:`medtui.core.runs.states.error_line`)."""
+    return error_line(path, max_bytes)
 
 
 def load_run(run_dir: Path) -> Run:

@@ -22,7 +22,8 @@ from importlib import metadata
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
-from medtui.core.runs.records import FINAL, STOP_MARKER, Run, load_run, write_record
+from medtui.core.runs.records import FINAL, Run, load_run, write_record
+from medtui.core.runs.states import request_stop, saved_note
 from medtui.core.stages.builder import RunPlan
 from medtui.core.workspace import Workspace
 
@@ -289,37 +290,55 @@ def stop(run: Run, *, kill: bool = False, grace: float = 120.0, term_grace: floa
     """Stop a run: SIGABRT (save and stop) → SIGTERM → SIGKILL; ``kill`` goes straight to SIGKILL.
 
     Signals reach every process of the run (children first, as LlamaBoard does), including torchrun
-    workers that left the group. The supervisor ignores them and records how the trainer ended.
+    workers that left the group, but not the supervisor: it records how the trainer ended
+    (stopped with what was saved, or killed). Only if it cannot does this record it instead.
     """
     say = on_phase or (lambda _msg: None)
     if not run.is_running:
         raise MedtuiError(f"run {run.id} is not running (status: {run.status})")
-    (run.run_dir / STOP_MARKER).write_text(str(time.time()))
     pgid = run.record.get("pid")
     if not pgid:
         raise MedtuiError(f"run {run.id} has no recorded process yet; try again in a moment")
-    procs = run_processes(pgid)
+    request_stop(run.run_dir, "kill" if kill else "graceful")
+    procs = [p for p in run_processes(pgid) if p.pid != pgid]
+    escalated = kill
     if kill:
         say("SIGKILL sent to every process of the run")
         _signal_all(procs, signal.SIGKILL)
         _wait_gone(procs, 10.0)
     else:
         say(f"SIGABRT sent: the trainer saves and stops after the current step (waiting up to {grace:.0f}s)")
-        _signal_all(procs, signal.SIGABRT, skip=pgid)
+        _signal_all(procs, signal.SIGABRT)
         if not _wait_gone(procs, grace):
+            escalated = True
             say(f"still running after {grace:.0f}s: sending SIGTERM")
-            procs = run_processes(pgid) or procs
+            procs = [p for p in run_processes(pgid) if p.pid != pgid] or procs
             _signal_all(procs, signal.SIGTERM)
             if not _wait_gone(procs, term_grace):
                 say("still running: sending SIGKILL")
                 _signal_all(procs, signal.SIGKILL)
                 _wait_gone(procs, 10.0)
-    fresh = load_run(run.run_dir)
+    fresh = _wait_recorded(run.run_dir, 15.0)
     if fresh.record.get("status") not in FINAL:
-        record = dict(fresh.record, status="stopped", ended=time.time())
-        write_record(run.run_dir, record)
+        say("the supervisor did not record the end: recording it here")
+        _signal_all(run_processes(pgid), signal.SIGKILL)
+        if escalated:
+            end = {"status": "killed", "error": "killed; nothing saved since the last checkpoint"}
+        else:
+            end = {"status": "stopped", "saved": saved_note(fresh.kind, fresh.output_dir, fresh.started)}
+        write_record(run.run_dir, dict(fresh.record, ended=time.time(), **end))
         fresh = load_run(run.run_dir)
     return fresh
+
+
+def _wait_recorded(run_dir: Path, timeout: float) -> Run:
+    """The run once its supervisor has recorded a final state (or has gone), or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fresh = load_run(run_dir)
+        if fresh.record.get("status") in FINAL or not fresh.is_running or time.monotonic() >= deadline:
+            return fresh
+        time.sleep(0.05)
 
 
 def wait(run: Run, *, poll: float = 0.5, timeout: float | None = None) -> Run:

@@ -104,7 +104,7 @@ class PredictScreen(Screen):
         for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
             table.add_column(text(self.lang, key) if key != "#" else "#", key=key)
         if self.run is None:
-            self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.record.get("kind") == "predict"
+            self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.kind == "predict"
                              and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)

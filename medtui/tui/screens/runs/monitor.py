@@ -41,7 +41,8 @@ from medtui.tui.widgets.gauges import Gauges
 MAX_COMPARE = 4
 CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
-STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
+                "killed": "bold magenta"}
 COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
 
 
