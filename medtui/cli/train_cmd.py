@@ -33,9 +33,12 @@ def register(sub, common) -> None:
     p.add_argument("--stderr", action="store_true", help="show stderr instead of stdout")
     p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop)")
-    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop) or a pipeline",
+                       description="A run saves and stops after the current step. A pipeline stops after its "
+                                   "current stage; --now also stops that stage gracefully.")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest' or 'latest:STAGE'")
     p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
+    p.add_argument("--now", action="store_true", help="for a pipeline: stop its running stage too, gracefully")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
     p.set_defaults(func=cmd_stop)
 
@@ -51,9 +54,16 @@ def register(sub, common) -> None:
     p.add_argument("--detach", action="store_true")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)")
+    p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)",
+                       description="The chain runs in a supervised process of its own (a run of kind pipeline), so "
+                                   "closing the terminal never cancels a stage. Without --detach this command "
+                                   "follows it; Ctrl-C stops launching further stages and exits 130. "
+                                   "整条流程在独立进程中运行，关闭终端不会中断。")
     p.add_argument("pipeline", metavar="demo|FILE")
     p.add_argument("--only", help="comma-separated stage names to run (earlier outputs are reused)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the stages that already succeeded with the same configuration / 跳过已成功的阶段")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the chain continues")
     p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
     p.set_defaults(func=cmd_pipeline)
 
@@ -149,14 +159,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    width = max(28, *(len(r.id) for r in runs))
+    print(f"{'ID':<{width}} {'STAGE':<8} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  OUTPUT")
     for r in runs:
         end = r.ended or time.time()
         took = format_seconds(max(0.0, end - r.started)) if r.started else "?"
-        print(f"{r.id:<28} {r.stage:<7} {r.kind:<8} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+        spec = r.record.get("pipeline_spec")
+        where = (f"{spec.get('name')} ({spec.get('ref')})" if r.kind == "pipeline" and isinstance(spec, dict)
+                 else ws.relative(r.output_dir))
+        print(f"{r.id:<{width}} {r.stage:<8} {r.kind:<8} {r.status:<10} {took:>8}  {where}")
         reason = r.reason() if r.status not in ("running", "succeeded") else ""
         if reason:
-            print(f"{'':<28} └ {reason[:200]}")
+            print(f"{'':<{width}} └ {reason[:200]}")
     return EXIT_OK
 
 
@@ -182,14 +196,18 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from medtui.core.runs import runner
+    from medtui.core.lifecycle.chain import stop_any
     from medtui.core.runs.records import find_run
 
     if not args.timeout >= 0:  # also refuses nan
         raise MedtuiError(f"--timeout must be 0 or more seconds, got {args.timeout:g}")
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
-    final = runner.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
+    final = stop_any(run, now=args.now, kill=args.kill, grace=args.timeout,
+                     on_phase=lambda m: print(m, file=sys.stderr))
+    if final.kind == "pipeline" and final.is_running:
+        print(f"{final.id}: stopping after its current stage")
+        return EXIT_OK
     reason = final.reason()
     print(f"{final.id}: {final.status}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
@@ -222,53 +240,68 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from medtui.core.lifecycle.pipeline import load_pipeline, run_pipeline
-    from medtui.core.lifecycle.wiring import workspace_outputs
-    from medtui.core.runs import runner
-    from medtui.core.stages.launch import launch
+    from medtui.core.lifecycle.chain import check_request, start_pipeline
+    from medtui.core.lifecycle.pipeline import load_pipeline
 
     ws = workspace_from(args)
     pipeline = load_pipeline(args.pipeline)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only is not None else None
-    if only == []:
-        raise MedtuiError(f"--only names no stage; this pipeline has {', '.join(pipeline.stage_names())}")
-    if only:
-        unknown = [s for s in only if s not in pipeline.stage_names()]
-        if unknown:
-            raise MedtuiError(f"unknown stage(s) {', '.join(unknown)}; this pipeline has "
-                              f"{', '.join(pipeline.stage_names())}")
-    print(f"pipeline {pipeline.name}: {' → '.join(pipeline.stage_names())}")
     if args.dry_run:
+        if only is not None:
+            check_request(ws, pipeline, only)
+        print(f"pipeline {pipeline.name}: {' → '.join(pipeline.stage_names())}")
         for stage in pipeline.stages:
             print(f"  {stage.name}: {stage.stage} {json.dumps(stage.config, ensure_ascii=False)}")
         return EXIT_OK
-    if pipeline.name == "demo":
-        from medtui.core.demo import is_demo_workspace
-
-        if not is_demo_workspace(ws.root):
-            raise MedtuiError(f"{ws.root} is not a demo workspace; create one with: medtui demo init DIR")
-
-    def start_stage(stage, config):
-        return launch(config, ws, pipeline=pipeline.name)
-
-    def wait_run(run):
-        follow(run, prefix=f"[{run.stage}] ")
-        return runner.wait(run)
-
-    def on_event(kind, payload):
-        if kind == "stage_start":
-            print(f"== {payload.name} ({payload.stage})", flush=True)
-
-    produced = workspace_outputs(ws.runs_dir) if only else None
-    results = run_pipeline(pipeline, start_stage, wait_run, produced=produced, only=only, on_event=on_event)
-    failed = [r for r in results if r.status != "succeeded"]
-    if failed:
-        bad = failed[0]
-        print(f"pipeline stopped at stage {bad.name}: {bad.status}" + (f": {bad.reason}" if bad.reason else ""),
-              file=sys.stderr)
-        return EXIT_BAD_INPUT if bad.run is None else EXIT_FAILED
-    print(f"pipeline {pipeline.name} finished: {len(results)} stage(s) succeeded")
-    return EXIT_OK
+    run = start_pipeline(ws, args.pipeline, only=only, resume=args.resume)
+    if args.detach:
+        print(f"started pipeline run {run.id}; follow with: medtui logs {run.id} -f   "
+              f"stop with: medtui stop {run.id}")
+        return EXIT_OK
+    return follow_pipeline(run, args.pipeline)
 
 
+def follow_pipeline(run, ref: str) -> int:
+    """Print a pipeline run's progress until it ends. Ctrl-C stops launching further stages (the running
+    one goes on), says how to stop it and how to resume, and exits 130."""
+    from medtui.core.lifecycle.chain import current_stage_run, read_state
+    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.records import load_run
+    from medtui.core.runs.states import request_stop
 
+    tail = TextTail(run.stdout_path)
+    try:
+        while True:
+            for line in tail.read_new():
+                print(line, flush=True)
+            fresh = load_run(run.run_dir)
+            if not fresh.is_running:
+                for line in tail.read_new():
+                    print(line, flush=True)
+                break
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        fresh = load_run(run.run_dir)
+        if fresh.is_running:
+            request_stop(run.run_dir, "graceful")
+        current = current_stage_run(fresh)
+        print("\nmedtui: no further stage will start.", file=sys.stderr)
+        if current is not None and current.is_running:
+            print(f"medtui: stage {current.stage} ({current.id}) is still running; stop it with: "
+                  f"medtui stop {current.id}", file=sys.stderr)
+        print(f"medtui: resume the chain later with: medtui pipeline {ref} --resume", file=sys.stderr)
+        return 130
+    state = read_state(run.run_dir)
+    bad = next((s for s in state.get("stages", []) if s.get("status") in ("failed", "killed", "stopped")), None)
+    if fresh.status == "succeeded":
+        return EXIT_OK
+    if bad is not None:
+        print(f"pipeline stopped at stage {bad['name']}: {bad['status']}"
+              + (f": {bad['reason']}" if bad.get("reason") else ""), file=sys.stderr)
+        if fresh.status == "stopped":
+            print(f"medtui: resume with: medtui pipeline {ref} --resume", file=sys.stderr)
+            return EXIT_OK
+        return EXIT_BAD_INPUT if not bad.get("run_id") else EXIT_FAILED
+    reason = fresh.reason()
+    print(f"pipeline run {fresh.id}: {fresh.status}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+    return EXIT_OK if fresh.status == "stopped" else EXIT_FAILED

@@ -42,7 +42,7 @@ def run_remaining(ws: Workspace, pipeline: Pipeline, names: list[str], *,
                   cancelled: Callable[[], bool] = lambda: False, poll: float = 0.5) -> list[StageResult]:
     """Run the named stages in order, wired to the workspace's earlier outputs; blocks until done."""
 
-    def start_stage(stage, config):
+    def start_stage(stage, config, _identity):
         return launch(config, ws, pipeline=pipeline.name)
 
     def wait_run(run: Run) -> Run:

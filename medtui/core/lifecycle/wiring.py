@@ -28,6 +28,7 @@ class Produced:
     model_name_or_path: str | None
     adapter_name_or_path: str | None = None
     template: str | None = None
+    run_id: str | None = None  # the run that produced it
 
     @classmethod
     def from_run(cls, run: Run) -> "Produced":
@@ -36,7 +37,7 @@ class Produced:
                    finetuning_type=cfg.get("finetuning_type", "lora"),
                    model_name_or_path=cfg.get("model_name_or_path"),
                    adapter_name_or_path=cfg.get("adapter_name_or_path"),
-                   template=cfg.get("template"))
+                   template=cfg.get("template"), run_id=run.id)
 
     def as_base(self) -> dict[str, Any]:
         """Model inputs for a stage that builds on this output."""
@@ -79,6 +80,17 @@ def wire(stage: str, config: dict[str, Any], produced: dict[str, Produced], *,
     if stage == "ppo" and "rm" in produced and not out.get("reward_model"):
         out["reward_model"] = produced["rm"].output_dir
         out.setdefault("reward_model_type", "lora" if produced["rm"].finetuning_type == "lora" else "full")
+    return out
+
+
+def sources(stage: str, produced: dict[str, Produced], *, export_from: str | None = None) -> list[Produced]:
+    """The earlier outputs :func:`wire` reads for ``stage``: what it builds on, in a fixed order."""
+    if stage == "export":
+        source = produced.get(export_from or "") if export_from else _last_adapter_source(produced)
+        return [source] if source is not None else []
+    out = [produced[up] for up in (UPSTREAM.get(stage),) if up in produced]
+    if stage == "ppo" and "rm" in produced:
+        out.append(produced["rm"])
     return out
 
 

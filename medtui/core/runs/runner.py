@@ -129,15 +129,18 @@ def _python_env() -> dict[str, str]:
     return env
 
 
-def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None) -> Run:
-    """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked."""
+def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None,
+          extra: dict | None = None) -> Run:
+    """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked.
+
+    ``extra`` adds fields to ``run.json`` (a pipeline stage's name and identity, say)."""
     lock_fd = acquire_output_lock(ws, plan.output_dir, plan.run_id)
     try:
         try:
             ws.ensure_layout()
         except OSError as exc:
             raise MedtuiError(f"cannot start the run: {_os_reason(exc)} (nothing was started)") from None
-        _write_run_folder(plan, ws, kind, pipeline)
+        _write_run_folder(plan, ws, kind, pipeline, extra or {})
         proc = _spawn_supervisor(plan, lock_fd)
     finally:
         os.close(lock_fd)
@@ -152,7 +155,7 @@ def _os_reason(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
-def _write_run_folder(plan: RunPlan, ws: Workspace, kind: str, pipeline: str | None) -> None:
+def _write_run_folder(plan: RunPlan, ws: Workspace, kind: str, pipeline: str | None, extra: dict) -> None:
     """The run folder with config and record; on failure (a full disk, say) nothing is left behind."""
     created = not plan.run_dir.exists()
     try:
@@ -175,6 +178,7 @@ def _write_run_folder(plan: RunPlan, ws: Workspace, kind: str, pipeline: str | N
             "exit_code": None,
             "pid": None,
             "versions": package_versions(),
+            **extra,
         }
         write_record(plan.run_dir, record)
     except BaseException as exc:  # a full disk, or Ctrl-C half-way: leave no half-made run behind

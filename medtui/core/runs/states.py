@@ -29,6 +29,8 @@ from typing import Any
 STATUSES = ("running", "succeeded", "failed", "stopped", "killed")
 FINAL = ("succeeded", "failed", "stopped", "killed")
 STOP_MARKER = "stop_requested"
+#: A pipeline run's own progress file, written by :mod:`medtui.core.lifecycle.chain`.
+PIPELINE_STATE = "pipeline.json"
 VANISHED = "supervisor vanished"
 #: Files a training run's final save leaves in its output folder.
 MODEL_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
@@ -113,6 +115,8 @@ def failure_reason(code: int, stderr: Path) -> str:
 def saved_note(kind: str, output_dir: Path, started: float | None) -> str:
     """What a gracefully stopped run left in ``output_dir``: the final model and checkpoints written since
     it started, or that nothing was saved yet."""
+    if kind == "pipeline":
+        return pipeline_note(output_dir) or "stopped"
     if kind == "predict":
         return "nothing saved (predictions are written when the run finishes)"
     if kind == "export":
@@ -158,11 +162,30 @@ def _final_step(output_dir: Path) -> int | None:
         return None
 
 
+def pipeline_note(run_dir: Path) -> str:
+    """One line on where a pipeline run got to, from its ``pipeline.json``: the stage that failed and why,
+    or how far it got and how to resume it; empty when the file is missing."""
+    try:
+        state = json.loads((run_dir / PIPELINE_STATE).read_text(encoding="utf-8"))
+        stages = [s for s in state["stages"] if isinstance(s, dict)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    done = [s for s in stages if s.get("status") in ("succeeded", "skipped")]
+    bad = next((s for s in stages if s.get("status") in ("failed", "killed")), None)
+    if bad is not None:
+        return f"stage {bad.get('name')} {bad.get('status')}: {bad.get('reason') or 'no reason recorded'}"
+    where = f"after stage {done[-1].get('name')}" if done else "before its first stage finished"
+    return (f"stopped {where} ({len(done)} of {len(stages)} stages done); resume with: medtui pipeline "
+            f"{state.get('ref') or '…'} --resume")
+
+
 def final_state(code: int, mode: str | None, *, kind: str, output_dir: Path, started: float | None,
                 stderr: Path) -> dict[str, Any]:
     """The record fields for a run whose trainer ended with ``code`` (negative: killed by that signal)."""
     out: dict[str, Any] = {"exit_code": code if code >= 0 else None,
                            "signal": signal_name(-code) if code < 0 else None}
+    if kind == "pipeline":
+        return {**out, **_pipeline_end(code, mode, output_dir, stderr)}
     if mode == "kill":
         return {**out, "status": "killed", "error": "killed on request (medtui stop --kill); nothing saved since "
                                                     "the last checkpoint"}
@@ -177,3 +200,14 @@ def final_state(code: int, mode: str | None, *, kind: str, output_dir: Path, sta
     if code == 0:
         return {**out, "status": "succeeded"}
     return {**out, "status": "failed", "error": failure_reason(code, stderr)}
+
+
+def _pipeline_end(code: int, mode: str | None, run_dir: Path, stderr: Path) -> dict[str, Any]:
+    note = pipeline_note(run_dir)
+    if mode == "kill":
+        return {"status": "killed", "error": "killed on request, with its running stage"}
+    if code == 0:
+        return {"status": "stopped", "saved": note} if mode == "graceful" else {"status": "succeeded"}
+    if mode == "graceful" and code < 0:
+        return {"status": "killed", "error": f"ended by {signal_name(-code)} while stopping"}
+    return {"status": "failed", "error": note if note.startswith("stage ") else failure_reason(code, stderr)}
