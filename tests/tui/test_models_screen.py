@@ -6,13 +6,13 @@ import json
 import threading
 
 import pytest
-from tests.tui.test_environment_screen import Host, wait_for
 from textual.widgets import DataTable, ProgressBar, Static
 
 from medtui.core.hub import download
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.models.screen import ModelsScreen
 from tests.fakehub import FakeHub
+from tests.tui.test_environment_screen import Host, wait_for
 
 BIG = 1_500_000
 DATA = (bytes(range(256)) * (BIG // 256 + 1))[:BIG]

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from medtui.core.data.fit import compatible, dataset_problem
 from medtui.core.settings import Settings, config_path, load_settings, save_settings
 from medtui.core.stages import preflight
 from medtui.core.stages.builder import build_plan
-from medtui.core.stages.fit import compatible, dataset_problem
 from medtui.core.stages.spec import ARGS
 from medtui.core.stages.specdoc import render
 from medtui.tui.screens.train.formmodel import FormState, form_fields, switch

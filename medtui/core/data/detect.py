@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medtui.core.data.files import DataFileError, head
+from medtui.core.data.files import DataFileError
+from medtui.core.data.reader import head
+from medtui.core.errors import MedtuiError
 
 SKIP_NAMES = {"dataset_info.json", "dataset_infos.json", "configuration.json", "config.json", "README.json"}
 ALPACA = (("prompt", ("instruction", "prompt", "question")), ("query", ("input", "query")),
@@ -113,8 +115,6 @@ def suggest(folder: Path, data_dir: Path, dataset: str, registry=None) -> list[S
 
 def register(ws, suggestion: Suggestion, name: str | None = None) -> str:
     """Add a suggestion to the workspace's dataset_info.json; returns the name used."""
-    from medtui.core.errors import MedtuiError
-
     if suggestion.entry is None:
         raise MedtuiError(f"{suggestion.file}: columns not detected ({suggestion.note}); register it by hand")
     name = (name or suggestion.name).strip()

@@ -21,8 +21,8 @@ from importlib import metadata
 from pathlib import Path
 
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import FINAL, STOP_MARKER, Run, load_run, write_record
-from medtui.core.stages.builder import RunPlan
 from medtui.core.workspace import Workspace
 
 VERSIONED = ("llamafactory", "torch", "transformers", "trl", "peft")
