@@ -51,12 +51,6 @@ def test_dry_run_prints_argv_and_yaml_and_imports_nothing_heavy(demo_ws, tmp_pat
     assert not (demo_ws.root / "saves/dry").exists()
 
 
-def test_core_never_imports_textual():
-    for path in (ROOT / "medtui" / "core").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        assert not re.search(r"^\s*(from|import)\s+textual", text, re.M), path
-
-
 def test_export_without_model_is_bad_input(tmp_path):
     proc = medtui_cli("export", "--out", "x", "--workspace", str(tmp_path))
     assert proc.returncode == 2 and "--model" in proc.stderr
