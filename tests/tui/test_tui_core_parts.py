@@ -105,7 +105,7 @@ def test_form_state_reports_an_unknown_stage_or_method():
 
 
 def test_format_age():
-    from medtui.core.lifecycle.overview import format_age
+    from medtui.core.runs.progress import format_age
 
     assert [format_age(s) for s in (None, -5, 42, 61, 7200, 200000)] == ["?", "0s", "42s", "1m", "2h", "2d"]
 

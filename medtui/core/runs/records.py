@@ -134,25 +134,6 @@ class Run:
             return "the run's process vanished without recording an exit code"
         return last_error_line(self.stderr_path) or f"exit code {self.exit_code}"
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "stage": self.stage,
-            "status": self.status,
-            "output_dir": str(self.output_dir),
-            "started": _iso(self.started),
-            "ended": _iso(self.ended),
-            "exit_code": self.exit_code,
-            "pid": self.record.get("pid"),
-            "run_dir": str(self.run_dir),
-        }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
-
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:
     """The most telling line near the end of a log: the last ``...Error: ...`` line, else the last line."""
