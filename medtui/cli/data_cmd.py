@@ -242,7 +242,8 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from medtui.core.data.columns import keys_of, suggest_entry
+    from medtui.core.data.columns import keys_of
+    from medtui.core.data.detect import suggest_entry
     from medtui.core.data.fit import stages_for
     from medtui.core.data.reader import head
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from medtui.core.data.columns import detect_format, record_texts, resolved_columns, suggest_entry
+from medtui.core.data.columns import record_texts, resolved_columns
+from medtui.core.data.detect import detect_format, suggest_entry
 from medtui.core.data.document import DatasetDocument, TooLargeToEdit
 from medtui.core.data.fit import fits, stages_for
 from medtui.core.data.registry import DatasetRegistry
