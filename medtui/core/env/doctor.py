@@ -12,7 +12,6 @@ Fix actions: :func:`set_use_tf` (``USE_TF=0`` for medtui's runs, stored by :mod:
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from typing import Callable, Iterator
 
 from medtui.core.env import checks as dc
 from medtui.core.env import runenv
+from medtui.core.env.child import child_env
 from medtui.core.env.results import STATUSES, TITLES, CheckResult, result, title  # noqa: F401 (the doctor's API)
 from medtui.core.errors import MedtuiError
 
@@ -65,15 +65,6 @@ def _guarded(check_id: str, fn: Callable[[], CheckResult]) -> CheckResult:
 def probe_argv() -> list[str]:
     flags = ["-S"] if sys.flags.no_site else []
     return [sys.executable, *flags, "-m", "medtui.workers.doctor_probe"]
-
-
-def _probe_env(ws) -> dict[str, str]:
-    env = runenv.apply(ws=ws)
-    pkg_parent = str(Path(__file__).resolve().parents[3])
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if pkg_parent not in parts:
-        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
-    return env
 
 
 class _Probe:
@@ -138,7 +129,7 @@ def iter_checks(ws, *, only: list[str] | None = None, timeout: float = PROBE_TIM
     probe = None
     if heavy:
         try:
-            probe = _Probe(argv or probe_argv(), _probe_env(ws))
+            probe = _Probe(argv or probe_argv(), child_env(run_env=True, ws=ws))
         except OSError as exc:
             for check_id in heavy:
                 yield result(check_id, "fail", f"cannot start the check process: {exc}")
