@@ -61,7 +61,8 @@ class ChatClient:
 
     def start(self, timeout: float = 60.0) -> "ChatClient":
         """Spawn the worker and wait for its ``ready`` event."""
-        env = child_env(extra={"TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8", **self.extra_env})
+        env = child_env(run_env=True, extra={"TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8",
+                                             **self.extra_env})
         self.events = queue.Queue()
         self.stderr_tail.clear()
         self._exit_event = None

@@ -20,6 +20,7 @@ from medtui.core.data.files import DataFileError
 from medtui.core.data.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
 from medtui.core.data.reader import count_records, head, iter_records
 from medtui.core.data.registry import SOURCE_KEYS
+from medtui.core.env.child import child_env
 from medtui.core.env.gpu import snapshot
 from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import list_runs
@@ -62,7 +63,7 @@ def _bf16_support() -> tuple[bool, str]:
 def _count_tokens(model: str, data: Path, column: str) -> int | None:
     try:
         proc = subprocess.run([sys.executable, "-m", "medtui.workers.tokcount", model, str(data), column],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=child_env(run_env=True))
         if proc.returncode == 0:
             return int(json.loads(proc.stdout.strip().splitlines()[-1])["tokens"])
     except (subprocess.TimeoutExpired, ValueError, KeyError, IndexError, OSError):
