@@ -130,11 +130,6 @@ def _wait_for_pid(run_dir: Path, timeout: float) -> None:
         time.sleep(0.02)
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any non-zombie process of the group lives."""
-    return bool(_group_members(pgid))
-
-
 def _group_members(pgid: int) -> list:
     import psutil
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from medtui.core.data.files import DataFileError
-from medtui.core.data.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
+from medtui.core.data.fit import dataset_problem
 from medtui.core.data.reader import count_records, head, iter_records
 from medtui.core.data.registry import SOURCE_KEYS
 from medtui.core.env.child import child_env
