@@ -134,7 +134,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
-    runs = RunsWatcher(ws).poll()
+    watcher = RunsWatcher(ws)
+    runs = watcher.poll()
+    for reason in watcher.unreadable.values():
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK

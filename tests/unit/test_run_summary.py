@@ -77,3 +77,33 @@ def test_the_watcher_follows_new_moved_and_removed_runs(ws):
     assert (row.final_loss, row.steps, row.total_steps, row.output_dir) == (0.5, 7, 7, "saves/moved")
     shutil.rmtree(ws.runs_dir / PT)
     assert [r.id for r in watcher.poll()] == [newer, DPO, SFT]
+
+
+@pytest.mark.parametrize("bad, reason", [("[]", "not a JSON object"), ("{}", "no id"), ('{"id": "x"}', "no output_dir"),
+                                         ('{"id": "x", "output_dir": "o", "started": "noon"}', "started is not a time"),
+                                         ("{not json", "Expecting property name")])
+def test_an_unreadable_record_is_named_not_fatal(ws, bad, reason):
+    from medtui.core.runs.records import list_runs
+
+    folder = ws.runs_dir / "20260101-130000-sft-dead"
+    folder.mkdir()
+    (folder / "run.json").write_text(bad)
+    watcher = RunsWatcher(ws)
+    assert [r.id for r in watcher.poll()] == [DPO, SFT, PT]
+    assert list(watcher.unreadable) == [folder.name] and reason in watcher.unreadable[folder.name]
+    assert "\n" not in watcher.unreadable[folder.name]
+    assert [r.id for r in list_runs(ws.runs_dir)] == [DPO, SFT, PT]
+    assert Overview(ws, clock=lambda: T0).poll()["sft"].run_id == SFT
+
+
+def test_a_record_that_turns_unreadable_keeps_its_last_row(ws):
+    watcher = RunsWatcher(ws)
+    watcher.poll()
+    time.sleep(0.01)
+    (ws.runs_dir / SFT / "run.json").write_text("[]")
+    rows = watcher.poll()
+    assert SFT in [r.id for r in rows] and "not a JSON object" in watcher.unreadable[SFT]
+    record = json.loads((ws.runs_dir / PT / "run.json").read_text())
+    write_record(ws.runs_dir / SFT, {**record, "id": SFT})
+    watcher.poll()
+    assert watcher.unreadable == {}

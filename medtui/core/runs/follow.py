@@ -224,6 +224,7 @@ class RunWatch:
         self.run_dir = Path(run_dir)
         self.run: Run = load_run(self.run_dir)
         self.record_mtime = _mtime(self.run_dir / RUN_FILE)
+        self.record_error = ""  # why the latest rewrite of run.json could not be read (the last good one is kept)
         self._fresh = True
         self._reason: str | None = None
         self._trainer_backlog = trainer_backlog
@@ -245,8 +246,10 @@ class RunWatch:
         self.record_mtime = mtime
         try:
             run = load_run(self.run_dir)
-        except MedtuiError:
-            return False, False  # a torn read cannot happen (atomic writes), but a vanished folder can
+        except MedtuiError as exc:  # a torn read cannot happen (atomic writes), a hand edit or a vanished folder can
+            self.record_error = str(exc)
+            return False, False
+        self.record_error = ""
         moved = run.trainer_log != self.run.trainer_log
         self.run, self._reason = run, None
         if moved:

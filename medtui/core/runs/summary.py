@@ -95,16 +95,24 @@ class _Followed:
 
 
 class RunsWatcher:
-    """Every run of a workspace (CLI-started ones too), polled incrementally; unreadable records are skipped."""
+    """Every run of a workspace (CLI-started ones too), polled incrementally.
+
+    A record that cannot be read is left out of the rows and named in :attr:`unreadable`; one that
+    turns unreadable keeps its last good row and is named there too.
+    """
 
     def __init__(self, ws: Workspace):
         self.ws = ws
         self._entries: dict[str, _Followed] = {}
+        self._bad: dict[str, tuple[int, str]] = {}  # folder -> (record mtime, reason): not re-read until rewritten
+        #: run folders whose record cannot be read, with the one-line reason (for a visible message)
+        self.unreadable: dict[str, str] = {}
 
     def poll(self) -> list[RunSummary]:
         """Every run's summary, newest first."""
         runs_dir = self.ws.runs_dir
         seen: set[str] = set()
+        self.unreadable = {}
         try:
             children = list(os.scandir(runs_dir))
         except OSError:
@@ -116,16 +124,26 @@ class RunsWatcher:
                 continue
             entry = self._entries.get(child.name)
             if entry is None:
+                bad = self._bad.get(child.name)
+                if bad is not None and bad[0] == mtime:
+                    self.unreadable[child.name] = bad[1]
+                    continue
                 try:
                     entry = _Followed(RunWatch(Path(child.path), follow_logs=False,
                                                trainer_backlog=SUMMARY_BACKLOG_BYTES))
-                except MedtuiError:
+                except MedtuiError as exc:
+                    self._bad[child.name] = (mtime, str(exc))
+                    self.unreadable[child.name] = str(exc)
                     continue
+                self._bad.pop(child.name, None)
                 self._entries[child.name] = entry
             seen.add(child.name)
             entry.poll(mtime)
+            if entry.watch.record_error:
+                self.unreadable[child.name] = entry.watch.record_error
         for key in set(self._entries) - seen:
             del self._entries[key]
+        self._bad = {key: bad for key, bad in self._bad.items() if key in self.unreadable}
         rows = [entry.summary(self.ws) for entry in self._entries.values()]
         rows.sort(key=lambda r: (r.started or 0, r.id), reverse=True)
         return rows
