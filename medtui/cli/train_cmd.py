@@ -118,7 +118,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
-    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
 
     reader = RunReader(run.trainer_log)
@@ -147,35 +147,35 @@ def follow(run, *, prefix: str = "") -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
-    from medtui.core.runs.records import scan_runs
+    from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
-    runs, broken = scan_runs(ws.runs_dir)
-    for name, why in broken:
-        print(f"medtui: skipped run folder {name}: {why}", file=sys.stderr)
+    watcher = RunsWatcher(ws)
+    runs = watcher.poll()
+    for reason in watcher.unreadable.values():
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
+        print(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
     width = max(28, *(len(r.id) for r in runs))
     print(f"{'ID':<{width}} {'STAGE':<8} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    now = time.time()
     for r in runs:
-        end = r.ended or time.time()
-        took = format_seconds(max(0.0, end - r.started)) if r.started else "?"
-        spec = r.record.get("pipeline_spec")
+        took = format_seconds(r.duration(now))
+        spec = r.run.record.get("pipeline_spec") if r.run is not None else None
         where = (f"{spec.get('name')} ({spec.get('ref')})" if r.kind == "pipeline" and isinstance(spec, dict)
-                 else ws.relative(r.output_dir))
+                 else r.output_dir)
         print(f"{r.id:<{width}} {r.stage:<8} {r.kind:<8} {r.status:<10} {took:>8}  {where}")
-        reason = r.reason() if r.status not in ("running", "succeeded") else ""
-        if reason:
-            print(f"{'':<{width}} └ {reason[:200]}")
+        if r.reason and r.status != "running":
+            print(f"{'':<{width}} └ {r.reason[:200]}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
@@ -265,7 +265,7 @@ def follow_pipeline(run, ref: str) -> int:
     """Print a pipeline run's progress until it ends. Ctrl-C stops launching further stages (the running
     one goes on), says how to stop it and how to resume, and exits 130."""
     from medtui.core.lifecycle.chain import current_stage_run, read_state
-    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import load_run
     from medtui.core.runs.states import request_stop
 

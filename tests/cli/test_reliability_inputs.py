@@ -84,8 +84,8 @@ def run_folders(ws: Path) -> None:
         "b-list": "[1, 2]",
         "b-empty-object": "{}",
         "b-string-time": json.dumps({"id": "b-string-time", "started": "yesterday", "status": "running"}),
-        "b-huge-numbers": '{"id": "b-huge-numbers", "started": 1e999, "ended": -1e400, "pid": 123456789012345678,'
-                          ' "exit_code": 1e30, "status": "succeeded"}',
+        "b-huge-numbers": '{"id": "b-huge-numbers", "output_dir": "o", "started": 1e999, "ended": -1e400, '
+                          '"pid": 123456789012345678, "exit_code": 1e30, "status": "running", "config": "x"}',
         "b-nul": "\x00\x00\x00",
         "b-not-utf8": b"\xff\xfe{",
         "b-types": json.dumps({"id": 5, "stage": ["sft"], "status": 7, "output_dir": 9, "config": "x", "pid": "12"}),
@@ -149,14 +149,16 @@ CASES: list[Case] = [
     # -- malformed run records: `medtui runs` shows every good run and names the bad ones ----------------------
     Case("run-records", "runs lists the good run", ["runs", *W], 0, r"20261128-100000-sft-aaaa .*succeeded",
          run_folders, max_lines=12),
-    Case("run-records", "runs names the bad ones", ["runs", *W], 0, r"skipped run folder b-list: .*must be a JSON object",
+    Case("run-records", "runs names the bad ones", ["runs", *W], 0, r"warning: skipped .*b-list/run.json: "
+         r"unreadable run record \(not a JSON object\)",
          run_folders, max_lines=12),
     Case("run-records", "runs --json", ["runs", "--json", *W], 0, r'"status": "succeeded"', run_folders,
          max_lines=12),
     Case("run-records", "logs latest", ["logs", "latest", *W], 0, r"hello from the good run", run_folders),
-    Case("run-records", "logs of a record with wrong types", ["logs", "b-types", *W], 0, "", run_folders),
+    Case("run-records", "logs of a record with wrong types", ["logs", "b-types", *W], 2, r"no run matches 'b-types'",
+         run_folders),
     Case("run-records", "stop a record with a string time", ["stop", "b-string-time", *W], 2,
-         r"run b-string-time is not running", run_folders),
+         r"no run matches 'b-string-time'", run_folders),
     Case("run-records", "stop a record with huge numbers", ["stop", "b-huge-numbers", *W], 2,
          r"is not running", run_folders),
     Case("run-records", "logs of an unreadable record", ["logs", "b-list", *W], 2, r"no run matches 'b-list'",

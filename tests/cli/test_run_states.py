@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reliability import assert_clear, cli  # noqa: E402
 
 from medtui.core.runs import runner, supervisor  # noqa: E402
+from medtui.core.runs.plan import RunPlan  # noqa: E402
 from medtui.core.runs.records import load_run  # noqa: E402
-from medtui.core.stages.builder import RunPlan  # noqa: E402
 from medtui.core.workspace import Workspace  # noqa: E402
 
 TQDM = " 45%|████▌     | 9/20 [00:03<00:04,  2.61it/s]"

@@ -24,9 +24,10 @@ from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.pipeline import BUILTIN, Pipeline, PipelineStage, load_pipeline, run_pipeline
 from medtui.core.lifecycle.wiring import workspace_outputs
 from medtui.core.runs import runner
+from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.runs.states import PIPELINE_STATE, request_stop, stop_mode
-from medtui.core.stages.builder import RunPlan, new_run_id
+from medtui.core.stages.builder import new_run_id
 from medtui.core.workspace import Workspace
 
 #: Stage statuses in ``pipeline.json``: pending, running, a run status, or skipped (resume).
@@ -141,7 +142,7 @@ def _reusable(ws: Workspace) -> Callable[[PipelineStage, str], Run | None]:
 
 def _wait_printing(run: Run, stopping: Callable[[], bool], poll: float = 0.5) -> Run:
     """Block until ``run`` ends, printing its progress line whenever it changes."""
-    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.follow import RunReader
 
     reader = RunReader(run.trainer_log)
     last = ""

@@ -32,7 +32,8 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
-    """The raw ``run.json`` of ``run_dir``; MedtuiError when it is missing, unreadable or not an object."""
+    """The raw ``run.json`` of ``run_dir``; MedtuiError (one line) when it is missing, unreadable, or lacks
+    what every view needs (see :func:`_record_problem`); :func:`clean_record` coerces the rest."""
     path = run_dir / RUN_FILE
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -46,9 +47,24 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise MedtuiError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except (json.JSONDecodeError, RecursionError) as exc:
         raise MedtuiError(f"{path}: unreadable run record ({str(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: a run record must be a JSON object, found {type(data).__name__}")
+    problem = _record_problem(data)
+    if problem:
+        raise MedtuiError(f"{path}: unreadable run record ({problem})")
     return data
+
+
+def _record_problem(record: Any) -> str:
+    """What makes a record unusable by every view (then it is skipped and named, never fatal)."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key in ("id", "output_dir"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return f"no {key}"
+    for key in ("started", "ended"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a time"
+    return ""
 
 
 #: Plausible bounds for what a fresh process reads from a record someone may have edited.
@@ -221,29 +237,6 @@ class Run:
             return str(self.record["error"])
         code = self.exit_code
         return f"exit code {code}" if code is not None else ""
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "stage": self.stage,
-            "kind": self.kind,
-            "status": self.status,
-            "reason": self.reason(),
-            "output_dir": str(self.output_dir),
-            "started": _iso(self.started),
-            "ended": _iso(self.ended),
-            "exit_code": self.exit_code,
-            "signal": self.record.get("signal"),
-            "pipeline": self.record.get("pipeline"),
-            "pid": self.record.get("pid"),
-            "run_dir": str(self.run_dir),
-        }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
 
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:
