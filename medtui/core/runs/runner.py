@@ -308,7 +308,7 @@ def stop(run: Run, *, kill: bool = False, grace: float = 120.0, term_grace: floa
                 say("still running: sending SIGKILL")
                 _signal_all(procs, signal.SIGKILL)
                 _wait_gone(procs, 10.0)
-    fresh = _wait_recorded(run.run_dir, 15.0)
+    fresh = _wait_recorded(run.run_dir, 5.0)  # the supervisor writes it within milliseconds of the end
     if fresh.record.get("status") not in FINAL:
         say("the supervisor did not record the end: recording it here")
         _signal_all(run_processes(pgid), signal.SIGKILL)
