@@ -16,6 +16,8 @@ from medtui.core.runs.records import Run, list_runs
 UPSTREAM = {"sft": "pt", "rm": "sft", "dpo": "sft", "kto": "sft", "ppo": "sft"}
 #: The lifecycle as the tutorial draws it.
 LIFECYCLE = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
+#: The alignment branches an export can merge, in the order a silent default would pick them.
+BRANCHES = ("ppo", "dpo", "kto")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,23 @@ def sources(stage: str, produced: dict[str, Produced], *, export_from: str | Non
     if stage == "ppo" and "rm" in produced:
         out.append(produced["rm"])
     return out
+
+
+def export_choices(produced: dict[str, Produced]) -> list[str]:
+    """The alignment branches (ppo, dpo, kto) with a succeeded run to merge; more than one means ask."""
+    return [stage for stage in BRANCHES if stage in produced]
+
+
+def export_branch(config: dict[str, Any], runs: list[Run]) -> str | None:
+    """Which stage's output an export merged (the last adapter it names), from the workspace's runs."""
+    adapters = [a for a in str(config.get("adapter_name_or_path") or "").split(",") if a]
+    target = adapters[-1] if adapters else str(config.get("model_name_or_path") or "")
+    if not target:
+        return None
+    for run in runs:
+        if run.kind == "train" and str(run.output_dir) == target:
+            return run.stage
+    return None
 
 
 def _last_adapter_source(produced: dict[str, Produced]) -> Produced | None:
