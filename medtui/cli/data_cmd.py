@@ -305,7 +305,7 @@ def _refuse_unreadable(file: Path, entry: dict[str, Any], ref: str) -> None:
 
 
 def cmd_fix_bom(args: argparse.Namespace) -> int:
-    from medtui.core.data.files import strip_bom
+    from medtui.core.data.sample import strip_bom
 
     ws = workspace_from(args)
     label, path = _resolve_source(ws, args.source)

@@ -57,16 +57,3 @@ def count_records(path: str | os.PathLike) -> int:
 
     return DatasetReader(path).count() or 0
 
-
-def strip_bom(path: str | os.PathLike) -> list[Path]:
-    """Rewrite each file of a dataset that starts with a UTF-8 byte order mark without it (atomically,
-    streamed, permissions kept). Returns the files changed."""
-    from medtui.core.atomic import atomic_write_chunks
-    from medtui.core.data.sample import bom_files
-
-    fixed = bom_files(path)
-    for f in fixed:
-        with open(f, "rb") as fh:
-            fh.seek(3)
-            atomic_write_chunks(f, iter(lambda fh=fh: fh.read(4 << 20), b""))
-    return fixed

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medtui.core.atomic import atomic_write_chunks
 from medtui.core.data.files import DataFileError, data_files
 from medtui.core.data.reader import RecordFile
 from medtui.core.data.scan import BOM, ArrayScanner, JsonlScanner, decode_record, utf8_error, where
@@ -57,6 +58,17 @@ def bom_files(path: str | Path) -> list[Path]:
             if fh.read(3) == BOM:
                 out.append(f)
     return out
+
+
+def strip_bom(path: str | Path) -> list[Path]:
+    """Rewrite each file of a dataset that starts with a UTF-8 byte order mark without it (atomically,
+    streamed, permissions kept). Returns the files changed."""
+    fixed = bom_files(path)
+    for f in fixed:
+        with open(f, "rb") as fh:
+            fh.seek(3)
+            atomic_write_chunks(f, iter(lambda fh=fh: fh.read(4 << 20), b""))
+    return fixed
 
 
 def read_sample(path: str | Path, *, first: int = FIRST, last: int = LAST, between: int = BETWEEN,
