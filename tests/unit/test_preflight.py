@@ -172,7 +172,7 @@ def test_every_key_medtui_writes_is_one_llamafactory_accepts(demo_ws, stage, met
 
 
 def test_disk_estimate_parts(demo_ws):
-    from medtui.core.stages.diskplan import estimate
+    from medtui.core.runs.diskplan import estimate
 
     def est(**over):
         return estimate(build_plan(sft(save_steps=1, **over), demo_ws).yaml_config, 19)

@@ -419,15 +419,15 @@ def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Proble
 
 
 def estimate_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None) -> tuple[int, int]:
-    """(bytes needed, checkpoints on disk at once) for a run (:mod:`medtui.core.stages.diskplan`)."""
-    from medtui.core.stages.diskplan import estimate
+    """(bytes needed, checkpoints on disk at once) for a run (:mod:`medtui.core.runs.diskplan`)."""
+    from medtui.core.runs.diskplan import estimate
 
     est = estimate(cfg, records)
     return est.total, est.kept
 
 
 def _check_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None, env: Environment) -> list[Problem]:
-    from medtui.core.stages.diskplan import estimate, human
+    from medtui.core.runs.diskplan import estimate, human
 
     est = estimate(cfg, records)
     free = env.disk_free(plan.output_dir)
