@@ -28,6 +28,7 @@ def excerpt(name: str) -> str:
     ("keras3.log", "keras3", "Your currently installed version of Keras is Keras 3"),
     ("torchrun_sigkill.log", "signal", "Signal 9 (SIGKILL) received by PID 10398"),
     ("torchrun_sighup.log", "signal", "Received Signals.SIGHUP death signal"),
+    ("disk_full_torch_save.log", "disk_full", "PytorchStreamWriter failed writing file data/176"),
 ])
 def test_upstream_excerpts(name, cause, evidence):
     found = dx.diagnose(excerpt(name), exit_code=1)
@@ -107,3 +108,11 @@ def test_kernel_log_parsing(monkeypatch):
     assert len(oomkill.kernel_log_kills({838})) == 2
     assert oomkill.kernel_log_kills({838}, since_boot_s=3968.5) == []
     assert oomkill.kernel_log_kills({5}) == []
+
+
+def test_a_failure_while_disk_was_low_is_likely_disk_full():
+    alerts = [{"kind": "disk_low", "message": "1.5 MB free on the output volume, less than the next checkpoint"}]
+    found = dx.diagnose("RuntimeError: something cryptic\n", exit_code=1, alerts=alerts)
+    assert found.cause == "disk_full" and "likely full" in found.reason and "1.5 MB free" in found.evidence[0]
+    resolved = [dict(alerts[0], resolved=5.0)]
+    assert dx.diagnose("RuntimeError: something cryptic\n", exit_code=1, alerts=resolved).cause == "unknown"

@@ -42,8 +42,11 @@ RULES: tuple[Rule, ...] = (
          "lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the batch), lower "
          "cutoff_len, use LoRA or quantization_bit 4, or a DeepSpeed ZeRO stage; several GPUs under plain DDP "
          "each hold the whole model"),
-    Rule("disk_full", r"No space left on device|\[Errno 28\]|ENOSPC|(?:write|writing).*(?:file|bytes).*failed.*space",
-         "the disk filled up (No space left on device)",
+    Rule("disk_full", r"No space left on device|\[Errno 28\]|ENOSPC|StorageFull|Disk quota exceeded|"
+                      r"PytorchStreamWriter failed writing|inline_container\.cc.*unexpected pos|"
+                      r"basic_ios::clear: iostream error",
+         "the disk filled up while writing (No space left on device; torch.save reports it as 'file write "
+         "failed' or 'unexpected pos')",
          "free space on the output volume, raise save_steps, set save_total_limit or save_only_model, or "
          "choose an output_dir on a larger volume"),
     Rule("nccl_timeout", r"Watchdog caught collective operation timeout|NCCL.*[Tt]imeout|ProcessGroupNCCL.*timed out",
@@ -199,6 +202,12 @@ def diagnose(text: str, *, exit_code: int | None, oom_evidence: list[str] | None
             if found.cause == "signal" and oom_evidence and "SIGKILL" in found.reason:
                 return _oom("SIGKILL", oom_evidence, found.evidence)
             return found
+    low = next((a for a in alerts or [] if a.get("kind") == "disk_low" and not a.get("resolved")), None)
+    if low is not None:
+        rule = next(r for r in RULES if r.cause == "disk_full")
+        return Diagnosis("disk_full", "the run failed while free disk was below the next checkpoint's size: the "
+                                      "disk is likely full", rule.fix,
+                         [_clip(str(low.get("message", ""))), *[_clip(ln) for ln in lines[-1:]]], sig)
     if sig is not None:
         if oom_evidence and sig == "SIGKILL":
             return _oom(sig, oom_evidence, lines[-1:])

@@ -17,7 +17,7 @@ from medtui.core.runs.alerts import URGENT, AlertWatcher
 from medtui.core.runs.diagnosis import diagnose_run, signal_name
 from medtui.core.runs.records import read_record, write_record
 
-POLL_S = 1.0
+POLL_S = 0.25  # a poll is a few stat calls; NaN must be flagged within a log line or two
 PIDS_EVERY_S = 5.0
 
 
