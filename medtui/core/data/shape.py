@@ -16,15 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from medtui.core.data.columns import (
-    COLUMN_KEYS,
-    FORMATS,
-    TAG_KEYS,
-    detect_format,
-    formatting,
-    resolved_columns,
-    resolved_tags,
-)
+from medtui.core.data.columns import COLUMN_KEYS, FORMATS, TAG_KEYS, formatting, resolved_columns, resolved_tags
+from medtui.core.data.detect import detect_format
 
 MEDIA_KEYS = ("images", "videos", "audios")
 ROLES = COLUMN_KEYS + MEDIA_KEYS

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from medtui.core.runs.diskplan import estimate, human
-from medtui.core.runs.progress import JsonlTail, TextTail
+from medtui.core.runs.follow import JsonlTail, TextTail
 
 SPIKE_FACTOR = 3.0
 SPIKE_MIN_POINTS = 3

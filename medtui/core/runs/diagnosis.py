@@ -137,11 +137,6 @@ class Diagnosis:
         return f"{self.cause}: {self.reason}"
 
 
-def clean(line: str) -> str:
-    """What a terminal shows of a log line: its last carriage-return segment, without colour codes."""
-    return _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()
-
-
 def _clip(line: str) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
 

@@ -15,12 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from medtui.core.data.files import DataFileError, count_records
+from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import dataset_problem
+from medtui.core.data.reader import count_records, iter_records
 from medtui.core.data.registry import SOURCE_KEYS
+from medtui.core.data.sample import FULL_BYTES
 from medtui.core.data.shape import entry_problems
 from medtui.core.data.validation import validate_sample
-from medtui.core.stages.builder import RunPlan
-from medtui.core.stages.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
+from medtui.core.env import llamafactory_source as lfs
+from medtui.core.env.child import child_env
+from medtui.core.env.gpu import snapshot
+from medtui.core.runs.diskplan import estimate, human
+from medtui.core.runs.plan import RunPlan
+from medtui.core.runs.records import list_runs
+from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
 
@@ -46,8 +54,6 @@ def _existing(path: Path) -> Path:
 
 
 def _bf16_support() -> tuple[bool, str]:
-    from medtui.core.env.gpu import snapshot
-
     snap = snapshot()
     if not snap.gpus:
         return False, f"{snap.reason or 'no GPU visible'}; bf16 needs an Ampere (compute capability 8.0) or newer GPU"
@@ -61,7 +67,7 @@ def _bf16_support() -> tuple[bool, str]:
 def _count_tokens(model: str, data: Path, column: str) -> int | None:
     try:
         proc = subprocess.run([sys.executable, "-m", "medtui.workers.tokcount", model, str(data), column],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=child_env(run_env=True))
         if proc.returncode == 0:
             return int(json.loads(proc.stdout.strip().splitlines()[-1])["tokens"])
     except (subprocess.TimeoutExpired, ValueError, KeyError, IndexError, OSError):
@@ -104,9 +110,6 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
 def check_arguments(plan: RunPlan) -> list[Problem]:
     """Every YAML key is one the installed llamafactory's parser accepts, and the template is one it
     registers (read from its sources, :mod:`medtui.core.env.llamafactory_source`); else "did you mean"."""
-    from medtui.core.env import llamafactory_source as lfs
-    from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
-
     command = "export" if plan.stage == "export" else "train"
     try:
         facts = lfs.facts()  # one read: names only (argument_fields() would build Field objects)
@@ -130,9 +133,7 @@ def check_arguments(plan: RunPlan) -> list[Problem]:
 
 
 def _did_you_mean(name: str, candidates) -> str:
-    from medtui.core.env.llamafactory_source import suggest
-
-    close = suggest(name, candidates)
+    close = lfs.suggest(name, candidates)
     return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
@@ -217,8 +218,6 @@ def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environ
 def _record_count(file: Path, cfg: dict[str, Any], sampled: list[dict]) -> int:
     """Records in a dataset: counted below :data:`~medtui.core.data.sample.FULL_BYTES`, else estimated
     from the size and the sampled records' mean length (counting 300 MB would take seconds)."""
-    from medtui.core.data.sample import FULL_BYTES
-
     limit = int(cfg.get("max_samples") or 0) or None
     size = sum(f.stat().st_size for f in ([file] if file.is_file() else file.rglob("*")) if f.is_file())
     if size > FULL_BYTES:
@@ -256,8 +255,6 @@ def _check_pt(name: str, entry: dict, columns: dict, file: Path, first: list[dic
 
 
 def _all(file: Path):
-    from medtui.core.data.files import iter_records
-
     try:
         yield from iter_records(file)
     except DataFileError:
@@ -389,8 +386,6 @@ def _adapter_list(value: Any) -> list[str]:
 
 def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
     """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
-    from medtui.core.runs.records import list_runs
-
     target = output_dir.resolve()
     for run in list_runs(ws.runs_dir):
         try:
@@ -402,8 +397,6 @@ def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
 
 
 def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
-    from medtui.core.stages.ppo_support import ppo_support
-
     batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
     out: list[Problem] = []
     if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:
@@ -420,15 +413,11 @@ def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Proble
 
 def estimate_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None) -> tuple[int, int]:
     """(bytes needed, checkpoints on disk at once) for a run (:mod:`medtui.core.runs.diskplan`)."""
-    from medtui.core.runs.diskplan import estimate
-
     est = estimate(cfg, records)
     return est.total, est.kept
 
 
 def _check_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None, env: Environment) -> list[Problem]:
-    from medtui.core.runs.diskplan import estimate, human
-
     est = estimate(cfg, records)
     free = env.disk_free(plan.output_dir)
     if est.total > free:
