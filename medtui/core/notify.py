@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -196,7 +197,7 @@ def listen() -> tuple[socket.socket, Path]:
     folder = listeners_dir()
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    path = folder / f"{os.getpid()}.sock"
+    path = folder / f"{os.getpid()}-{secrets.token_hex(3)}.sock"  # one per app, even two in one process
     try:
         path.unlink()
     except FileNotFoundError:

@@ -81,7 +81,7 @@ def test_a_missing_hook_program_is_reported():
 def test_open_tuis_receive_messages_and_stale_sockets_go(tmp_path):
     sock, path = notify.listen()
     try:
-        stale = path.with_name("999999999.sock")
+        stale = path.with_name("999999999-dead.sock")
         stale.touch()
         assert notify.send_to_listeners({"event": "run_end", "title": "t"}) == 1
         sock.settimeout(5)
