@@ -61,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--full", action="store_true", help="also time one full validation pass (every record)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ws = init_demo(Path(tmp) / "ws")
@@ -85,6 +86,13 @@ def main() -> None:
         anchor = median_time(read_all, args.repeat)
         print(f"pre-flight, {args.mb} MB dataset (median of {args.repeat}): {ours:.3f} s   target < 1 s")
         print(f"anchor: read the file once (median of {args.repeat}): {anchor:.3f} s   ratio {ours / anchor:.2f}")
+        if args.full:
+            from medtui.core.data.validation import validate_dataset
+
+            entry = {"file_name": "big.json", "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+            full = median_time(lambda: validate_dataset(big, entry, "sft"), 1)
+            print(f"for comparison, validating every record (medtui data validate): {full:.1f} s "
+                  f"({full / ours:.0f}x the sampled pre-flight)")
 
         cfg = Path(tmp) / "sft.yaml"
         cfg.write_text(CONFIG)
