@@ -246,7 +246,7 @@ class DatasetRegistry:
             raise RegistryError(f"dataset {name!r} in {self.path}: {problem}")
         if any(entry.get(key) for key in SOURCE_KEYS[:-1]):
             return None
-        if not entry.get("file_name"):
+        if not entry.get("file_name") or not isinstance(entry["file_name"], str):
             return None
         if "\x00" in entry["file_name"]:
             raise RegistryError(f"dataset {name!r} in {self.path}: file_name contains a NUL byte")

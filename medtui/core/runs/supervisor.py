@@ -4,8 +4,9 @@ It leads the run's session and process group, starts the command recorded in ``r
 with stdout/stderr going to files, and records how it ended (:func:`medtui.core.runs.states.final_state`:
 succeeded, stopped with what was saved, killed, or failed with the exit code or signal). It
 ignores the stop signals that the group receives, so it outlives the trainer and can record
-how the trainer ended. It keeps a small reserve file so that a disk the run filled still has
-room for the final record.
+how the trainer ended. While it waits, :class:`~medtui.core.runs.oversight.Oversight` raises live
+alerts; at the end it adds the diagnosis and sends the notifications. It keeps a small reserve file
+so that a disk the run filled still has room for the final record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from medtui.core.runs.oversight import POLL_S, Oversight
 from medtui.core.runs.records import Run, clean_record, read_record, write_record
 from medtui.core.runs.states import final_state, stop_mode
 
@@ -69,6 +71,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env.update(record.get("env") or {})
     pass_fds = (lock_fd,) if lock_fd is not None else ()
+    oversight = Oversight(run_dir, record)
     with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:
         try:
             child = subprocess.Popen(
@@ -78,7 +81,8 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             record.update(status="failed", ended=time.time(), exit_code=127,
                           error=f"could not start {record['argv'][0]}: {exc.strerror or exc}")
-            write_final(run_dir, record, reserve)
+            write_final(run_dir, oversight.finish(record, 127), reserve)
+            oversight.announce()
             return 127
         record["child_pid"] = child.pid
         try:
@@ -86,10 +90,13 @@ def main(argv: list[str]) -> int:
         except psutil.Error:
             pass
         write_record(run_dir, record)
+        oversight.started(child.pid)
         while True:
             try:
-                code = child.wait()
+                code = child.wait(timeout=POLL_S)
                 break
+            except subprocess.TimeoutExpired:
+                oversight.tick()
             except InterruptedError:
                 continue
     try:
@@ -100,12 +107,13 @@ def main(argv: list[str]) -> int:
     record.update(ended=time.time(), **final_state(code, stop_mode(run_dir), kind=run.kind,
                                                    output_dir=run.output_dir, started=run.started,
                                                    stderr=run.stderr_path))
-    write_final(run_dir, record, reserve)
+    write_final(run_dir, oversight.finish(record, code), reserve)
     if reserve is not None:
         try:
             reserve.unlink()
         except OSError:
             pass
+    oversight.announce()
     return code if code >= 0 else 128 - code
 
 
