@@ -199,3 +199,29 @@ def test_stop_now_stops_the_running_stage_gracefully(demo_ws, tmp_path):
     assert final.status == "stopped"
     assert [s["status"] for s in read_state(pipe.run_dir)["stages"]] == ["stopped", "pending"]
     assert not [r for r in list_runs(demo_ws.runs_dir) if r.stage == "sft" and r.id != stage_run.id]
+
+
+async def test_homes_queue_is_a_detached_pipeline_that_outlives_the_app(demo_ws, tmp_path):
+    """Home's p on a workspace with a pipeline.yaml, then quit medtui at once: the chain still completes."""
+    from medtui.tui.app import MedtuiApp
+    from medtui.tui.screens.confirm import ConfirmScreen
+    from medtui.tui.screens.home import HomeScreen
+    from tests.tui_helpers import wait_until as pilot_wait
+
+    (demo_ws.root / "pipeline.yaml").write_text(TWO_SFT.format(first=3, second=2))
+    app = MedtuiApp(demo_ws, lang="en", settings_path=tmp_path / "settings.json")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot_wait(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
+        await pilot.press("p")
+        await pilot_wait(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        assert "first → second" in app.screen.question and "stops no stage" in app.screen.detail
+        await pilot.press("y")
+        await pilot_wait(pilot, lambda: any("started as run" in n.message for n in app._notifications),
+                         timeout=60, what="the start")
+        await pilot_wait(pilot, lambda: app.screen.queue_status.startswith("▶ pipeline two:"), timeout=60,
+                         what="the status line")
+    pipe = pipeline_runs(demo_ws)[0]
+    assert load_run(pipe.run_dir).is_running  # the app is gone; the chain is not
+    final = wait_until(lambda: (lambda r: r if not r.is_running else None)(load_run(pipe.run_dir)), timeout=900)
+    assert final.status == "succeeded", final.reason()
+    assert [s["status"] for s in read_state(pipe.run_dir)["stages"]] == ["succeeded", "succeeded"]

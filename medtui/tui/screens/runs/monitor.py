@@ -7,7 +7,9 @@ One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follo
 copies of each series thinned to the chart's width; a
 redraw waits while the new points would not move a character cell, and the charts' measured
 render time is kept under CHART_CPU_BUDGET of one core.
-Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
+Stop and Kill ask for confirmation, then call :func:`medtui.core.lifecycle.chain.stop_any` in a thread
+(a pipeline run stops after its current stage). A predict, export or pipeline run has no loss curve:
+its outcome (:mod:`medtui.core.outcome`: metrics, the exported folder, the stages) takes the charts' place.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class MonitorScreen(Screen):
     MonitorScreen #side { width: 1fr; }
     MonitorScreen #metric-chart { display: none; }
     MonitorScreen.-metric #metric-chart { display: block; }
+    MonitorScreen #outcome { display: none; height: 3fr; min-height: 4; padding: 0 1; }
+    MonitorScreen.-outcome #outcome { display: block; }
+    MonitorScreen.-outcome #charts { display: none; }
     MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
     BINDINGS = [
@@ -90,10 +95,11 @@ class MonitorScreen(Screen):
     class Polled(Message):
         """New data for the monitored runs (deltas are incremental, so none may be dropped)."""
 
-        def __init__(self, deltas: list[RunDelta], missing: list[str]) -> None:
+        def __init__(self, deltas: list[RunDelta], missing: list[str], outcome=None) -> None:
             super().__init__()
             self.deltas = deltas
             self.missing = missing
+            self.outcome = outcome  # the primary run's core.outcome.Outcome, when it has one
 
     class StopPhase(Message):
         def __init__(self, phase: str) -> None:
@@ -133,6 +139,7 @@ class MonitorScreen(Screen):
         self._drawn_at = 0.0
         self.max_stale = max_stale
         self._polled = False
+        self.outcome = None
         self._halt = threading.Event()
         localise_bindings(self, lang)
 
@@ -158,6 +165,7 @@ class MonitorScreen(Screen):
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
+        yield Static(id="outcome")
         with Horizontal(id="charts"):
             yield Chart(id="loss-chart")
             with Vertical(id="side"):
@@ -193,9 +201,18 @@ class MonitorScreen(Screen):
                 watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
             except MedtuiError:
                 missing.append(rid)
+        primary = next((w for w in watches if w.run_dir.name == self.run_id), None)
+        settled = False  # a finished run's outcome is read once it is complete
         while not worker.is_cancelled and not self._halt.is_set():
             try:
-                self.post_message(self.Polled([w.poll() for w in watches], missing))
+                deltas = [w.poll() for w in watches]
+                found = None
+                if primary is not None and primary.run.kind != "train" and not settled:
+                    from medtui.core.outcome import outcome
+
+                    found = outcome(primary.run)
+                    settled = found is not None and found.ready and primary.run.status != "running"
+                self.post_message(self.Polled(deltas, missing, found))
             except OSError:
                 pass  # a log rotated or vanished between stat and open: the next tick catches up
             self._halt.wait(self.poll_interval)
@@ -210,6 +227,8 @@ class MonitorScreen(Screen):
             lines.extend(delta.lines)
         if lines:
             self._write_log(lines)
+        if message.outcome is not None:
+            self._show_outcome(message.outcome)
         first = not self._polled
         self._polled = True
         if changed or first:
@@ -259,8 +278,20 @@ class MonitorScreen(Screen):
         if p.steps_per_second:
             parts.append(f"{p.steps_per_second:.2f} it/s")
         if p.steps == 0 and not p.total_steps:
-            parts = [text(self.lang, "monitor.waiting")]
+            kind = state.record.get("kind") or "train"
+            parts = [text(self.lang, "monitor.waiting" if kind == "train" else f"monitor.outcome.{kind}.steps")]
         self._set("#progress-text", " · ".join(parts))
+
+    def _show_outcome(self, found) -> None:
+        """A run without a loss curve shows what it produced where the charts would be."""
+        self.outcome = found
+        self.add_class("-outcome")
+        kind = self.primary.record.get("kind") or "train"
+        title = text(self.lang, f"monitor.outcome.{kind}")
+        body = "\n".join(found.lines) if found.ready or self.primary.status != "running" \
+            else text(self.lang, f"monitor.outcome.{kind}.wait")
+        content = Text.assemble((title, "bold"), "\n", body)
+        self._set("#outcome", content)
 
     def _write_log(self, lines: list[str]) -> None:
         if self.log_paused:
@@ -370,11 +401,11 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
     def _stop_run(self, kill: bool) -> None:
-        from medtui.core.runs import runner
+        from medtui.core.lifecycle.chain import stop_any
 
         try:
             run = load_run(self.workspace.runs_dir / self.run_id)
-            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            fresh = stop_any(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
             self.post_message(self.StopDone(fresh.status))
         except MedtuiError as exc:
             self.post_message(self.StopDone("", str(exc)))
