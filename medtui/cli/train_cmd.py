@@ -38,7 +38,7 @@ def register(sub, common) -> None:
                                    "current stage; --now also stops that stage gracefully.")
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest' or 'latest:STAGE'")
     p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
-    p.add_argument("--now", action="store_true", help="for a pipeline: stop its running stage too, gracefully")
+    p.add_argument("--now", action="store_true", help="for a pipeline: stop its running stage too, gracefully / 流程:同时平稳停止当前阶段")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
     p.set_defaults(func=cmd_stop)
 
@@ -63,7 +63,7 @@ def register(sub, common) -> None:
     p.add_argument("--only", help="comma-separated stage names to run (earlier outputs are reused)")
     p.add_argument("--resume", action="store_true",
                    help="skip the stages that already succeeded with the same configuration / 跳过已成功的阶段")
-    p.add_argument("--detach", action="store_true", help="start and return at once; the chain continues")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the chain continues / 启动后立即返回")
     p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
     p.set_defaults(func=cmd_pipeline)
 
