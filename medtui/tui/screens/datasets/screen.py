@@ -226,7 +226,9 @@ class DatasetsScreen(Screen):
         self._count_all()
 
     def _cells(self, row: DatasetRow) -> tuple[str, ...]:
-        if row.hub:
+        if row.problem:
+            exists = self._t("bad")
+        elif row.hub:
             exists = self._t("hub")
         else:
             exists = self._t("yes") if row.exists else self._t("missing")
@@ -295,6 +297,9 @@ class DatasetsScreen(Screen):
     def _load_page(self) -> None:
         row = self.rows.get(self.current or "")
         if row is None:
+            return
+        if row.problem:
+            self._show_message(self._t("bad_entry", name=row.name, problem=row.problem))
             return
         if row.hub:
             source = next((f"{k}: {row.entry[k]}" for k in SOURCE_KEYS if row.entry.get(k)), "")
@@ -404,6 +409,10 @@ class DatasetsScreen(Screen):
 
     def action_edit_entry(self) -> None:
         if not self._writable() or self.current is None:
+            return
+        row = self.rows.get(self.current)
+        if row is not None and row.problem:  # the form cannot hold an entry of the wrong shape
+            self.notify(self._t("bad_entry", name=row.name, problem=row.problem), severity="error", timeout=10)
             return
         form = EntryForm(self.registry.path.parent, self.lang, name=self.current,
                          entry=self.registry.get(self.current), existing=set(self.rows))

@@ -19,6 +19,9 @@ from rich.text import Text
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("Datasets", "数据集"),
     "read_only": ("read-only", "只读"),
+    "bad": ("BAD", "有误"),
+    "bad_entry": ("{name}: the registry entry is wrong: {problem}. Fix it in dataset_info.json, or remove it (d).",
+                  "{name}:注册条目有误:{problem}。请在 dataset_info.json 中修正,或移除(d)。"),
     "name": ("Name", "名称"),
     "file": ("File", "文件"),
     "exists": ("Exists", "存在"),
