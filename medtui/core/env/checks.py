@@ -111,20 +111,38 @@ def llamafactory_cli_path() -> tuple[str | None, bool]:
     return on_path, on_path is not None
 
 
-def check_llamafactory() -> CheckResult:
-    version = dist_version("llamafactory")
+def check_llamafactory(version: str | None | bool = True) -> CheckResult:
+    """llamafactory's version and location, whether it is in medtui's tested range, and its CLI.
+
+    ``version`` stands in for the installed version (tests); the package itself must be installed.
+    """
+    from medtui.core.env import llamafactory_compat as compat
+
+    version = dist_version("llamafactory") if version is True else version
     location = module_dir("llamafactory")
     if version is None or location is None:
         return result("llamafactory", "fail", f"llamafactory is not installed for {sys.executable}",
-                      pip_command("install", "llamafactory"))
+                      pip_command("install", repr(compat.PIP_RANGE)))
+    status = compat.version_status(version)
+    detail = f"llamafactory {version} at {location}: {status.reason()}"
     cli, on_path = llamafactory_cli_path()
-    detail = f"llamafactory {version} at {location}"
     if cli is None:
         return result("llamafactory", "fail", f"{detail}; llamafactory-cli was not found beside Python or on PATH",
                       pip_command("install", "--force-reinstall", "--no-deps", f"llamafactory=={version}"))
+    path_cli = shutil.which("llamafactory-cli")
     if not on_path:
-        return result("llamafactory", "ok", f"{detail}; llamafactory-cli: {cli} (medtui uses it; not on PATH)")
-    return result("llamafactory", "ok", f"{detail}; llamafactory-cli on PATH: {shutil.which('llamafactory-cli')}")
+        detail += f"; medtui runs {cli} (not on PATH)"
+    elif path_cli and Path(path_cli).resolve() != Path(cli).resolve():
+        detail += f"; medtui runs {cli} (PATH has another: {path_cli})"
+    else:
+        detail += f"; llamafactory-cli: {cli}"
+    missing = compat.missing_spec_arguments()
+    if missing:
+        detail += f"; medtui arguments this version lacks (medtui leaves their defaults out of runs): {', '.join(missing)}"
+    if not status.in_range:
+        return result("llamafactory", "warn", detail,
+                      pip_command("install", repr(compat.PIP_RANGE)) + "  (or keep it, at your own risk)")
+    return result("llamafactory", "ok", detail)
 
 
 def check_package(name: str, ranges: dict[str, str] | None) -> CheckResult:
@@ -189,20 +207,20 @@ def check_keras(ws=None) -> CheckResult:
 
 
 PPO_ENGINE = "medtui.engines.ppo_train"
-_REQUIRE = re.compile(r"""require_version\(\s*[rbuf]?["'](trl[^"']*)["']""")
 
 
 def llamafactory_ppo_requirement(lf_dir: Path | None) -> str | None:
-    """The trl requirement in llamafactory's PPO trainer source (read as text, never imported)."""
+    """The trl specifier of llamafactory's PPO trainer (``>=0.8.6,<=0.9.6``), read as text, never imported."""
+    from medtui.core.stages.ppo_support import PPO_TRAINER_FILE, trl_requirement
+
     if lf_dir is None:
         return None
-    source = lf_dir / "train" / "ppo" / "trainer.py"
     try:
-        text = source.read_text(encoding="utf-8")
+        text = lf_dir.joinpath(*PPO_TRAINER_FILE).read_text(encoding="utf-8")
     except OSError:
         return None
-    match = _REQUIRE.search(text)
-    return match.group(1)[3:].strip() if match else None
+    pin = trl_requirement(text)
+    return pin[3:] if pin else None
 
 
 def trl_ppo_trainer(trl_dir: Path | None) -> str | None:
@@ -237,6 +255,8 @@ def check_ppo(*, lf_dir: Path | None | str = "auto", trl_dir: Path | None | str 
     if not version:
         return result("ppo", "warn", "trl is not installed, so no PPO path can run", pip_command("install", "trl"))
     needed = llamafactory_ppo_requirement(Path(lf_dir) if lf_dir else None)
+    if needed is None and lf_dir is not None and (Path(lf_dir) / "train" / "ppo").is_dir():
+        needed = (declared_ranges() or {}).get("trl") or None  # no pin of its own (0.9.3): the package's range
     if needed and satisfies(version, needed):
         return result("ppo", "ok", f"llamafactory's PPO supports this trl ({version} satisfies trl{needed})")
     lf_note = (f"llamafactory's PPO needs trl{needed}" if needed else

@@ -188,7 +188,10 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
     if fill_defaults:
-        for key, default in defaults_for(stage, method).items():
+        from medtui.core.env.llamafactory_compat import usable_defaults
+
+        # A spec default the installed llamafactory does not know would make it refuse the run.
+        for key, default in usable_defaults(defaults_for(stage, method), _command(stage)).items():
             values.setdefault(key, default)
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
@@ -231,8 +234,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         env["LLAMABOARD_WORKDIR"] = str(output_dir)
     env["PYTHONUNBUFFERED"] = "1"
 
-    verb = "export" if stage == "export" else "train"
-    argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    argv = [llamafactory_cli(), _command(stage), str(run_dir / CONFIG_NAME)]
     if stage == "ppo":
         support = ppo_support()
         if support.uses_llamafactory:
@@ -241,6 +243,11 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
                    cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+
+
+def _command(stage: str) -> str:
+    """The llamafactory-cli command whose parser reads a stage's YAML."""
+    return "export" if stage == "export" else "train"
 
 
 def _flag(value: Any) -> Any:

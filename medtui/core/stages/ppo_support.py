@@ -1,10 +1,12 @@
 """Which engine runs the PPO stage: llamafactory's own, or medtui's on TRL's maintained PPOTrainer.
 
-llamafactory 0.9.5 pins its PPO trainer to ``trl>=0.8.6,<=0.9.6`` (a ``require_version`` call in
-``llamafactory/train/ppo/trainer.py``), while the rest of it needs a newer trl. This module reads
-that pin from the installed source file, without importing llamafactory, and compares it with
-the installed trl. Only a pin that is found *and* satisfied selects llamafactory; anything else
-(no file, no readable pin, an unsatisfied pin) selects medtui's engine. The builder and the
+From 0.9.4 on (upstream main included), llamafactory pins its PPO trainer to ``trl>=0.8.6,<=0.9.6``
+(a ``require_version`` call in ``llamafactory/train/ppo/trainer.py``) while the rest of it needs
+trl>=0.18; 0.9.3 has no such pin and declares ``trl<=0.9.6`` for the whole package. This module
+reads the pin from the installed source file (without importing llamafactory), or else the
+package's declared trl range, and compares it with the installed trl. Only a requirement that
+is found *and* satisfied selects llamafactory; anything else
+(no file, no readable requirement, an unsatisfied one) selects medtui's engine. The builder and the
 doctor both ask :func:`ppo_support`.
 """
 
@@ -14,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata, util
+from importlib import metadata
 from pathlib import Path
 
 MEDTUI_MODULE = "medtui.engines.ppo_train"
@@ -55,13 +57,12 @@ class PPOSupport:
 
 def llamafactory_ppo_file() -> Path | None:
     """llamafactory's PPO trainer source, located without importing llamafactory."""
-    try:
-        spec = util.find_spec("llamafactory")
-    except (ImportError, ValueError):
+    from medtui.core.env.llamafactory_source import locate
+
+    install = locate()
+    if install is None:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*PPO_TRAINER_FILE)
+    path = install.package_dir.joinpath(*PPO_TRAINER_FILE)
     return path if path.is_file() else None
 
 
@@ -111,4 +112,25 @@ def ppo_support() -> PPOSupport:
         source = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return decide(None, trl_version, found=False)
-    return decide(trl_requirement(source), trl_version)
+    return decide(trl_requirement(source) or declared_trl_requirement(), trl_version)
+
+
+def declared_trl_requirement() -> str | None:
+    """llamafactory's own trl dependency (``trl<=0.9.6,>=0.8.6`` in 0.9.3), from its metadata.
+
+    A PPO trainer without a pin of its own (0.9.3) runs on whatever trl the package declares.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requires = metadata.requires("llamafactory") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for line in requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower() == "trl" and req.specifier and (req.marker is None or req.marker.evaluate({"extra": ""})):
+            return f"trl{req.specifier}"
+    return None
