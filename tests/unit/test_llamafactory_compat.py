@@ -22,9 +22,11 @@ from medtui.core.env import llamafactory_source as source
 from medtui.core.hub import modelcheck
 from medtui.core.stages import ppo_support as ppo_mod
 from medtui.core.stages.builder import build_plan
+from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS
 from medtui.core.stages.spec import ARGS
 from tests.conftest import ROOT
 
+SPEC_YAML_KEYS = [a.name for a in ARGS if a.target == "yaml" and a.stages != ("export",)]
 TRANSFORMERS = {
     "training_args.py": "from dataclasses import dataclass, field\n\n@dataclass\nclass TrainingArguments:\n{fields}",
     "training_args_seq2seq.py": ("from .training_args import TrainingArguments\n\n"
@@ -43,9 +45,9 @@ def _lines(names, annotation="str") -> str:
 
 
 def fake_llamafactory(root: Path, *, lacks=(), extra=(), mix_strategy=("concat",), templates=("default",),
-                      train_tab=("learning_rate",), ppo_pin: str | None = None) -> Path:
+                      train_tab=("learning_rate",), ppo_pin: str | None = "trl>=0.8.6,<=0.9.6") -> Path:
     """A llamafactory + transformers source tree with every spec argument except ``lacks``, plus ``extra``."""
-    yaml_args = [a.name for a in ARGS if a.target == "yaml" and a.name not in TRAINING_KEYS]
+    yaml_args = [a.name for a in ARGS if a.target == "yaml" and a.name not in (*TRAINING_KEYS, *MEDTUI_ONLY_KEYS)]
     own = [n for n in dict.fromkeys(["model_name_or_path", *yaml_args, "stage", *extra]) if n not in lacks]
     lf, tf = root / "llamafactory", root / "transformers"
     (lf / "hparams").mkdir(parents=True)
@@ -131,14 +133,16 @@ def test_arguments_follow_the_installed_dataclasses(tmp_path, installed, demo_ws
     # 0.9.4 has ray_run_name; 0.9.5 dropped it and added preserve_thinking. 0.8.3 lacked enable_liger_kernel.
     installed(fake_llamafactory(tmp_path / "a", extra=("ray_run_name",), lacks=("enable_liger_kernel",)))
     assert compat.accepts("ray_run_name") is True and compat.accepts("preserve_thinking") is False
-    assert compat.unknown_keys(["learning_rate", "preserve_thinking", "ppo_kl_coef"]) == ["preserve_thinking"]
-    assert compat.missing_spec_arguments() == ["enable_liger_kernel"]
+    assert compat.unknown_keys(["learning_rate", "preserve_thinking", "ppo_kl_coef"]) == ["preserve_thinking",
+                                                                                         "ppo_kl_coef"]
+    assert compat.unknown_keys(SPEC_YAML_KEYS) == ["enable_liger_kernel", "ppo_kl_coef"]
     assert "enable_liger_kernel" not in build_plan(config, demo_ws).yaml_config  # its default would be refused
-    assert "enable_liger_kernel" in checks.check_llamafactory().detail
+    ppo = {**config, "stage": "ppo", "reward_model": "saves/rm"}
+    assert build_plan(ppo, demo_ws).yaml_config["ppo_kl_coef"] == 0.05  # medtui's engine reads it
 
     installed(fake_llamafactory(tmp_path / "b", extra=("preserve_thinking",)))
     assert compat.accepts("ray_run_name") is False and compat.accepts("preserve_thinking") is True
-    assert compat.missing_spec_arguments() == []
+    assert compat.unknown_keys(SPEC_YAML_KEYS) == ["ppo_kl_coef"]
     assert build_plan(config, demo_ws).yaml_config["enable_liger_kernel"] is False
 
 
@@ -178,20 +182,30 @@ def test_templates_follow_the_installed_registry(tmp_path, installed):
 
 # -- PPO ----------------------------------------------------------------------------------------------
 def test_ppo_requirement_is_the_trainers_pin_or_the_packages_trl_range(tmp_path, installed, monkeypatch):
-    monkeypatch.setattr(ppo_mod, "declared_trl_requirement", lambda: "trl<=0.9.6,>=0.8.6")
+    monkeypatch.setattr(compat, "declared_requirement", lambda name: "trl<=0.9.6,>=0.8.6" if name == "trl" else None)
     # 0.9.4 and later pin the PPO trainer itself (and need trl>=0.18 elsewhere): medtui's engine runs on trl 0.24.
     installed(fake_llamafactory(tmp_path / "a", ppo_pin="trl>=0.8.6,<=0.9.6"))
-    assert compat.ppo_engine().requirement == "trl>=0.8.6,<=0.9.6"
+    found = compat.ppo_trl_requirement()
+    assert (found.requirement, found.origin) == ("trl>=0.8.6,<=0.9.6", "pin")
+    assert ppo_mod.ppo_support().requirement == "trl>=0.8.6,<=0.9.6"
     # 0.9.3 has no pin in the trainer; the package declares trl<=0.9.6 and llamafactory's own PPO runs on it.
     installed(fake_llamafactory(tmp_path / "b", ppo_pin=None))
-    assert compat.ppo_engine().requirement == "trl<=0.9.6,>=0.8.6"
-    assert ppo_mod.decide(compat.ppo_engine().requirement, "0.9.6").uses_llamafactory
-    assert not ppo_mod.decide(compat.ppo_engine().requirement, "0.24.0").uses_llamafactory
+    found = compat.ppo_trl_requirement()
+    assert (found.requirement, found.origin) == ("trl<=0.9.6,>=0.8.6", "declared")
+    assert ppo_mod.decide(found.requirement, "0.9.6").uses_llamafactory
+    assert not ppo_mod.decide(found.requirement, "0.24.0").uses_llamafactory
+    assert checks.check_ppo(lf_dir=tmp_path / "b" / "llamafactory", trl_version="0.9.6").detail == (
+        "llamafactory's PPO supports this trl (0.9.6 satisfies trl<=0.9.6,>=0.8.6)")
+    # no PPO trainer at all
+    assert compat.ppo_trl_requirement(tmp_path / "nowhere").trainer is None
 
 
-def test_declared_trl_requirement_of_the_real_package():
-    declared = ppo_mod.declared_trl_requirement()
+def test_trl_pin_and_declared_range_of_the_real_package():
+    assert compat.trl_pin('require_version(\n    "trl>=0.8.6, <=0.9.6",\n    "msg")') == "trl>=0.8.6,<=0.9.6"
+    assert compat.trl_pin("import trl\n") is None
+    declared = compat.declared_requirement("trl")
     assert declared and declared.startswith("trl") and Requirement(declared).specifier
+    assert compat.declared_requirement("no-such-dependency") is None
 
 
 # -- LlamaBoard ---------------------------------------------------------------------------------------
@@ -206,7 +220,7 @@ def test_llamaboard_elements_follow_the_installed_components(tmp_path, installed
 # -- the real installed package ---------------------------------------------------------------------
 def test_this_environments_llamafactory_takes_every_spec_argument():
     assert compat.version_status().in_range
-    assert compat.missing_spec_arguments() == []
+    assert compat.unknown_keys(SPEC_YAML_KEYS) == ["ppo_kl_coef"]  # medtui's own PPO engine setting
     assert compat.accepts("learning_rate") and compat.accepts("export_dir", "export")
     assert compat.templates() and "default" in compat.templates()
     assert "train" in compat.llamaboard_elements()

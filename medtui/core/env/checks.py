@@ -138,9 +138,6 @@ def check_llamafactory(version: str | None | bool = True) -> CheckResult:
         detail += f"; medtui runs {cli} (PATH has another: {path_cli})"
     else:
         detail += f"; llamafactory-cli: {cli}"
-    missing = compat.missing_spec_arguments()
-    if missing:
-        detail += f"; medtui arguments this version lacks (medtui leaves their defaults out of runs): {', '.join(missing)}"
     if not status.in_range:
         return result("llamafactory", "warn", detail,
                       pip_command("install", repr(compat.PIP_RANGE)) + "  (or keep it, at your own risk)")
@@ -210,17 +207,11 @@ PPO_ENGINE = "medtui.engines.ppo_train"
 
 
 def llamafactory_ppo_requirement(lf_dir: Path | None) -> str | None:
-    """The trl specifier of llamafactory's PPO trainer (``>=0.8.6,<=0.9.6``), read as text, never imported."""
-    from medtui.core.stages.ppo_support import PPO_TRAINER_FILE, trl_requirement
+    """The trl specifier llamafactory's own PPO needs (``>=0.8.6,<=0.9.6``), read, never imported."""
+    from medtui.core.env.llamafactory_compat import ppo_trl_requirement
 
-    if lf_dir is None:
-        return None
-    try:
-        text = lf_dir.joinpath(*PPO_TRAINER_FILE).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    pin = trl_requirement(text)
-    return pin[3:] if pin else None
+    found = ppo_trl_requirement(lf_dir)
+    return found.requirement[3:] if found.requirement else None
 
 
 def trl_ppo_trainer(trl_dir: Path | None) -> str | None:
@@ -255,8 +246,6 @@ def check_ppo(*, lf_dir: Path | None | str = "auto", trl_dir: Path | None | str 
     if not version:
         return result("ppo", "warn", "trl is not installed, so no PPO path can run", pip_command("install", "trl"))
     needed = llamafactory_ppo_requirement(Path(lf_dir) if lf_dir else None)
-    if needed is None and lf_dir is not None and (Path(lf_dir) / "train" / "ppo").is_dir():
-        needed = (declared_ranges() or {}).get("trl") or None  # no pin of its own (0.9.3): the package's range
     if needed and satisfies(version, needed):
         return result("ppo", "ok", f"llamafactory's PPO supports this trl ({version} satisfies trl{needed})")
     lf_note = (f"llamafactory's PPO needs trl{needed}" if needed else

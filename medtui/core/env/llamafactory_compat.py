@@ -9,12 +9,15 @@ difference     how it is detected                                   used by
 ============== ==================================================== ======================================
 arguments      :func:`accepts` / :func:`unknown_keys`: the fields   the builder leaves out spec defaults
                of the argument dataclasses llamafactory's parser    the installed parser would reject
-               combines (``hparams/``, transformers' training       (:func:`usable_defaults`); the doctor
-               arguments), read by :mod:`llamafactory_source`       lists spec arguments it lacks
-choices        :func:`choices`: a ``Literal[...]`` annotation       choice lists (e.g. ``mix_strategy``)
+               combines (``hparams/``, transformers' training       (:func:`usable_defaults`)
+               arguments), read by :mod:`llamafactory_source`
+choices        :func:`choices`: a ``Literal[...]`` annotation       whatever offers such an argument's
+                                                                    values (none of the spec's differ)
 templates      :func:`templates`: ``register_template`` calls       template suggestions (modelcheck)
-PPO engine     :func:`ppo_engine`: the ``require_version("trl..")`` builder, doctor (llamafactory's PPO
-               pin in ``train/ppo/trainer.py`` vs the installed trl or medtui's engine on TRL's PPOTrainer)
+PPO engine     :func:`ppo_trl_requirement`: the trainer's          ``stages/ppo_support.py`` picks
+               ``require_version("trl...")`` pin (0.9.4 on), else   llamafactory's PPO when the installed
+               llamafactory's declared trl range (0.9.3)            trl meets it, else medtui's engine;
+                                                                    the doctor's PPO check
 LlamaBoard     :func:`llamaboard_elements`: keyword names of the    LlamaBoard contract test
                ``dict(...)`` calls in ``webui/components/*.py``
 ============== ==================================================== ======================================
@@ -25,12 +28,13 @@ LlamaBoard     :func:`llamaboard_elements`: keyword names of the    LlamaBoard c
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from medtui.core.env import llamafactory_source as source
-from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, PPOSupport, ppo_support
 
 #: The llamafactory releases medtui is tested with; the same specifier as pyproject's dependency.
 TESTED_RANGE = ">=0.9.3,<0.10"
@@ -124,30 +128,17 @@ def unknown_keys(keys: Iterable[str], command: str = "train") -> list[str]:
     fields = _fields(command)
     if fields is None:
         return []
-    return [k for k in keys if k not in fields and k not in MEDTUI_ONLY_KEYS]
+    return [k for k in keys if k not in fields]
 
 
-def usable_defaults(defaults: Mapping[str, object], command: str = "train") -> dict[str, object]:
-    """``defaults`` minus the keys the installed llamafactory does not know (its own default applies)."""
-    unknown = set(unknown_keys(defaults, command))
+def usable_defaults(defaults: Mapping[str, object], command: str = "train", *,
+                    keep: Iterable[str] = ()) -> dict[str, object]:
+    """``defaults`` minus the keys the installed llamafactory does not know (its own default applies).
+
+    ``keep`` names keys that are not llamafactory's to judge (medtui's own PPO engine settings).
+    """
+    unknown = set(unknown_keys(defaults, command)) - set(keep)
     return {k: v for k, v in defaults.items() if k not in unknown}
-
-
-def missing_spec_arguments() -> list[str]:
-    """medtui's YAML arguments the installed llamafactory lacks (medtui's own PPO keys aside)."""
-    from medtui.core.stages.spec import ARGS
-
-    train, export = _fields("train"), _fields("export")
-    if train is None or export is None:
-        return []
-    missing = []
-    for arg in ARGS:
-        if arg.target != "yaml" or arg.name in MEDTUI_ONLY_KEYS:
-            continue
-        known = export if arg.stages == ("export",) else train
-        if arg.name not in known:
-            missing.append(arg.name)
-    return missing
 
 
 def _literal(node: ast.expr) -> ast.Subscript | None:
@@ -193,9 +184,62 @@ def templates() -> frozenset[str] | None:
         return None
 
 
-def ppo_engine() -> PPOSupport:
-    """Which engine runs PPO here: llamafactory's (its trl pin is met) or medtui's on TRL's PPOTrainer."""
-    return ppo_support()
+@dataclass(frozen=True)
+class PPORequirement:
+    """The trl that llamafactory's own PPO trainer needs, and where that was read."""
+
+    trainer: Path | None  # llamafactory's train/ppo/trainer.py; None when there is none
+    requirement: str | None  # e.g. "trl>=0.8.6,<=0.9.6"
+    origin: str  # "pin": the trainer's require_version; "declared": llamafactory's trl dependency; "" none
+
+
+PPO_TRAINER_FILE = ("train", "ppo", "trainer.py")
+_TRL_PIN = re.compile(r"""require_version\(\s*["'](trl\s*[<>=!~][^"']*)["']""")
+
+
+def trl_pin(text: str) -> str | None:
+    """The ``trl...`` specifier of the first ``require_version("trl...")`` call in ``text``."""
+    match = _TRL_PIN.search(text)
+    return re.sub(r"\s+", "", match.group(1)) if match else None
+
+
+def declared_requirement(name: str) -> str | None:
+    """llamafactory's own dependency on ``name`` (say ``trl<=0.9.6,>=0.8.6``), from its metadata."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requires = metadata.requires("llamafactory") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for line in requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower() == name and req.specifier and (req.marker is None or req.marker.evaluate({"extra": ""})):
+            return f"{name}{req.specifier}"
+    return None
+
+
+def ppo_trl_requirement(package_dir: Path | None | bool = True) -> PPORequirement:
+    """The trl llamafactory's own PPO needs: its trainer's pin (0.9.4 on), else the package's range (0.9.3).
+
+    ``package_dir`` stands in for the installed package's folder (tests, the doctor's fakes).
+    """
+    if package_dir is True:
+        install = source.locate()
+        package_dir = install.package_dir if install else None
+    trainer = Path(package_dir).joinpath(*PPO_TRAINER_FILE) if package_dir else None
+    if trainer is None or not trainer.is_file():
+        return PPORequirement(None, None, "")
+    try:
+        pin = trl_pin(trainer.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return PPORequirement(None, None, "")
+    if pin:
+        return PPORequirement(trainer, pin, "pin")
+    declared = declared_requirement("trl")
+    return PPORequirement(trainer, declared, "declared" if declared else "")
 
 
 def llamaboard_elements() -> dict[str, list[str]]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medtui.core.env.checks import module_dir
 from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 

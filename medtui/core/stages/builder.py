@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from medtui.core.env.llamafactory_compat import usable_defaults
 from medtui.core.env.runenv import load as run_env
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.plan import CONFIG_NAME, RunPlan
@@ -128,10 +129,9 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
     if fill_defaults:
-        from medtui.core.env.llamafactory_compat import usable_defaults
-
         # A spec default the installed llamafactory does not know would make it refuse the run.
-        for key, default in usable_defaults(defaults_for(stage, method), _command(stage)).items():
+        defaults = usable_defaults(defaults_for(stage, method), _command(stage), keep=MEDTUI_ONLY_KEYS)
+        for key, default in defaults.items():
             values.setdefault(key, default)
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
