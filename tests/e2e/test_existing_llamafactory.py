@@ -47,8 +47,9 @@ def venv_env(venv: Path) -> dict[str, str]:
     return env
 
 
-def run(venv: Path, *argv: str, timeout: float = 900, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=venv_env(venv), cwd=cwd)
+def run(venv: Path, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run in the venv from its own folder: a checkout as the working directory would be on ``sys.path``."""
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=venv_env(venv), cwd=venv)
 
 
 def state(venv: Path) -> dict:

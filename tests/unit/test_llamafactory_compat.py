@@ -169,7 +169,8 @@ def test_choices_follow_the_installed_literal(tmp_path, installed):
 def test_templates_follow_the_installed_registry(tmp_path, installed):
     model = tmp_path / "TeleChat2-7B"
     model.mkdir()
-    # 0.9.4 registers baichuan2 and telechat2; 0.9.5 dropped baichuan2 and added qwen3_5.
+    # 0.9.4 registers baichuan2; 0.9.5 dropped it and added qwen3_5. A template the installed version
+    # lacks (telechat2 in the second tree) is never suggested.
     installed(fake_llamafactory(tmp_path / "a", templates=("default", "baichuan2", "telechat2")))
     assert compat.templates() == {"default", "baichuan2", "telechat2"}
     known = modelcheck.llamafactory_templates()
