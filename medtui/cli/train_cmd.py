@@ -89,6 +89,10 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
         print(problem, file=sys.stderr)
     if dry_run:
         print(plan.preview())
+        estimate = preflight.plan_estimate(plan)
+        if estimate is not None:
+            print("# memory estimate (medtui estimate CONFIG.yaml for fixes and --json)")
+            print("\n".join(f"# {line}" for line in estimate.lines(fixes=estimate.fits is False)))
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
         raise PreflightFailed(problems)
