@@ -77,6 +77,9 @@ class RunWatch:
         self._fresh = True
         self._reason: str | None = None
         self.trainer = JsonlTail(self.run.trainer_log)
+        from medtui.core.runs.resume import history_before
+
+        self._history, self.trainer.offset = history_before(self.run.record)  # a resumed run's earlier steps
         self._logs: list[tuple[TextTail, bool]] = []
         if follow_logs:
             for path in (self.run.stdout_path, self.run.stderr_path):
@@ -96,6 +99,8 @@ class RunWatch:
         self._fresh = False
         status = self.run.status
         records = self.trainer.read_new()
+        if self._history:
+            records, self._history = self._history + records, []
         reset = self.trainer.reset
         lines: list[str] = []
         for i, (tail, cut) in enumerate(self._logs):

@@ -28,7 +28,8 @@ def prepare(config: dict[str, Any], ws: Workspace, env: preflight.Environment | 
 
 
 def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
-           env: preflight.Environment | None = None, run_id: str | None = None) -> Run:
+           env: preflight.Environment | None = None, run_id: str | None = None,
+           record_extra: dict[str, Any] | None = None) -> Run:
     """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise.
 
     ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv).
@@ -36,7 +37,7 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline)
+    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline, extra=record_extra)
 
 
 def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Run | None, str]:

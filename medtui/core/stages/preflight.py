@@ -248,6 +248,13 @@ def _check_precision(cfg: dict[str, Any], env: Environment) -> list[Problem]:
 
 def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
     out_dir = plan.output_dir
+    resume = cfg.get("resume_from_checkpoint")
+    if resume:
+        ckpt = Path(str(resume))
+        if not (ckpt / "trainer_state.json").is_file():
+            return [Problem("resume_from_checkpoint", f"{ckpt} is not a checkpoint (no trainer_state.json)")]
+        if ckpt.resolve().parent == out_dir.resolve():
+            return []  # continuing in the same folder: its results are this run's own
     if cfg.get("overwrite_output_dir") is True or not out_dir.is_dir():
         return []
     finished = (out_dir / "all_results.json").exists() or _has_weights(out_dir)
