@@ -121,7 +121,6 @@ def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
     from medtui.core.runs.progress import RunReader
     from medtui.core.runs.records import load_run
-
     from medtui.core.runs.resume import history_before
 
     reader = RunReader(run.trainer_log)

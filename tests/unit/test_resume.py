@@ -9,8 +9,14 @@ import pytest
 
 from medtui.core.runs.progress import Progress
 from medtui.core.runs.records import Run, write_record
-from medtui.core.runs.resume import (ResumeRefused, history_before, list_checkpoints, pick_checkpoint,
-                                     resume_config, resume_refusal)
+from medtui.core.runs.resume import (
+    ResumeRefused,
+    history_before,
+    list_checkpoints,
+    pick_checkpoint,
+    resume_config,
+    resume_refusal,
+)
 
 
 def _checkpoint(out, step, max_steps=40, loss=1.5):
