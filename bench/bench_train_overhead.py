@@ -1,0 +1,248 @@
+"""Training speed under medtui against a direct ``llamafactory-cli train`` of the same YAML.
+
+Usage: ``python bench/bench_train_overhead.py [--rounds 3] [--steps 150] [--variants direct,monitor]``
+
+It builds a scratch demo workspace and a random Qwen2-shaped model big enough that one step
+takes well over 50 ms on this CPU (``--hidden``/``--layers``), writes one user YAML, and runs it
+in alternating rounds, one run per variant per round:
+
+* ``direct``      ``llamafactory-cli train user.yaml`` (the anchor), output to files;
+* ``direct-plan`` the YAML medtui generates from it (medtui's defaults added), run directly;
+* ``medtui``      ``medtui train user.yaml --detach`` (supervisor, environment, log files);
+* ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal.
+
+Speed is the trainer's own ``train_runtime`` (model loading excluded): steps / runtime. It prints
+each run, the median per variant, each variant's ratio to ``direct`` within a round (median and
+spread), the Monitor's CPU use and the machine's load average, which matters here: other
+people's jobs share the two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BUILD_MODEL = r"""
+import json, sys, torch
+from pathlib import Path
+from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+src, dst, hidden, layers = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+tok = AutoTokenizer.from_pretrained(src)
+tok.save_pretrained(dst)
+torch.manual_seed(0)
+cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 3, num_hidden_layers=layers,
+                  num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128),
+                  max_position_embeddings=1024, tie_word_embeddings=True, bos_token_id=tok.eos_token_id,
+                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, torch_dtype="float32")
+model = Qwen2ForCausalLM(cfg)
+model.save_pretrained(dst, safe_serialization=True)
+print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}))
+"""
+
+VARIANTS = ("direct", "direct-plan", "medtui", "monitor")
+
+
+def user_yaml(model: str, data_dir: str, steps: int, cutoff: int, batch: int) -> dict:
+    """What a user would write: the essentials, no medtui defaults."""
+    return {"stage": "sft", "do_train": True, "finetuning_type": "lora", "model_name_or_path": model,
+            "dataset": "demo_sft_train_data", "dataset_dir": data_dir, "template": "default", "cutoff_len": cutoff,
+            "per_device_train_batch_size": batch, "gradient_accumulation_steps": 1, "max_steps": steps,
+            "logging_steps": 5, "save_steps": 100000, "learning_rate": 1e-4, "preprocessing_num_workers": 1,
+            "report_to": "none", "overwrite_output_dir": True}
+
+
+def steps_per_second(output_dir: Path, steps: int) -> float | None:
+    try:
+        results = json.loads((output_dir / "all_results.json").read_text())
+        return steps / float(results["train_runtime"])
+    except (OSError, ValueError, KeyError, ZeroDivisionError):
+        return None
+
+
+def plain_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMABOARD_", "PYTHONUNBUFFERED"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+def run_direct(yaml_path: Path, out: Path, log_dir: Path) -> None:
+    from medtui.core.stages.builder import llamafactory_cli
+
+    with open(log_dir / "stdout.log", "wb") as so, open(log_dir / "stderr.log", "wb") as se:
+        subprocess.run([llamafactory_cli(), "train", str(yaml_path)], cwd=str(out.parent.parent), stdout=so,
+                       stderr=se, stdin=subprocess.DEVNULL, env=plain_env(), check=False)
+    if not (out / "all_results.json").exists():
+        print(f"direct run failed: {(log_dir / 'stderr.log').read_text()[-1500:]}", file=sys.stderr)
+
+
+def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, int]) -> tuple[Path, float | None]:
+    """Start under medtui (detached), optionally with the Monitor open; wait; (output_dir, monitor CPU %)."""
+    import psutil
+
+    from medtui.core.runs.records import list_runs, load_run
+
+    before = {r.id for r in list_runs(ws_root / ".medtui" / "runs")}
+    proc = subprocess.run([sys.executable, "-m", "medtui", "train", str(yaml_path), "--detach", "-w", str(ws_root)],
+                          capture_output=True, text=True, env=plain_env())
+    if proc.returncode != 0:
+        raise SystemExit(f"medtui train failed: {proc.stderr[-2000:]}")
+    run = next(r for r in list_runs(ws_root / ".medtui" / "runs") if r.id not in before)
+    cpu = None
+    app = None
+    if monitor:
+        app = psutil.Process(spawn_monitor(ws_root, run.id, size))
+        c0, t0 = None, None
+    while load_run(run.run_dir).is_running:
+        if app is not None and c0 is None:
+            time.sleep(3.0)  # the app's start-up is not what a long run pays
+            c0, t0 = app.cpu_times(), time.monotonic()
+        time.sleep(0.5)
+    if app is not None:
+        c1, t1 = app.cpu_times(), time.monotonic()
+        if c0 is not None and t1 > t0:
+            cpu = 100.0 * ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0)
+        app.terminate()
+        try:
+            app.wait(5)
+        except psutil.Error:
+            app.kill()
+    return load_run(run.run_dir).output_dir, cpu
+
+
+def child(ws_root: str, run_id: str) -> None:
+    """The real medtui app, showing the run's Monitor (as a user would), until terminated."""
+    from medtui.core.workspace import Workspace
+    from medtui.tui.app import MedtuiApp
+
+    class BenchApp(MedtuiApp):
+        def on_ready(self) -> None:
+            self.open_run(run_id)
+
+    BenchApp(workspace=Workspace.open(ws_root)).run()
+
+
+def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int]) -> int:
+    """Start the app on a pseudo-terminal of ``size`` (output drained); returns its pid."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    cols, rows = size
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor",
+                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        os.execve(sys.executable, [sys.executable, __file__, "--child", str(ws_root), run_id], env)
+
+    def drain() -> None:
+        while True:
+            try:
+                if not os.read(fd, 65536):
+                    return
+            except OSError:
+                return
+
+    threading.Thread(target=drain, daemon=True).start()
+    return pid
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--hidden", type=int, default=192)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--cutoff", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--variants", default="direct,monitor", help=f"comma separated, from {','.join(VARIANTS)}")
+    parser.add_argument("--size", default="120x40", help="Monitor terminal size")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "direct" not in variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants must include direct and name only {', '.join(VARIANTS)}")
+    size = tuple(int(v) for v in args.size.split("x"))
+
+    import yaml
+
+    from medtui.core.demo import init_demo
+    from medtui.core.stages.builder import build_plan
+
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="medtui-overhead-") as tmp:
+        ws = init_demo(Path(tmp) / "ws", say=lambda _m: None)
+        model = ws.models_dir / "bench-model"
+        built = subprocess.run([sys.executable, "-c", BUILD_MODEL, str(ws.models_dir / "workflow-demo-tiny-qwen2"),
+                                str(model), str(args.hidden), str(args.layers)], capture_output=True, text=True)
+        if built.returncode != 0:
+            raise SystemExit(built.stderr[-2000:])
+        params = json.loads(built.stdout.strip().splitlines()[-1])["parameters"]
+        print(f"model: Qwen2 shape, hidden {args.hidden}, {args.layers} layers, {params / 1e6:.1f}M parameters; "
+              f"batch {args.batch} x {args.cutoff} tokens, {args.steps} steps; variants {', '.join(variants)}")
+        for rnd in range(args.rounds):
+            order = variants if rnd % 2 == 0 else list(reversed(variants))  # alternate who goes first
+            for variant in order:
+                out = ws.saves_dir / f"{variant}-{rnd}"
+                cfg = dict(user_yaml(str(model), str(ws.data_dir), args.steps, args.cutoff, args.batch), output_dir=str(out))
+                yaml_path = Path(tmp) / f"{variant}-{rnd}.yaml"
+                log_dir = Path(tmp) / f"{variant}-{rnd}-logs"
+                log_dir.mkdir()
+                if variant == "direct-plan":
+                    cfg = build_plan(cfg, ws).yaml_config
+                yaml_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+                load0 = os.getloadavg()[0]
+                cpu = None
+                if variant in ("direct", "direct-plan"):
+                    run_direct(yaml_path, out, log_dir)
+                else:
+                    out, cpu = run_medtui(yaml_path, ws.root, variant == "monitor", size)
+                sps = steps_per_second(out, args.steps)
+                load1 = os.getloadavg()[0]
+                results.append({"round": rnd, "variant": variant, "steps_per_second": sps,
+                                "monitor_cpu_percent": cpu, "load_before": load0, "load_after": load1})
+                extra = f", Monitor CPU {cpu:.1f}% of a core" if cpu is not None else ""
+                shown = f"{sps:.3f}" if sps else "FAILED"
+                print(f"round {rnd} {variant:<12} {shown} steps/s (load {load0:.1f} → {load1:.1f}){extra}", flush=True)
+    print()
+    base = {r["round"]: r["steps_per_second"] for r in results if r["variant"] == "direct"}
+    for variant in variants:
+        rows = [r for r in results if r["variant"] == variant and r["steps_per_second"]]
+        if not rows:
+            continue
+        median = statistics.median(r["steps_per_second"] for r in rows)
+        line = f"{variant:<12} median {median:.3f} steps/s"
+        if variant != "direct":
+            ratios = [r["steps_per_second"] / base[r["round"]] for r in rows if base.get(r["round"])]
+            if ratios:
+                line += (f"; ratio to direct: median {statistics.median(ratios):.3f}, "
+                         f"min {min(ratios):.3f}, max {max(ratios):.3f} over {len(ratios)} round(s)")
+        cpus = [r["monitor_cpu_percent"] for r in rows if r["monitor_cpu_percent"] is not None]
+        if cpus:
+            line += f"; Monitor {statistics.median(cpus):.1f}% of a core"
+        print(line)
+    loads = [r["load_before"] for r in results] + [r["load_after"] for r in results]
+    print(f"load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
