@@ -81,6 +81,7 @@ class MonitorScreen(Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop", id="monitor.stop"),
         Binding("k", "kill", "Kill", id="monitor.kill"),
+        Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
@@ -386,6 +387,18 @@ class MonitorScreen(Screen):
         if message.error:
             self.notify(message.error, severity="error")
         self._show_status()
+
+    def action_resume(self) -> None:
+        """Continue this run from a checkpoint; the new run's Monitor replaces this one."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
+                                                     clock=self.clock))
+
+        self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
 
     @on(Worker.StateChanged)
     def _on_worker_state(self, event: Worker.StateChanged) -> None:

@@ -41,6 +41,7 @@ class RunsScreen(Screen):
         Binding("enter", "open", "Open", id="runs.open", priority=True),
         Binding("space", "mark", "Mark", id="runs.mark"),
         Binding("c", "compare", "Compare", id="runs.compare"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
@@ -206,6 +207,21 @@ class RunsScreen(Screen):
             self.notify(text(self.lang, "runs.compare_need"), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
+
+    def action_resume(self) -> None:
+        """Continue the highlighted run from a checkpoint (a new run; its Monitor opens)."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        run_id = self.cursor_run()
+        if run_id is None:
+            return
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.app.push_screen(self._monitor(new_id))
+
+        self.app.push_screen(ResumeScreen(self.workspace, run_id, self.lang), started)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
