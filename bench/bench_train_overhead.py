@@ -9,7 +9,8 @@ in alternating rounds, one run per variant per round:
 * ``direct``      ``llamafactory-cli train user.yaml`` (the anchor), output to files;
 * ``direct-plan`` the YAML medtui generates from it (medtui's defaults added), run directly;
 * ``medtui``      ``medtui train user.yaml --detach`` (supervisor, environment, log files);
-* ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal.
+* ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal;
+* ``monitor-light`` the same with the Monitor's light refresh (key ``l``) on.
 
 Speed is the trainer's own ``train_runtime`` (model loading excluded): steps / runtime. It prints
 each run, the median per variant, each variant's ratio to ``direct`` within a round (median and
@@ -49,7 +50,7 @@ model.save_pretrained(dst, safe_serialization=True)
 print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}))
 """
 
-VARIANTS = ("direct", "direct-plan", "medtui", "monitor")
+VARIANTS = ("direct", "direct-plan", "medtui", "monitor", "monitor-light")
 
 
 def user_yaml(model: str, data_dir: str, steps: int, cutoff: int, batch: int) -> dict:
@@ -85,7 +86,8 @@ def run_direct(yaml_path: Path, out: Path, log_dir: Path) -> None:
         print(f"direct run failed: {(log_dir / 'stderr.log').read_text()[-1500:]}", file=sys.stderr)
 
 
-def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, int]) -> tuple[Path, float | None]:
+def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, int],
+               light: bool = False) -> tuple[Path, float | None]:
     """Start under medtui (detached), optionally with the Monitor open; wait; (output_dir, monitor CPU %)."""
     import psutil
 
@@ -100,7 +102,7 @@ def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, i
     cpu = None
     app = None
     if monitor:
-        app = psutil.Process(spawn_monitor(ws_root, run.id, size))
+        app = psutil.Process(spawn_monitor(ws_root, run.id, size, light))
         c0, t0 = None, None
     while load_run(run.run_dir).is_running:
         if app is not None and c0 is None:
@@ -119,7 +121,7 @@ def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, i
     return load_run(run.run_dir).output_dir, cpu
 
 
-def child(ws_root: str, run_id: str) -> None:
+def child(ws_root: str, run_id: str, light: bool = False) -> None:
     """The real medtui app, showing the run's Monitor (as a user would), until terminated."""
     from medtui.core.workspace import Workspace
     from medtui.tui.app import MedtuiApp
@@ -127,11 +129,13 @@ def child(ws_root: str, run_id: str) -> None:
     class BenchApp(MedtuiApp):
         def on_ready(self) -> None:
             self.open_run(run_id)
+            if light:
+                self.call_after_refresh(lambda: self.screen.action_light())
 
     BenchApp(workspace=Workspace.open(ws_root)).run()
 
 
-def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int]) -> int:
+def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int], light: bool = False) -> int:
     """Start the app on a pseudo-terminal of ``size`` (output drained); returns its pid."""
     import fcntl
     import pty
@@ -145,7 +149,8 @@ def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int]) -> int:
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor",
                    PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        os.execve(sys.executable, [sys.executable, __file__, "--child", str(ws_root), run_id], env)
+        os.execve(sys.executable, [sys.executable, __file__, "--child", str(ws_root), run_id]
+                  + (["--light"] if light else []), env)
 
     def drain() -> None:
         while True:
@@ -171,9 +176,10 @@ def main() -> int:
     parser.add_argument("--size", default="120x40", help="Monitor terminal size")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, light=args.light)
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "direct" not in variants or any(v not in VARIANTS for v in variants):
@@ -212,7 +218,8 @@ def main() -> int:
                 if variant in ("direct", "direct-plan"):
                     run_direct(yaml_path, out, log_dir)
                 else:
-                    out, cpu = run_medtui(yaml_path, ws.root, variant == "monitor", size)
+                    out, cpu = run_medtui(yaml_path, ws.root, variant.startswith("monitor"), size,
+                                          light=variant == "monitor-light")
                 sps = steps_per_second(out, args.steps)
                 load1 = os.getloadavg()[0]
                 results.append({"round": rnd, "variant": variant, "steps_per_second": sps,

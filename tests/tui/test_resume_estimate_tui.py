@@ -98,3 +98,19 @@ async def test_resume_from_the_monitor_refuses_ppo_with_the_reason(demo_ws, tmp_
         assert "TRL's PPOTrainer" in str(app.screen.query_one("#resume-why").render())
         await pilot.press("escape")
         assert isinstance(app.screen, MonitorScreen)
+
+
+async def test_light_refresh_is_a_visible_choice_in_the_monitor(demo_ws, tmp_path):
+    make_run(demo_ws, "20260101-100000-sft-cccc", steps=10, total=40)
+    app = _app(demo_ws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run("20260101-100000-sft-cccc")
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
+        monitor = app.screen
+        normal = (monitor.poll_interval, monitor.query_one("#gauges").interval)
+        await pilot.press("l")
+        assert monitor.light and monitor.poll_interval == 5.0 and monitor.query_one("#gauges").interval == 10.0
+        assert "Light refresh" in monitor.sub_title
+        await pilot.press("l")
+        assert not monitor.light and (monitor.poll_interval, monitor.query_one("#gauges").interval) == normal
+        assert monitor.sub_title == ""

@@ -39,6 +39,7 @@ from medtui.tui.widgets.chart import Chart, Series
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
+LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
 CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
@@ -83,6 +84,7 @@ class MonitorScreen(Screen):
         Binding("k", "kill", "Kill", id="monitor.kill"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
+        Binding("l", "light", "Light refresh", id="monitor.light"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
@@ -175,7 +177,20 @@ class MonitorScreen(Screen):
         self._show_status()
         self._draw_charts()
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
-        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._redraw_timer = self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._normal = (self.poll_interval, self.redraw_interval, self.gauge_interval)
+
+    def action_light(self) -> None:
+        """Light refresh: poll, redraw and sample the gauges less often, so a CPU-bound trainer on a
+        small machine loses less to the Monitor (``bench/bench_train_overhead.py`` measures both)."""
+        self.light = not getattr(self, "light", False)
+        poll, redraw, gauges = LIGHT_INTERVALS if self.light else self._normal
+        self.poll_interval = poll
+        self._redraw_timer.stop()
+        self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
+        self.query_one("#gauges", Gauges).interval = gauges
+        self.sub_title = text(self.lang, "monitor.light_on") if self.light else ""
+        self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
 
     def on_unmount(self) -> None:
         self._halt.set()
