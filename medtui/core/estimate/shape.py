@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,7 @@ class ModelShape:
 
     def all_linears(self) -> list[Linear]:
         """Every linear module of the decoder layers (not the output head), layer by layer."""
-        out: list[Linear] = []
-        for i in range(self.layers):
-            out += self.layer_linears(i)
-        return out
+        return list(_all_linears(self))
 
     @property
     def embedding_params(self) -> int:
@@ -96,6 +94,14 @@ class ModelShape:
     def module_names(self) -> set[str]:
         return {name for name, _, _ in self.layer_linears(self.layers - 1)} | \
                {name for name, _, _ in self.layer_linears(0)}
+
+
+@lru_cache(maxsize=32)
+def _all_linears(shape: ModelShape) -> tuple[Linear, ...]:
+    out: list[Linear] = []
+    for i in range(shape.layers):
+        out += shape.layer_linears(i)
+    return tuple(out)
 
 
 #: Module names of families not named like Llama: (attention, mlp) builders.

@@ -488,7 +488,13 @@ def plan_estimate(plan: RunPlan, records: int | None = None, facts: Any = None):
     if plan.stage == "export" or plan.yaml_config.get("do_train") is False:
         return None
     try:
-        return estimate_config(plan_estimate_config(plan), records=records, facts=facts)
+        config = plan_estimate_config(plan)
+        if facts is None:
+            from medtui.core.estimate import gpu_facts
+            from medtui.core.estimate.settings import devices_count
+
+            facts = gpu_facts(gpus=devices_count(config.get("devices")))
+        return estimate_config(config, records=records, facts=facts, with_fixes=facts.budget is not None)
     except MedtuiError:
         return None
 
