@@ -12,10 +12,11 @@ in alternating rounds, one run per variant per round:
 * ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal;
 * ``monitor-light`` the same with the Monitor's light refresh (key ``l``) on.
 
-Speed is the trainer's own ``train_runtime`` (model loading excluded): steps / runtime. It prints
-each run, the median per variant, each variant's ratio to ``direct`` within a round (median and
-spread), the Monitor's CPU use and the machine's load average, which matters here: other
-people's jobs share the two cores.
+Each run is timed between its first and last ``trainer_log.jsonl`` records (model loading,
+preprocessing and saving excluded): wall-clock steps/s, and the trainer process's CPU seconds
+per step (user + system, all threads), which other people's jobs on a shared machine disturb far
+less than wall time. It prints each run, the median per variant, each variant's ratio to
+``direct`` within a round (median and spread), the Monitor's CPU use and the load average.
 """
 
 from __future__ import annotations
@@ -62,33 +63,90 @@ def user_yaml(model: str, data_dir: str, steps: int, cutoff: int, batch: int) ->
             "report_to": "none", "overwrite_output_dir": True}
 
 
-def steps_per_second(output_dir: Path, steps: int) -> float | None:
-    try:
-        results = json.loads((output_dir / "all_results.json").read_text())
-        return steps / float(results["train_runtime"])
-    except (OSError, ValueError, KeyError, ZeroDivisionError):
-        return None
-
-
 def plain_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMABOARD_", "PYTHONUNBUFFERED"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return env
 
 
-def run_direct(yaml_path: Path, out: Path, log_dir: Path) -> None:
+def watch_trainer(pid: int, trainer_log: Path, first_step: int, app=None) -> dict:
+    """Poll a trainer until it exits: CPU seconds and wall seconds between the first record at or after
+    ``first_step`` and the last record; the Monitor's CPU over the same span when ``app`` is given."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    start = end = None
+    seen = 0
+    while True:
+        try:
+            alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+            cpu = proc.cpu_times()
+            cpu_s = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+        except psutil.Error:
+            alive = False
+        step = _last_step(trainer_log)
+        if alive and step is not None and step > seen:
+            seen = step
+            app_cpu = _cpu(app)
+            mark = (step, cpu_s, time.monotonic(), app_cpu)
+            if start is None and step >= first_step:
+                start = mark
+            elif start is not None:
+                end = mark
+        if not alive:
+            break
+        time.sleep(0.05)
+    if start is None or end is None or end[0] <= start[0]:
+        return {}
+    steps = end[0] - start[0]
+    out = {"steps": steps, "wall_per_step": (end[2] - start[2]) / steps, "cpu_per_step": (end[1] - start[1]) / steps}
+    if app is not None and start[3] is not None and end[3] is not None:
+        out["monitor_cpu_percent"] = 100.0 * (end[3] - start[3]) / (end[2] - start[2])
+    return out
+
+
+def _cpu(proc) -> float | None:
+    if proc is None:
+        return None
+    try:
+        c = proc.cpu_times()
+        return c.user + c.system
+    except Exception:
+        return None
+
+
+def _last_step(trainer_log: Path) -> int | None:
+    try:
+        with open(trainer_log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = fh.read().splitlines()
+        for line in reversed(lines):
+            try:
+                return int(json.loads(line)["current_steps"])
+            except (ValueError, KeyError):
+                continue
+    except OSError:
+        return None
+    return None
+
+
+def run_direct(yaml_path: Path, out: Path, log_dir: Path, first_step: int) -> dict:
     from medtui.core.stages.builder import llamafactory_cli
 
     with open(log_dir / "stdout.log", "wb") as so, open(log_dir / "stderr.log", "wb") as se:
-        subprocess.run([llamafactory_cli(), "train", str(yaml_path)], cwd=str(out.parent.parent), stdout=so,
-                       stderr=se, stdin=subprocess.DEVNULL, env=plain_env(), check=False)
-    if not (out / "all_results.json").exists():
+        proc = subprocess.Popen([llamafactory_cli(), "train", str(yaml_path)], cwd=str(out.parent.parent),
+                                stdout=so, stderr=se, stdin=subprocess.DEVNULL, env=plain_env())
+        measured = watch_trainer(proc.pid, out / "trainer_log.jsonl", first_step)
+        proc.wait()
+    if not measured:
         print(f"direct run failed: {(log_dir / 'stderr.log').read_text()[-1500:]}", file=sys.stderr)
+    return measured
 
 
-def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, int],
-               light: bool = False) -> tuple[Path, float | None]:
-    """Start under medtui (detached), optionally with the Monitor open; wait; (output_dir, monitor CPU %)."""
+def run_medtui(yaml_path: Path, ws_root: Path, first_step: int, monitor: bool, size: tuple[int, int],
+               light: bool = False) -> dict:
+    """Start under medtui (detached), optionally with the Monitor open, and watch its trainer."""
     import psutil
 
     from medtui.core.runs.records import list_runs, load_run
@@ -99,26 +157,22 @@ def run_medtui(yaml_path: Path, ws_root: Path, monitor: bool, size: tuple[int, i
     if proc.returncode != 0:
         raise SystemExit(f"medtui train failed: {proc.stderr[-2000:]}")
     run = next(r for r in list_runs(ws_root / ".medtui" / "runs") if r.id not in before)
-    cpu = None
-    app = None
-    if monitor:
-        app = psutil.Process(spawn_monitor(ws_root, run.id, size, light))
-        c0, t0 = None, None
+    app = psutil.Process(spawn_monitor(ws_root, run.id, size, light)) if monitor else None
+    deadline = time.monotonic() + 30
+    while not load_run(run.run_dir).record.get("child_pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = load_run(run.run_dir).record
+    measured = watch_trainer(int(record["child_pid"]), Path(record["output_dir"]) / "trainer_log.jsonl",
+                             first_step, app)
     while load_run(run.run_dir).is_running:
-        if app is not None and c0 is None:
-            time.sleep(3.0)  # the app's start-up is not what a long run pays
-            c0, t0 = app.cpu_times(), time.monotonic()
-        time.sleep(0.5)
+        time.sleep(0.2)
     if app is not None:
-        c1, t1 = app.cpu_times(), time.monotonic()
-        if c0 is not None and t1 > t0:
-            cpu = 100.0 * ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0)
         app.terminate()
         try:
             app.wait(5)
         except psutil.Error:
             app.kill()
-    return load_run(run.run_dir).output_dir, cpu
+    return measured
 
 
 def child(ws_root: str, run_id: str, light: bool = False) -> None:
@@ -168,6 +222,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--logging-steps", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=192)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--cutoff", type=int, default=64)
@@ -206,7 +261,8 @@ def main() -> int:
             order = variants if rnd % 2 == 0 else list(reversed(variants))  # alternate who goes first
             for variant in order:
                 out = ws.saves_dir / f"{variant}-{rnd}"
-                cfg = dict(user_yaml(str(model), str(ws.data_dir), args.steps, args.cutoff, args.batch), output_dir=str(out))
+                cfg = dict(user_yaml(str(model), str(ws.data_dir), args.steps, args.cutoff, args.batch), output_dir=str(out),
+                           logging_steps=args.logging_steps)
                 yaml_path = Path(tmp) / f"{variant}-{rnd}.yaml"
                 log_dir = Path(tmp) / f"{variant}-{rnd}-logs"
                 log_dir.mkdir()
@@ -214,35 +270,41 @@ def main() -> int:
                     cfg = build_plan(cfg, ws).yaml_config
                 yaml_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
                 load0 = os.getloadavg()[0]
-                cpu = None
+                first = 2 * cfg.get("logging_steps", 5)
                 if variant in ("direct", "direct-plan"):
-                    run_direct(yaml_path, out, log_dir)
+                    measured = run_direct(yaml_path, out, log_dir, first)
                 else:
-                    out, cpu = run_medtui(yaml_path, ws.root, variant.startswith("monitor"), size,
+                    measured = run_medtui(yaml_path, ws.root, first, variant.startswith("monitor"), size,
                                           light=variant == "monitor-light")
-                sps = steps_per_second(out, args.steps)
                 load1 = os.getloadavg()[0]
+                sps = 1.0 / measured["wall_per_step"] if measured else None
+                cps = measured.get("cpu_per_step") if measured else None
+                cpu = measured.get("monitor_cpu_percent") if measured else None
                 results.append({"round": rnd, "variant": variant, "steps_per_second": sps,
-                                "monitor_cpu_percent": cpu, "load_before": load0, "load_after": load1})
+                                "cpu_seconds_per_step": cps, "monitor_cpu_percent": cpu,
+                                "load_before": load0, "load_after": load1})
                 extra = f", Monitor CPU {cpu:.1f}% of a core" if cpu is not None else ""
-                shown = f"{sps:.3f}" if sps else "FAILED"
-                print(f"round {rnd} {variant:<12} {shown} steps/s (load {load0:.1f} → {load1:.1f}){extra}", flush=True)
+                shown = f"{sps:.3f} steps/s, {cps:.3f} CPU s/step" if sps else "FAILED"
+                print(f"round {rnd} {variant:<13} {shown} (load {load0:.1f} → {load1:.1f}){extra}", flush=True)
     print()
-    base = {r["round"]: r["steps_per_second"] for r in results if r["variant"] == "direct"}
+    base = {r["round"]: r for r in results if r["variant"] == "direct" and r["steps_per_second"]}
     for variant in variants:
         rows = [r for r in results if r["variant"] == variant and r["steps_per_second"]]
         if not rows:
             continue
-        median = statistics.median(r["steps_per_second"] for r in rows)
-        line = f"{variant:<12} median {median:.3f} steps/s"
+        line = (f"{variant:<13} median {statistics.median(r['steps_per_second'] for r in rows):.3f} steps/s, "
+                f"{statistics.median(r['cpu_seconds_per_step'] for r in rows):.3f} CPU s/step")
         if variant != "direct":
-            ratios = [r["steps_per_second"] / base[r["round"]] for r in rows if base.get(r["round"])]
-            if ratios:
-                line += (f"; ratio to direct: median {statistics.median(ratios):.3f}, "
-                         f"min {min(ratios):.3f}, max {max(ratios):.3f} over {len(ratios)} round(s)")
+            wall = [r["steps_per_second"] / base[r["round"]]["steps_per_second"] for r in rows if r["round"] in base]
+            cpu = [base[r["round"]]["cpu_seconds_per_step"] / r["cpu_seconds_per_step"] for r in rows
+                   if r["round"] in base]
+            if wall:
+                line += (f"; speed ratio to direct, wall: median {statistics.median(wall):.3f} "
+                         f"[{min(wall):.3f}-{max(wall):.3f}], CPU: median {statistics.median(cpu):.3f} "
+                         f"[{min(cpu):.3f}-{max(cpu):.3f}] over {len(wall)} round(s)")
         cpus = [r["monitor_cpu_percent"] for r in rows if r["monitor_cpu_percent"] is not None]
         if cpus:
-            line += f"; Monitor {statistics.median(cpus):.1f}% of a core"
+            line += f"; Monitor {statistics.median(cpus):.2f}% of a core"
         print(line)
     loads = [r["load_before"] for r in results] + [r["load_after"] for r in results]
     print(f"load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores")
