@@ -177,10 +177,13 @@ def run_medtui(yaml_path: Path, ws_root: Path, first_step: int, monitor: bool, s
 
 def child(ws_root: str, run_id: str, light: bool = False) -> None:
     """The real medtui app, showing the run's Monitor (as a user would), until terminated."""
+    import medtui.tui.app as app_module
     from medtui.core.workspace import Workspace
     from medtui.tui.app import MedtuiApp
 
     class BenchApp(MedtuiApp):
+        CSS_PATH = str(Path(app_module.__file__).with_name(MedtuiApp.CSS_PATH))  # relative to medtui, not here
+
         def on_ready(self) -> None:
             self.open_run(run_id)
             if light:
