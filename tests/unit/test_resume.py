@@ -112,3 +112,18 @@ def test_progress_rewinds_when_steps_go_back():
     progress.add([{"current_steps": s, "loss": float(s) + 0.5} for s in range(5, 9)])  # resumed from step 4
     xs, ys = progress.series["loss"]
     assert xs == list(range(1, 9)) and ys[4] == 5.5 and progress.steps == 8
+
+
+def test_chained_resumes_give_one_history(tmp_path):
+    run = _run(tmp_path)
+    log = run.output_dir / "trainer_log.jsonl"
+    first = ([{"current_steps": s, "loss": 1.0} for s in range(1, 5)] + [{"current_steps": 4, "eval_loss": 0.5}]
+             + [{"current_steps": 5, "loss": 1.0}])
+    second = [{"current_steps": s, "loss": 2.0} for s in range(5, 9)]  # resumed from step 4 (first stopped at 5)
+    log.write_text("".join(json.dumps(r) + "\n" for r in first + second))
+    record = dict(run.record, resumed_from={"run": "b", "step": 8}, trainer_log_offset=log.stat().st_size)
+    history, _ = history_before(record)  # a third run resumes from step 8
+    steps = [(r["current_steps"], "loss" in r) for r in history]
+    assert steps == [(1, True), (2, True), (3, True), (4, True), (4, False), (5, True), (6, True), (7, True),
+                     (8, True)]
+    assert [r["loss"] for r in history if r["current_steps"] == 5] == [2.0]

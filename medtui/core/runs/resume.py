@@ -170,12 +170,32 @@ def history_before(record: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     except OSError:
         return [], 0
     step = int(source.get("step") or 0)
-    out = []
+    records = []
     for line in head.splitlines():
         try:
             item = json.loads(line)
         except ValueError:
             continue
-        if isinstance(item, dict) and int(item.get("current_steps") or 0) <= step:
-            out.append(item)
-    return out, offset
+        if isinstance(item, dict):
+            records.append(item)
+    return [r for r in continuous(records) if _step(r) <= step], offset
+
+
+def _step(record: dict[str, Any]) -> int:
+    try:
+        return int(record.get("current_steps") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def continuous(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One history from a log that earlier resumes appended to: when a training record's step is not
+    past the last one, a later run restarted from a checkpoint, so the records it redoes are dropped."""
+    out: list[dict[str, Any]] = []
+    for record in records:
+        if "loss" in record:
+            step = _step(record)
+            while out and (_step(out[-1]) > step or (_step(out[-1]) == step and "loss" in out[-1])):
+                out.pop()
+        out.append(record)
+    return out
