@@ -189,7 +189,7 @@ class MonitorScreen(Screen):
         self._redraw_timer.stop()
         self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
         self.query_one("#gauges", Gauges).interval = gauges
-        self.sub_title = text(self.lang, "monitor.light_on") if self.light else ""
+        self.sub_title = text(self.lang, "monitor.light") if self.light else ""
         self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
 
     def on_unmount(self) -> None:

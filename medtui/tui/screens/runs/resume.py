@@ -30,13 +30,14 @@ class ResumeScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     ResumeScreen { align: center middle; }
-    ResumeScreen > Vertical { width: 76; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
-                              background: $surface; padding: 1 2; }
-    ResumeScreen OptionList { height: auto; max-height: 10; margin: 1 0; }
+    ResumeScreen > Vertical { width: 76; max-width: 95%; height: auto; max-height: 100%; border: thick $accent;
+                              background: $surface; padding: 0 1; }
+    ResumeScreen OptionList { height: auto; max-height: 8; margin: 1 0 0 0; }
     ResumeScreen #resume-why, ResumeScreen #resume-error { color: $warning; height: auto; }
     ResumeScreen Horizontal { height: auto; align-horizontal: right; }
     ResumeScreen Button { margin-left: 2; }
-    ResumeScreen Input { width: 1fr; }
+    ResumeScreen Input { width: 1fr; margin-right: 1; }
+    ResumeScreen #resume-buttons { margin-top: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="resume.cancel")]
 
@@ -64,16 +65,16 @@ class ResumeScreen(ModalScreen[str | None]):
                 yield OptionList(*[Option(text(self.lang, "resume.option", step=c.step,
                                                 loss=f"{c.loss:.4f}" if c.loss is not None else "?",
                                                 name=c.path.name), id=str(c.path)) for c in self.checkpoints],
-                                 id="resume-checkpoints")
+                                 id="resume-checkpoints", compact=True)
                 yield Static(text(self.lang, "resume.more"), classes="field-help")
                 with Horizontal():
-                    yield Input(placeholder="max_steps", id="resume-steps", type="integer")
-                    yield Input(placeholder="num_train_epochs", id="resume-epochs", type="number")
+                    yield Input(placeholder="max_steps", id="resume-steps", type="integer", compact=True)
+                    yield Input(placeholder="num_train_epochs", id="resume-epochs", type="number", compact=True)
                 yield Static("", id="resume-error", markup=False)
-            with Horizontal():
-                yield Button(text(self.lang, "resume.cancel"), id="resume-no")
+            with Horizontal(id="resume-buttons"):
+                yield Button(text(self.lang, "resume.cancel"), id="resume-no", compact=True)
                 if not self.why:
-                    yield Button(text(self.lang, "resume.go"), id="resume-yes", variant="success")
+                    yield Button(text(self.lang, "resume.go"), id="resume-yes", variant="success", compact=True)
 
     def on_mount(self) -> None:
         if self.checkpoints:
