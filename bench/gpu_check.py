@@ -240,7 +240,8 @@ def main() -> int:
         if "qlora" in methods and (not gpu or importlib.util.find_spec("bitsandbytes") is None):
             report["qlora_skipped"] = "bitsandbytes is not installed" if gpu else "QLoRA needs a GPU"
             methods.remove("qlora")
-        common = {"stage": "sft", "model_name_or_path": str(model), "dataset": dataset, "template": "default",
+        common = {"stage": "sft", "do_train": True, "model_name_or_path": str(model), "dataset": dataset,
+                  "dataset_dir": str(ws.data_dir), "template": "default",
                   "cutoff_len": cutoff, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 1,
                   "max_steps": steps, "logging_steps": max(1, steps // 6), "save_steps": 100000,
                   "learning_rate": 1e-4, "preprocessing_num_workers": 1, "overwrite_output_dir": True,
@@ -292,8 +293,10 @@ def main() -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith("LLAMABOARD_")}
             with open(base / "direct.out", "wb") as so, open(base / "direct.err", "wb") as se:
                 subprocess.run([llamafactory_cli(), "train", str(yaml_path)], stdout=so, stderr=se, env=env,
-                               timeout=max(60, deadline - time.time()), check=False)
+                               cwd=str(ws.root), timeout=max(60, deadline - time.time()), check=False)
             direct_sps = steps_per_second(Path(direct["output_dir"]), steps)
+            if direct_sps is None:
+                report["overhead_error"] = (base / "direct.err").read_text(errors="replace")[-1500:]
             medtui_sps = next((r.get("steps_per_second") for r in report["runs"] if r["method"] == "lora"), None)
             report["overhead"] = {"direct_steps_per_second": direct_sps, "medtui_steps_per_second": medtui_sps,
                                   "ratio": round(medtui_sps / direct_sps, 3) if direct_sps and medtui_sps else None}
