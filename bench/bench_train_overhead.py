@@ -9,8 +9,9 @@ in alternating rounds, one run per variant per round:
 * ``direct``      ``llamafactory-cli train user.yaml`` (the anchor), output to files;
 * ``direct-plan`` the YAML medtui generates from it (medtui's defaults added), run directly;
 * ``medtui``      ``medtui train user.yaml --detach`` (supervisor, environment, log files);
-* ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal;
-* ``monitor-light`` the same with the Monitor's light refresh (key ``l``) on.
+* ``monitor``     the same with medtui's Monitor screen open on the run in a pseudo-terminal, as the
+  app opens it (light refresh while a run trains on a machine without a GPU);
+* ``monitor-normal`` / ``monitor-light`` the same with normal (1 s) or light refresh forced (key ``l``).
 
 Each run is timed between its first and last ``trainer_log.jsonl`` records (model loading,
 preprocessing and saving excluded): wall-clock steps/s, and the trainer process's CPU seconds
@@ -51,7 +52,7 @@ model.save_pretrained(dst, safe_serialization=True)
 print(json.dumps({"parameters": sum(p.numel() for p in model.parameters())}))
 """
 
-VARIANTS = ("direct", "direct-plan", "medtui", "monitor", "monitor-light")
+VARIANTS = ("direct", "direct-plan", "medtui", "monitor", "monitor-normal", "monitor-light")
 
 
 def user_yaml(model: str, data_dir: str, steps: int, cutoff: int, batch: int) -> dict:
@@ -145,7 +146,7 @@ def run_direct(yaml_path: Path, out: Path, log_dir: Path, first_step: int) -> di
 
 
 def run_medtui(yaml_path: Path, ws_root: Path, first_step: int, monitor: bool, size: tuple[int, int],
-               light: bool = False) -> dict:
+               refresh: str = "auto") -> dict:
     """Start under medtui (detached), optionally with the Monitor open, and watch its trainer."""
     import psutil
 
@@ -157,7 +158,7 @@ def run_medtui(yaml_path: Path, ws_root: Path, first_step: int, monitor: bool, s
     if proc.returncode != 0:
         raise SystemExit(f"medtui train failed: {proc.stderr[-2000:]}")
     run = next(r for r in list_runs(ws_root / ".medtui" / "runs") if r.id not in before)
-    app = psutil.Process(spawn_monitor(ws_root, run.id, size, light)) if monitor else None
+    app = psutil.Process(spawn_monitor(ws_root, run.id, size, refresh)) if monitor else None
     deadline = time.monotonic() + 30
     while not load_run(run.run_dir).record.get("child_pid") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -175,7 +176,7 @@ def run_medtui(yaml_path: Path, ws_root: Path, first_step: int, monitor: bool, s
     return measured
 
 
-def child(ws_root: str, run_id: str, light: bool = False) -> None:
+def child(ws_root: str, run_id: str, refresh: str = "auto") -> None:
     """The real medtui app, showing the run's Monitor (as a user would), until terminated."""
     import medtui.tui.app as app_module
     from medtui.core.workspace import Workspace
@@ -186,13 +187,18 @@ def child(ws_root: str, run_id: str, light: bool = False) -> None:
 
         def on_ready(self) -> None:
             self.open_run(run_id)
-            if light:
-                self.call_after_refresh(lambda: self.screen.action_light())
+            self.set_timer(1.0, self._refresh_mode)  # after the Monitor has mounted
+
+        def _refresh_mode(self) -> None:
+            screen = self.screen
+            if refresh != "auto" and getattr(screen, "light", None) is not None and \
+                    screen.light != (refresh == "light"):
+                screen.action_light(quiet=True)
 
     BenchApp(workspace=Workspace.open(ws_root)).run()
 
 
-def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int], light: bool = False) -> int:
+def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int], refresh: str = "auto") -> int:
     """Start the app on a pseudo-terminal of ``size`` (output drained); returns its pid."""
     import fcntl
     import pty
@@ -206,8 +212,8 @@ def spawn_monitor(ws_root: Path, run_id: str, size: tuple[int, int], light: bool
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor",
                    PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        os.execve(sys.executable, [sys.executable, __file__, "--child", str(ws_root), run_id]
-                  + (["--light"] if light else []), env)
+        os.execve(sys.executable, [sys.executable, __file__, "--child", str(ws_root), run_id,
+                                   "--refresh", refresh], env)
 
     def drain() -> None:
         while True:
@@ -234,10 +240,10 @@ def main() -> int:
     parser.add_argument("--size", default="120x40", help="Monitor terminal size")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--refresh", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child, light=args.light)
+        child(*args.child, refresh=args.refresh)
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "direct" not in variants or any(v not in VARIANTS for v in variants):
@@ -278,7 +284,7 @@ def main() -> int:
                     measured = run_direct(yaml_path, out, log_dir, first)
                 else:
                     measured = run_medtui(yaml_path, ws.root, first, variant.startswith("monitor"), size,
-                                          light=variant == "monitor-light")
+                                          refresh=variant.partition("-")[2] or "auto")
                 load1 = os.getloadavg()[0]
                 sps = 1.0 / measured["wall_per_step"] if measured else None
                 cps = measured.get("cpu_per_step") if measured else None

@@ -114,3 +114,16 @@ async def test_light_refresh_is_a_visible_choice_in_the_monitor(demo_ws, tmp_pat
         await pilot.press("l")
         assert not monitor.light and (monitor.poll_interval, monitor.query_one("#gauges").interval) == normal
         assert monitor.sub_title == ""
+
+
+async def test_a_run_training_on_the_cpu_opens_with_light_refresh(demo_ws, tmp_path):
+    make_run(demo_ws, "20260101-100000-sft-dddd", status="running", steps=10, total=40)  # no GPU here
+    app = _app(demo_ws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_run("20260101-100000-sft-dddd")
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
+        monitor = app.screen
+        await wait_until(pilot, lambda: monitor.light, what="light refresh")
+        assert monitor.poll_interval == 5.0 and "Light refresh" in monitor.sub_title
+        await pilot.press("l")  # the user can take the normal refresh back
+        assert not monitor.light and monitor.poll_interval == 1.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from functools import lru_cache
 from typing import Callable
 
 from rich.text import Text
@@ -57,6 +58,22 @@ def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[fl
     xs, ys = series
     n = min(len(xs), len(ys))
     return xs[:n], ys[:n]
+
+
+@lru_cache(maxsize=1)
+def _no_gpu() -> bool:
+    from medtui.core.env.gpu import snapshot
+
+    return not snapshot().gpus
+
+
+def auto_light(workspace: Workspace, run_id: str) -> bool:
+    """Open a Monitor with light refresh when its run is training on this machine's CPU (no GPU
+    visible): there the Monitor's wake-ups compete with torch's threads (docs/performance.md)."""
+    try:
+        return load_run(workspace.runs_dir / run_id).is_running and _no_gpu()
+    except MedtuiError:
+        return False
 
 
 class MonitorScreen(Screen):
@@ -110,7 +127,7 @@ class MonitorScreen(Screen):
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
-                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
+                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB, light: bool = False) -> None:
         super().__init__()
         self.workspace = workspace
         self.run_id = run_id
@@ -123,6 +140,8 @@ class MonitorScreen(Screen):
         self.redraw_interval = redraw_interval
         self.gauge_interval = gauge_interval
         self.log_paused = False
+        self.start_light = light  # light refresh from the start (see auto_light)
+        self.light = False
         self.missing: list[str] = []
         self.stop_phase = ""
         self.redraws = 0
@@ -179,18 +198,21 @@ class MonitorScreen(Screen):
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
         self._redraw_timer = self.set_interval(self.redraw_interval, self._redraw_if_dirty)
         self._normal = (self.poll_interval, self.redraw_interval, self.gauge_interval)
+        if self.start_light:
+            self.action_light(quiet=True)
 
-    def action_light(self) -> None:
+    def action_light(self, quiet: bool = False) -> None:
         """Light refresh: poll, redraw and sample the gauges less often, so a CPU-bound trainer on a
         small machine loses less to the Monitor (``bench/bench_train_overhead.py`` measures both)."""
-        self.light = not getattr(self, "light", False)
+        self.light = not self.light
         poll, redraw, gauges = LIGHT_INTERVALS if self.light else self._normal
         self.poll_interval = poll
         self._redraw_timer.stop()
         self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
         self.query_one("#gauges", Gauges).interval = gauges
         self.sub_title = text(self.lang, "monitor.light") if self.light else ""
-        self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
+        if not quiet:
+            self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
 
     def on_unmount(self) -> None:
         self._halt.set()
@@ -411,7 +433,7 @@ class MonitorScreen(Screen):
             if new_id:
                 self.notify(text(self.lang, "resume.started", id=new_id))
                 self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
-                                                     clock=self.clock))
+                                                     clock=self.clock, light=auto_light(self.workspace, new_id)))
 
         self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
 

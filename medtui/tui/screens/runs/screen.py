@@ -26,7 +26,7 @@ from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
-from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
+from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen, auto_light
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
 WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
@@ -176,7 +176,8 @@ class RunsScreen(Screen):
 
     def _monitor(self, run_id: str, compare: list[str] | None = None) -> MonitorScreen:
         return MonitorScreen(self.workspace, run_id, self.lang, compare=compare or [], sampler=self.sampler,
-                             clock=self.clock, disk_warn_gb=self.disk_warn_gb)
+                             clock=self.clock, disk_warn_gb=self.disk_warn_gb,
+                             light=auto_light(self.workspace, run_id))
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

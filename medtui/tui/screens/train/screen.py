@@ -331,6 +331,7 @@ class TrainScreen(MedtuiScreen):
     def _estimate_ready(self, message: EstimateReady) -> None:
         box = self.query_one("#train-estimate", Static)
         box.update(Content(message.head + ("\n" + message.detail if message.detail else "")))
+        box.set_class(bool(message.head), "-shown")
         for level in ("ok", "warn", "error"):
             box.set_class(message.level == level, f"-{level}")
 
