@@ -10,8 +10,8 @@ import yaml
 
 from medtui.core.lifecycle.wiring import workspace_outputs
 from medtui.core.runs import runner
+from medtui.core.runs.follow import RunState, RunWatch
 from medtui.core.runs.records import list_runs, load_run
-from medtui.core.runs.watch import RunState, RunWatch
 from medtui.core.stages.launch import launch
 from tests.conftest import medtui_cli
 

@@ -248,3 +248,10 @@ def test_time_and_disk_join_once_a_gpu_is_known(llama_dir):
     assert "time per epoch" in text and "disk:" in text
     unknown = estimate_config(config, records=1000, gpu_memory_gib=80)
     assert unknown.schedule.seconds_per_epoch is None
+
+
+def test_the_estimators_defaults_are_the_specs():
+    from medtui.core.estimate.settings import DEFAULTS
+    from medtui.core.stages.spec import ARG_BY_NAME
+
+    assert {k: ARG_BY_NAME[k].default for k in DEFAULTS} == DEFAULTS

@@ -9,13 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from medtui.core.stages.spec import ARG_BY_NAME
-from medtui.core.stages.validate import as_bool
+#: The defaults the estimator assumes for keys a config leaves out: the spec's defaults
+#: (``core/stages/spec.py``; a test keeps them equal, and estimate must not import stages).
+DEFAULTS: dict[str, Any] = {
+    "finetuning_type": "lora", "per_device_train_batch_size": 2, "gradient_accumulation_steps": 8,
+    "cutoff_len": 2048, "optim": "adamw_torch", "lora_rank": 8, "lora_target": "all",
+    "freeze_trainable_layers": 2,
+}
+_TRUE, _FALSE = {"true", "yes", "1", "on", "y"}, {"false", "no", "0", "off", "n"}
 
 
 def _default(name: str) -> Any:
-    arg = ARG_BY_NAME.get(name)
-    return arg.default if arg is not None else None
+    return DEFAULTS.get(name)
+
+
+def as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
 
 
 def _int(value: Any, fallback: int) -> int:

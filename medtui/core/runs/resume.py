@@ -1,6 +1,6 @@
 """Resume a stopped, killed or failed run (or extend a finished one) from one of its checkpoints.
 
-A resume is a new run record in the same output folder, with ``resumed_from`` (the run, the
+A resume (started by :func:`medtui.core.stages.launch.resume`) is a new run record in the same output folder, with ``resumed_from`` (the run, the
 checkpoint and its step) and ``trainer_log_offset`` (how long ``trainer_log.jsonl`` was when it
 started). The trainer appends to that file, so :func:`history_before` gives the Monitor the old
 run's records up to the checkpoint, and the new run's records follow: one continuous history.
@@ -141,19 +141,10 @@ def log_size(output_dir: Path) -> int:
         return 0
 
 
-def resume(run: Run, ws, *, checkpoint: str | None = None, overrides: dict[str, Any] | None = None,
-           env=None) -> Run:
-    """Start the resumed run (pre-flight first); raises ResumeRefused or PreflightFailed."""
-    from medtui.core.stages.launch import launch
-
-    why = resume_refusal(run)
-    if why:
-        raise ResumeRefused(why)
-    ckpt = pick_checkpoint(run, checkpoint)
-    config = resume_config(run, ckpt, overrides)
-    extra = {RESUMED_FROM: {"run": run.id, "checkpoint": str(ckpt.path), "step": ckpt.step},
-             LOG_OFFSET: log_size(run.output_dir)}
-    return launch(config, ws, env=env, pipeline=run.record.get("pipeline"), record_extra=extra)
+def resume_extra(run: Run, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The run.json keys of the resumed run (``resumed_from``, ``trainer_log_offset``)."""
+    return {RESUMED_FROM: {"run": run.id, "checkpoint": str(checkpoint.path), "step": checkpoint.step},
+            LOG_OFFSET: log_size(run.output_dir)}
 
 
 def history_before(record: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:

@@ -20,7 +20,8 @@ from textual.widgets.option_list import Option
 
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.records import load_run
-from medtui.core.runs.resume import list_checkpoints, resume, resume_refusal
+from medtui.core.runs.resume import list_checkpoints, resume_refusal
+from medtui.core.stages.launch import resume
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import text
 
