@@ -183,7 +183,11 @@ def estimate_config(config: dict[str, Any], *, gpus: int | None = None, gpu_memo
                     snapshot: Callable[[], Any] | None = None, with_fixes: bool = True) -> Estimate:
     """Estimate ``config`` (raises MedtuiError when the model's config.json cannot be read)."""
     model = str(model_config or config.get("model_name_or_path") or "")
-    shape = load_shape(model) if model else load_shape(".")
+    if not model:
+        from medtui.core.errors import MedtuiError
+
+        raise MedtuiError("the config names no model_name_or_path; set it or pass --model-config config.json")
+    shape = load_shape(model)
     explicit = gpus or _int_or_none(config.get("nproc_per_node")) or devices_count(config.get("devices"))
     if facts is None:
         facts = gpu_facts(gpu_memory_gib=gpu_memory_gib, gpus=explicit, gpu_name=gpu_name, snapshot=snapshot)
