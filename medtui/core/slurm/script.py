@@ -128,6 +128,11 @@ def medtui_pythonpath() -> str:
     return str(Path(__file__).resolve().parents[3])
 
 
+def _pattern(path: Path) -> str:
+    """A path as a Slurm file name pattern: ``%`` is doubled so that ``%j`` and friends are not expanded."""
+    return str(path).replace("%", "%%")
+
+
 def _sbatch_lines(plan, options: SlurmOptions) -> list[str]:
     q = shlex.quote
     lines = [
@@ -147,8 +152,8 @@ def _sbatch_lines(plan, options: SlurmOptions) -> list[str]:
         lines.append(f"#SBATCH --account={options.account}")
     lines += [
         f"#SBATCH --chdir={q(str(plan.cwd))}",
-        f"#SBATCH --output={q(str(plan.run_dir / 'stdout.log'))}",
-        f"#SBATCH --error={q(str(plan.run_dir / 'stderr.log'))}",
+        f"#SBATCH --output={q(_pattern(plan.run_dir / 'stdout.log'))}",
+        f"#SBATCH --error={q(_pattern(plan.run_dir / 'stderr.log'))}",
         "#SBATCH --open-mode=append",
     ]
     if options.sbatch_args:
