@@ -190,3 +190,27 @@ def test_a_job_that_fails_reads_failed_with_slurms_exit_state(slurm_ws):
     assert run.status == "failed" and run.record["slurm_state"] == "FAILED"
     assert "Slurm: FAILED (exit code 1)" in run.reason()
     assert f"{run.id}: failed" in proc.stdout
+
+
+def test_a_pipeline_runs_every_stage_on_slurm(slurm_ws):
+    ws = slurm_ws
+    pipeline = {
+        "name": "on-slurm",
+        "defaults": {"template": "default", "cutoff_len": 64, "max_steps": 2, "logging_steps": 1, "save_steps": 1000,
+                     "preprocessing_num_workers": 1, "overwrite_output_dir": True, "report_to": "none",
+                     "per_device_train_batch_size": 2, "lora_rank": 4},
+        "stages": [
+            {"name": "sft", "stage": "sft", "finetuning_type": "lora", "dataset": "demo_sft_train_data",
+             "model_name_or_path": "models/workflow-demo-tiny-qwen2", "output_dir": "saves/slurm/pipe-sft"},
+            {"name": "export", "stage": "export", "export_from": "sft", "export_dir": "saves/slurm/pipe-merged",
+             "export_size": 1, "export_device": "cpu"},
+        ],
+    }
+    path = ws.root / "pipeline-slurm.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    proc = medtui_cli("pipeline", str(path), "--slurm", "--workspace", str(ws.root), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = list_runs(ws.runs_dir)
+    assert sorted(r.stage for r in runs) == ["export", "sft"]
+    assert all(r.backend == "slurm" and r.job_id and r.status == "succeeded" for r in runs)
+    assert (ws.root / "saves/slurm/pipe-merged/config.json").is_file()

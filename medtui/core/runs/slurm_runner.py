@@ -65,6 +65,7 @@ def submit(plan, ws, options: SlurmOptions, *, kind: str = "train", pipeline: st
         "exit_code": None,
         "pid": None,
         "versions": package_versions(),
+        "launch": plan.extras,  # launch_on and slurm_* too, so a resume goes back to Slurm
         **(extra or {}),
     }
     write_record(plan.run_dir, record)
