@@ -158,6 +158,10 @@ def test_cancel_a_pending_job(slurm_ws):
     assert state.status == "pending"
     assert "Slurm: PENDING (BeginTime), expected start " in state.reason
     assert "pending" in medtui_cli("runs", "--workspace", str(ws.root)).stdout
+    # The queued job holds its output folder: a local run into it is refused.
+    clash = medtui_cli("train", sft_config(ws, "later"), "--workspace", str(ws.root), timeout=300)
+    assert clash.returncode == 2
+    assert f"Slurm job {run.job_id} (run {run.id}) is already writing to" in clash.stderr
     stop = medtui_cli("stop", run.id, "--workspace", str(ws.root), timeout=120)
     assert stop.returncode == 0 and stop.stdout.strip() == f"{run.id}: stopped", stop.stderr
     assert "the job had not started" in stop.stderr

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from medtui.core.errors import MedtuiError
 from medtui.core.runs import runner, slurm_runner
-from medtui.core.runs.records import Run
+from medtui.core.runs.records import FINAL, Run, list_runs
 
 if TYPE_CHECKING:
     from medtui.core.runs.plan import RunPlan
@@ -54,6 +54,26 @@ class Backend(Protocol):
     def logs(self, run: Run) -> RunLogs: ...
 
 
+def _slurm_writer(ws, output_dir: Path) -> Run | None:
+    """A queued or running Slurm run of this workspace that writes to ``output_dir``.
+
+    Local runs hold a lock file while they live; a Slurm job holds nothing on this machine, so its
+    record is the lock."""
+    target = Path(output_dir).resolve()
+    for run in list_runs(ws.runs_dir):
+        if run.backend == "slurm" and run.record.get("status") not in FINAL and \
+                Path(run.record.get("output_dir", "")).resolve() == target and run.is_running:
+            return run
+    return None
+
+
+def _refuse_busy_output(ws, output_dir: Path) -> None:
+    busy = _slurm_writer(ws, output_dir)
+    if busy is not None:
+        raise MedtuiError(f"Slurm job {busy.job_id} (run {busy.id}) is already writing to {output_dir}; "
+                          "stop it first or choose another output_dir")
+
+
 def _logs(run: Run) -> RunLogs:
     return RunLogs(run.stdout_path, run.stderr_path, run.trainer_log)
 
@@ -64,6 +84,7 @@ class LocalBackend:
     name = "local"
 
     def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None) -> Run:
+        _refuse_busy_output(ws, plan.output_dir)
         return runner.start(plan, ws, kind=kind, pipeline=pipeline)
 
     def status(self, run: Run) -> RunStatus:
@@ -86,6 +107,10 @@ class SlurmBackend:
     def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None) -> Run:
         if options is None:
             raise MedtuiError("a Slurm run needs its Slurm options")
+        if runner.output_locked(ws, plan.output_dir):
+            raise MedtuiError(f"a run on this machine is already writing to {plan.output_dir}; stop it first or "
+                              "choose another output_dir")
+        _refuse_busy_output(ws, plan.output_dir)
         return slurm_runner.submit(plan, ws, options, kind=kind, pipeline=pipeline)
 
     def status(self, run: Run) -> RunStatus:
