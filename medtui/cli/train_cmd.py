@@ -141,7 +141,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
     from medtui.core.runs import backend
-    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
 
     reader = RunReader(run.trainer_log)
@@ -178,30 +178,30 @@ def follow(run, *, prefix: str = "") -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
-    from medtui.core.runs.records import list_runs
+    from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
-    runs = list_runs(ws.runs_dir)
+    watcher = RunsWatcher(ws)
+    runs = watcher.poll()
+    for reason in watcher.unreadable.values():
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
+        print(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
     print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHERE':<16} OUTPUT")
+    now = time.time()
     for r in runs:
-        status = r.status
-        end = r.ended or time.time()
-        took = format_seconds(end - r.started) if r.started else "?"
-        where = "local" if r.backend == "local" else f"slurm {r.job_id}" + (f" {r.record['nodes']}" if
-                                                                             r.record.get("nodes") else "")
-        print(f"{r.id:<28} {r.stage:<7} {status:<10} {took:>8}  {where:<16} {ws.relative(r.output_dir)}")
+        took = format_seconds(r.duration(now))
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.where():<16} {r.output_dir}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from medtui.core.runs import backend
-    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
@@ -261,7 +261,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from medtui.core.lifecycle.pipeline import load_pipeline, run_pipeline
     from medtui.core.lifecycle.wiring import workspace_outputs
-    from medtui.core.runs import runner
+    from medtui.core.runs import backend
     from medtui.core.stages.launch import launch
 
     ws = workspace_from(args)
@@ -290,7 +290,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     def wait_run(run):
         follow(run, prefix=f"[{run.stage}] ")
-        return runner.wait(run)
+        return backend.wait(run)
 
     def on_event(kind, payload):
         if kind == "stage_start":

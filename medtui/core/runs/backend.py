@@ -156,3 +156,8 @@ def stop(run: Run, *, kill: bool = False, grace: float | None = None, on_phase: 
 
 def logs(run: Run) -> RunLogs:
     return of(run).logs(run)
+
+
+def wait(run: Run, *, poll: float = 0.5, timeout: float | None = None) -> Run:
+    """Block until the run has finished (queued and running both count as not finished)."""
+    return runner.wait(run, poll=poll, timeout=timeout)

@@ -20,12 +20,30 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
+    """The record in ``run_dir``; MedtuiError when it is missing, not JSON, or lacks what every view needs."""
     try:
-        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MedtuiError(f"no run record in {run_dir}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({exc})") from None
+    problem = _record_problem(record)
+    if problem:
+        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({problem})")
+    return record
+
+
+def _record_problem(record: Any) -> str:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key in ("id", "output_dir"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return f"no {key}"
+    for key in ("started", "ended"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a time"
+    return ""
 
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:

@@ -142,28 +142,6 @@ class Run:
             return "the run's process vanished without recording an exit code"
         return last_error_line(self.stderr_path) or f"exit code {self.exit_code}"
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "stage": self.stage,
-            "status": self.status,
-            "output_dir": str(self.output_dir),
-            "started": _iso(self.started),
-            "ended": _iso(self.ended),
-            "exit_code": self.exit_code,
-            "pid": self.record.get("pid"),
-            "backend": self.backend,
-            "job_id": self.job_id,
-            "nodes": self.record.get("nodes"),
-            "run_dir": str(self.run_dir),
-        }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
-
 
 def load_run(run_dir: Path) -> Run:
     return Run(run_dir, read_record(run_dir))

@@ -12,11 +12,12 @@ from typing import Any
 
 from medtui.core.errors import MedtuiError
 from medtui.core.runs import backend
+from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import Run
 from medtui.core.slurm import profile
 from medtui.core.slurm.script import SCRIPT_NAME, SlurmOptions, render
 from medtui.core.stages import preflight, slurm_checks
-from medtui.core.stages.builder import RunPlan, build_plan
+from medtui.core.stages.builder import build_plan
 from medtui.core.stages.validate import Problem
 from medtui.core.workspace import Workspace
 

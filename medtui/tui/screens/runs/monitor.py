@@ -1,13 +1,13 @@
 """The live monitor of one run (or an overlay of up to four): charts, progress, log, gauges, stop.
 
-One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.watch.RunWatch`) at
+One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follow.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
 (clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
 copies of each series thinned to the chart's width; a
 redraw waits while the new points would not move a character cell, and the charts' measured
 render time is kept under CHART_CPU_BUDGET of one core.
-Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
+Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.backend.stop` (local or Slurm) in a thread.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.follow import RunDelta, RunState, RunWatch
 from medtui.core.runs.progress import format_seconds, smooth
 from medtui.core.runs.records import load_run
-from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.confirm import ConfirmScreen
@@ -366,11 +366,11 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
     def _stop_run(self, kill: bool) -> None:
-        from medtui.core.runs import runner
+        from medtui.core.runs import backend
 
         try:
             run = load_run(self.workspace.runs_dir / self.run_id)
-            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            fresh = backend.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
             self.post_message(self.StopDone(fresh.status))
         except MedtuiError as exc:
             self.post_message(self.StopDone("", str(exc)))
