@@ -193,6 +193,8 @@ def test_a_job_that_fails_reads_failed_with_slurms_exit_state(slurm_ws):
     run = load_run(only_run(ws).run_dir)
     assert run.status == "failed" and run.record["slurm_state"] == "FAILED"
     assert "Slurm: FAILED (exit code 1)" in run.reason()
+    assert run.record["diagnosis"]["evidence"]  # diagnosed like a local run, when the end was first seen
+    assert run.record["notified"]
     assert f"{run.id}: failed" in proc.stdout
 
 

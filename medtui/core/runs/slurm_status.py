@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medtui.core import notify
+from medtui.core.runs.diagnosis import diagnose_run
 from medtui.core.runs.recordfile import FINAL, STOP_MARKER, last_error_line, read_record, write_record
 from medtui.core.slurm import commands
 from medtui.core.slurm.commands import JobInfo
@@ -101,6 +103,21 @@ def _update(run_dir: Path, changes: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _after_end(run_dir: Path, record: dict[str, Any], exit_code: Any) -> dict[str, Any]:
+    """What a local run's supervisor does when it ends: the diagnosis of a failure, then the
+    notifications (open TUIs, the user's hook), once. Reading a run must never fail because of it."""
+    try:
+        if record.get("status") == "failed" and not record.get("diagnosis"):
+            found = diagnose_run(run_dir, record, exit_code if isinstance(exit_code, int) else None)
+            if found:
+                record["diagnosis"] = found
+        record["notified"] = notify.run_ended(record)
+        write_record(run_dir, record)
+    except Exception:  # noqa: BLE001 - a broken hook or log must not break the Runs list
+        pass
+    return record
+
+
 def _final(run_dir: Path, status: str, reason: str, *, exit_code: Any, ended: Any,
            slurm_state: str | None) -> dict[str, Any]:
     changes: dict[str, Any] = {"status": status, "ended": ended or time.time(), "exit_code": exit_code}
@@ -110,7 +127,11 @@ def _final(run_dir: Path, status: str, reason: str, *, exit_code: Any, ended: An
         line = last_error_line(run_dir / "stderr.log")
         reason = reason or "the Slurm job failed"
         changes["error"] = f"{line} ({reason})" if line and exit_code not in (None, 0) else reason
-    return _update(run_dir, changes)
+    before = read_record(run_dir)
+    if before.get("status") in FINAL:
+        return before  # someone else finalised it first
+    record = _update(run_dir, changes)
+    return _after_end(run_dir, record, exit_code)
 
 
 def _progress(run_dir: Path, record: dict[str, Any], info: JobInfo) -> dict[str, Any]:
