@@ -157,7 +157,8 @@ def test_cancel_a_pending_job(slurm_ws):
     state = backend.status(load_run(run.run_dir))
     assert state.status == "pending"
     assert "Slurm: PENDING (BeginTime), expected start " in state.reason
-    assert "pending" in medtui_cli("runs", "--workspace", str(ws.root)).stdout
+    listing = medtui_cli("runs", "--workspace", str(ws.root)).stdout
+    assert "pending" in listing and f"slurm {run.job_id}" in listing and "queued: BeginTime" in listing
     # The queued job holds its output folder: a local run into it is refused.
     clash = medtui_cli("train", sft_config(ws, "later"), "--workspace", str(ws.root), timeout=300)
     assert clash.returncode == 2

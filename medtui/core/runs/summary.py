@@ -11,6 +11,7 @@ and reads only what was appended since the last one.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,11 @@ class RunSummary:
 
     @property
     def why(self) -> str:
-        """The diagnosis cause, else the kinds of the open alerts; "" when there is nothing to say."""
+        """The diagnosis cause, else the kinds of the open alerts, else what a queued Slurm job waits
+        for; "" when there is nothing to say."""
+        if self.status == "pending" and self.reason:
+            waits = re.search(r"\(([^)]+)\)", self.reason)
+            return f"queued: {waits.group(1)}" if waits else "queued"
         if self.diagnosis and self.diagnosis.get("cause"):
             return str(self.diagnosis["cause"])
         return ",".join(dict.fromkeys(str(a.get("kind")) for a in self.alerts if not a.get("resolved")))
