@@ -221,3 +221,57 @@ def test_a_pipeline_runs_every_stage_on_slurm(slurm_ws):
     assert sorted(r.stage for r in runs) == ["export", "sft"]
     assert all(r.backend == "slurm" and r.job_id and r.status == "succeeded" for r in runs)
     assert (ws.root / "saves/slurm/pipe-merged/config.json").is_file()
+
+
+async def test_tui_submits_to_slurm_follows_the_queue_and_cancels(slurm_ws, tmp_path):
+    """Train form with Launch on: Slurm → Start → the Monitor shows the queued job, its reason and job id;
+    Runs lists it; Stop cancels it."""
+    from textual.widgets import Collapsible, DataTable, Static
+
+    from medtui.core.lifecycle.prefill import prefill
+    from medtui.tui.app import MedtuiApp
+    from medtui.tui.screens.confirm import ConfirmScreen
+    from medtui.tui.screens.runs.monitor import MonitorScreen
+    from medtui.tui.screens.train.fields import FieldRow
+    from tests.tui_helpers import wait_until as ui_wait
+
+    ws = slurm_ws
+    config = {**prefill(ws, "sft"), "max_steps": 2, "launch_on": "slurm", "slurm_sbatch_args": "--begin=now+1hour"}
+    app = MedtuiApp(ws, lang="en", settings_path=tmp_path / "config.json")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await app.open_train(config)
+        await ui_wait(pilot, lambda: app.current_mode == "train" and app.screen.ready, what="the Train form")
+        train = app.screen
+        train.query_one("#sec-distributed", Collapsible).collapsed = False
+        await ui_wait(pilot, lambda: bool(train.query("#row-slurm_sbatch_args")), what="the Slurm fields")
+        assert train.query_one("#row-slurm_sbatch_args", FieldRow).value == "--begin=now+1hour"
+        await pilot.press("ctrl+r")
+        await ui_wait(pilot, lambda: isinstance(app.screen, MonitorScreen), timeout=180, what="the run's monitor")
+        monitor = app.screen
+        run = only_run(ws)
+        assert run.backend == "slurm" and (run.run_dir / "job.sbatch").is_file()
+
+        def status_line() -> str:
+            return str(monitor.query_one("#status", Static).render())
+
+        await ui_wait(pilot, lambda: "pending" in status_line() and "BeginTime" in status_line(), timeout=30,
+                      what="the queued state")
+        assert f"Slurm job {run.job_id}" in status_line() and "expected start" in status_line()
+
+        await pilot.press("s")
+        await ui_wait(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        assert f"Cancel queued run {run.id} (Slurm job {run.job_id})" in app.screen.question
+        await pilot.press("y")
+        await ui_wait(pilot, lambda: "stopped" in status_line(), timeout=60, what="the cancelled job")
+        await pilot.press("escape")
+        await ui_wait(pilot, lambda: app.current_mode == "runs" and not isinstance(app.screen, MonitorScreen),
+                      what="the Runs list")
+        table = app.screen.query_one(DataTable)
+
+        def cells() -> list[str]:
+            return [str(c) for c in table.get_row_at(0)] if table.row_count == 1 else []
+
+        await ui_wait(pilot, lambda: "stopped" in cells(), timeout=10, what="the run's row, stopped")
+        assert f"job {run.job_id}" in cells()
+    info = commands.show_job(run.job_id)
+    assert info is None or info.state == "CANCELLED"

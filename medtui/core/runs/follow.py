@@ -313,10 +313,11 @@ class RunState:
         return STAGE_METRIC.get(self.stage)
 
     def elapsed(self, now: float) -> float | None:
-        if self.started is None:
+        start = self.record.get("job_started") or self.started  # a Slurm job counts from leaving the queue
+        if start is None:
             return None
         end = self.ended if self.ended is not None else (now if self.status == "running" else None)
-        return max(0.0, end - self.started) if end is not None else None
+        return max(0.0, end - start) if end is not None else None
 
     def apply(self, delta: RunDelta) -> bool:
         """Fold a delta in; True when the metric series changed (the charts need a redraw)."""

@@ -42,7 +42,9 @@ from medtui.tui.widgets.gauges import Gauges
 MAX_COMPARE = 4
 CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
-STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
+                "pending": "bold magenta"}
+ACTIVE = ("pending", "running")
 COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
 
 
@@ -238,11 +240,17 @@ class MonitorScreen(Screen):
             return
         line.append(f" · {state.stage} · ")
         line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
-        line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
-        if self.stop_phase and state.status == "running":
+        if state.status != "pending":
+            line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+        if state.record.get("backend") == "slurm":
+            nodes = state.record.get("nodes")
+            job = state.record.get("job_id")
+            line.append(" · " + (text(self.lang, "monitor.slurm_nodes", job=job, nodes=nodes) if nodes
+                                 else text(self.lang, "monitor.slurm", job=job)))
+        if self.stop_phase and state.status in ACTIVE:
             line.append(f" · {self.stop_phase}", style="yellow")
         elif state.reason:
-            line.append(f" · {state.reason}", style="red")
+            line.append(f" · {state.reason}", style="magenta" if state.status == "pending" else "red")
         self._set("#status", line)
         self.query_one(RunAlerts).show(state.record, self.lang)
 
@@ -351,11 +359,15 @@ class MonitorScreen(Screen):
 
     def _ask_stop(self, kill: bool) -> None:
         state = self.primary
-        if state.status != "running":
+        if state.status not in ACTIVE:
             self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
                              status=text(self.lang, f"status.{state.status}")), severity="warning")
             return
-        message = text(self.lang, "confirm.kill" if kill else "confirm.stop", id=self.run_id)
+        key = "confirm.kill" if kill else "confirm.stop"
+        job = state.record.get("job_id")
+        if state.record.get("backend") == "slurm":
+            key = "confirm.pending" if state.status == "pending" else key + ".slurm"
+        message = text(self.lang, key, id=self.run_id, job=job)
 
         def answered(ok: bool | None) -> None:
             if ok:
