@@ -102,6 +102,7 @@ def test_sft_job_is_followed_to_success_with_a_saved_adapter(slurm_ws):
     assert (record["backend"], record["status"], record["slurm_state"], record["exit_code"]) == \
         ("slurm", "succeeded", "COMPLETED", 0)
     assert record["nodes"] and record["job_started"]
+    assert record["launch"]["launch_on"] == "slurm"  # what a resume (issue 13) re-launches with
     script = (run.run_dir / "job.sbatch").read_text()
     assert "srun --kill-on-bad-exit=1" in script and "torch.distributed.run" not in script
     stdout = (run.run_dir / "stdout.log").read_text()  # the job's output is in the run folder

@@ -45,7 +45,8 @@ class RunLogs:
 class Backend(Protocol):
     name: str
 
-    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None) -> Run: ...
+    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None,
+              extra: dict[str, Any] | None = None) -> Run: ...
 
     def status(self, run: Run) -> RunStatus: ...
 
@@ -83,9 +84,10 @@ class LocalBackend:
 
     name = "local"
 
-    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None) -> Run:
+    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None,
+              extra: dict[str, Any] | None = None) -> Run:
         _refuse_busy_output(ws, plan.output_dir)
-        return runner.start(plan, ws, kind=kind, pipeline=pipeline)
+        return runner.start(plan, ws, kind=kind, pipeline=pipeline, extra=extra)
 
     def status(self, run: Run) -> RunStatus:
         status = run.status
@@ -104,14 +106,15 @@ class SlurmBackend:
 
     name = "slurm"
 
-    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None) -> Run:
+    def start(self, plan: RunPlan, ws, *, kind: str, pipeline: str | None, options: Any = None,
+              extra: dict[str, Any] | None = None) -> Run:
         if options is None:
             raise MedtuiError("a Slurm run needs its Slurm options")
         if runner.output_locked(ws, plan.output_dir):
             raise MedtuiError(f"a run on this machine is already writing to {plan.output_dir}; stop it first or "
                               "choose another output_dir")
         _refuse_busy_output(ws, plan.output_dir)
-        return slurm_runner.submit(plan, ws, options, kind=kind, pipeline=pipeline)
+        return slurm_runner.submit(plan, ws, options, kind=kind, pipeline=pipeline, extra=extra)
 
     def status(self, run: Run) -> RunStatus:
         found = run.slurm_view()
@@ -142,8 +145,9 @@ def of(run: Run) -> Backend:
 
 
 def start(plan: RunPlan, ws, *, kind: str | None = None, pipeline: str | None = None, backend: str = "local",
-          options: Any = None) -> Run:
-    return get(backend).start(plan, ws, kind=kind or plan.kind, pipeline=pipeline, options=options)
+          options: Any = None, extra: dict[str, Any] | None = None) -> Run:
+    """Start ``plan`` on ``backend``; ``extra`` keys go into its run.json (a resume's ``resumed_from``...)."""
+    return get(backend).start(plan, ws, kind=kind or plan.kind, pipeline=pipeline, options=options, extra=extra)
 
 
 def status(run: Run) -> RunStatus:

@@ -69,15 +69,18 @@ def preview(plan: RunPlan, ws: Workspace) -> str:
     return "\n".join(parts)
 
 
-def start(plan: RunPlan, ws: Workspace, *, pipeline: str | None = None) -> Run:
+def start(plan: RunPlan, ws: Workspace, *, pipeline: str | None = None,
+          record_extra: dict[str, Any] | None = None) -> Run:
     """Start a checked plan on its backend."""
     name = backend_name(plan)
     options = slurm_options(plan, ws) if name == "slurm" else None
-    return backend.start(plan, ws, kind=plan.kind, pipeline=pipeline, backend=name, options=options)
+    return backend.start(plan, ws, kind=plan.kind, pipeline=pipeline, backend=name, options=options,
+                         extra=record_extra)
 
 
 def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
-           env: preflight.Environment | None = None, run_id: str | None = None) -> Run:
+           env: preflight.Environment | None = None, run_id: str | None = None,
+           record_extra: dict[str, Any] | None = None) -> Run:
     """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise.
 
     ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv).
@@ -85,7 +88,7 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return start(plan, ws, pipeline=pipeline)
+    return start(plan, ws, pipeline=pipeline, record_extra=record_extra)
 
 
 def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Run | None, str]:
