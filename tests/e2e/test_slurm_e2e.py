@@ -276,3 +276,23 @@ async def test_tui_submits_to_slurm_follows_the_queue_and_cancels(slurm_ws, tmp_
         assert f"job {run.job_id}" in cells()
     info = commands.show_job(run.job_id)
     assert info is None or info.state == "CANCELLED"
+
+
+def test_resume_resubmits_a_stopped_slurm_run_from_its_latest_checkpoint(slurm_ws):
+    """Issue 13's `medtui resume` on a Slurm run: a new Slurm job continues from the latest checkpoint."""
+    pytest.importorskip("medtui.core.runs.resume", reason="the resume work (issue 13) is not merged yet")
+    ws = slurm_ws
+    proc = medtui_cli("train", sft_config(ws, "resume", max_steps=100000, save_steps=2), "--slurm", "--detach",
+                      "--workspace", str(ws.root), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first = only_run(ws)
+    wait_until(lambda: (first.output_dir / "checkpoint-4").is_dir(), 300, "checkpoint-4")
+    assert medtui_cli("stop", first.id, "--workspace", str(ws.root), timeout=300).returncode == 0
+    proc = medtui_cli("resume", first.id, "--set", "max_steps=8", "--workspace", str(ws.root), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    second = next(r for r in list_runs(ws.runs_dir) if r.id != first.id)
+    assert second.backend == "slurm" and second.job_id != first.job_id and second.status == "succeeded"
+    assert second.record["resumed_from"]["run"] == first.id
+    assert second.record["config"]["resume_from_checkpoint"].endswith("checkpoint-" +
+                                                                        str(second.record["resumed_from"]["step"]))
+    assert "step 8/8" in proc.stdout
