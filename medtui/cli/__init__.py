@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "medtui.cli.demo_cmd",
     "medtui.cli.train_cmd",
     "medtui.cli.slurm_cmd",
+    "medtui.cli.estimate_cmd",
     "medtui.cli.doctor_cmd",
     "medtui.cli.download_cmd",
     "medtui.cli.model_cmd",

@@ -99,3 +99,19 @@ def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Ru
         return None, "\n".join(str(p) for p in exc.problems if p.level == "error")
     except MedtuiError as exc:
         return None, str(exc)
+
+
+def resume(run: Run, ws: Workspace, *, checkpoint: str | None = None, overrides: dict[str, Any] | None = None,
+           env: preflight.Environment | None = None) -> Run:
+    """Continue ``run`` from a checkpoint as a new run (pre-flight first).
+
+    Raises :class:`~medtui.core.runs.resume.ResumeRefused` (with the reason) or :class:`PreflightFailed`.
+    """
+    from medtui.core.runs.resume import ResumeRefused, pick_checkpoint, resume_config, resume_extra, resume_refusal
+
+    why = resume_refusal(run)
+    if why:
+        raise ResumeRefused(why)
+    ckpt = pick_checkpoint(run, checkpoint)
+    return launch(resume_config(run, ckpt, overrides), ws, env=env, pipeline=run.record.get("pipeline"),
+                  record_extra=resume_extra(run, ckpt))
