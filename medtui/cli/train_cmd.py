@@ -21,6 +21,7 @@ def register(sub, common) -> None:
                    help="override one argument (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="validate, print the argv and YAML, and exit")
     p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    add_slurm_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("runs", parents=[common], help="list the workspace's runs")
@@ -39,8 +40,22 @@ def register(sub, common) -> None:
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest' or 'latest:STAGE'")
     p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
     p.add_argument("--now", action="store_true", help="for a pipeline: stop its running stage too, gracefully / 流程:同时平稳停止当前阶段")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait for a graceful stop (default 120, or the Slurm profile's grace)")
     p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("resume", parents=[common], help="continue a stopped, killed or failed run from a checkpoint",
+                       description="Start a new run that continues RUN from its latest (or a chosen) checkpoint in "
+                                   "the same output folder; --set adds epochs or steps to a finished run. "
+                                   "从检查点继续已停止、被终止或失败的训练;--set 可为已完成的训练追加轮数或步数。")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--checkpoint", default="latest", metavar="latest|STEP|PATH",
+                   help="checkpoint to continue from (default: latest)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one argument, e.g. num_train_epochs=5 (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the run's checkpoints (step, loss) and exit")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("export", parents=[common], help="merge LoRA adapters into a model and export it",
                        description="Either a llamafactory export YAML, or --model/--adapter/--out.")
@@ -52,6 +67,7 @@ def register(sub, common) -> None:
     p.add_argument("--size", type=int, default=None, help="shard size in GB")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--detach", action="store_true")
+    add_slurm_arguments(p, what="the export")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)",
@@ -65,7 +81,21 @@ def register(sub, common) -> None:
                    help="skip the stages that already succeeded with the same configuration / 跳过已成功的阶段")
     p.add_argument("--detach", action="store_true", help="start and return at once; the chain continues / 启动后立即返回")
     p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
+    add_slurm_arguments(p, what="every stage")
     p.set_defaults(func=cmd_pipeline)
+
+
+def add_slurm_arguments(p, what: str = "the run") -> None:
+    slurm = p.add_argument_group("Slurm", f"submit {what} as a Slurm batch job; options left out come from the "
+                                          "cluster profile (medtui slurm profile)")
+    slurm.add_argument("--slurm", action="store_true", help="submit with sbatch instead of starting here")
+    slurm.add_argument("--nodes", type=int, metavar="N", help="nodes (one torchrun agent each)")
+    slurm.add_argument("--gpus-per-node", type=int, metavar="G", help="GPUs per node (0: CPU)")
+    slurm.add_argument("--partition", metavar="P", help="Slurm partition")
+    slurm.add_argument("--time", metavar="HH:MM:SS", help="time limit")
+    slurm.add_argument("--account", metavar="A", help="account to charge")
+    slurm.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
+                       help="one more sbatch option, e.g. --sbatch-arg=--qos=high (repeatable)")
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -91,25 +121,50 @@ def cmd_train(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     config = load_config_file(args.config)
     config.update(_parse_overrides(args.overrides))
+    config.update(_slurm_overrides(args, config))
     return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
 
 
+SLURM_FLAGS = {"nodes": "--nodes", "gpus_per_node": "--gpus-per-node", "partition": "--partition", "time": "--time",
+               "account": "--account", "sbatch_args": "--sbatch-arg"}
+
+
+def _slurm_overrides(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """``--slurm`` and its options as config keys (``launch_on``, ``slurm_*``)."""
+    import shlex
+
+    out: dict[str, Any] = {}
+    given = {k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) not in (None, [])}
+    if args.slurm:
+        out["launch_on"] = "slurm"
+    if given and out.get("launch_on", config.get("launch_on")) != "slurm":
+        flags = ", ".join(SLURM_FLAGS[k] for k in given)
+        raise MedtuiError(f"{flags} only apply to Slurm runs: add --slurm")
+    for key, value in given.items():
+        out[f"slurm_{key}"] = shlex.join(value) if key == "sbatch_args" else value
+    return out
+
+
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
-    from medtui.core.runs import runner
     from medtui.core.stages import preflight
-    from medtui.core.stages.launch import prepare
+    from medtui.core.stages.launch import backend_name, prepare, preview, start
 
     plan, problems = prepare(config, ws)
     for problem in problems:
         print(problem, file=sys.stderr)
     if dry_run:
-        print(plan.preview())
+        print(preview(plan, ws))
+        estimate = preflight.plan_estimate(plan)
+        if estimate is not None:
+            print("# memory estimate (medtui estimate CONFIG.yaml for fixes and --json)")
+            print("\n".join(f"# {line}" for line in estimate.lines(fixes=estimate.fits is False)))
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
         print("medtui: pre-flight checks failed; nothing was started", file=sys.stderr)
         return EXIT_BAD_INPUT
-    run = runner.start(plan, ws, kind=plan.kind)
-    print(f"started {run.id} ({plan.stage}) → {plan.output_dir}")
+    run = start(plan, ws)
+    where = f" as Slurm job {run.job_id}" if backend_name(plan) == "slurm" else ""
+    print(f"started {run.id} ({plan.stage}){where} → {plan.output_dir}")
     if detach:
         print(f"detached; follow with: medtui logs {run.id} -f   stop with: medtui stop {run.id}")
         return EXIT_OK
@@ -118,14 +173,25 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
+    from medtui.core.runs import backend
     from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
+    from medtui.core.runs.resume import history_before
 
     reader = RunReader(run.trainer_log)
+    history, offset = history_before(run.record)
+    if offset:  # a resumed run: its earlier steps, then its own records
+        reader.tail.offset = offset
+        reader.progress.add(history)
     last = ""
+    shown = ""
     try:
         while True:
             fresh = load_run(run.run_dir)
+            queued = backend.queue_line(fresh)  # a Slurm job: what it waits for, and where it runs
+            if queued and queued != shown:
+                print(f"{prefix}{fresh.id}: {queued}", flush=True)
+                shown = queued
             if reader.poll():
                 line = reader.progress.line()
                 if line != last:
@@ -147,6 +213,35 @@ def follow(run, *, prefix: str = "") -> int:
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from medtui.core.runs.records import find_run
+    from medtui.core.runs.resume import list_checkpoints, pick_checkpoint, resume_refusal
+    from medtui.core.stages.launch import resume
+
+    ws = workspace_from(args)
+    run = find_run(ws.runs_dir, args.run)
+    if args.list:
+        found = list_checkpoints(run.output_dir)
+        if not found:
+            print(f"{run.id}: no checkpoints in {run.output_dir}")
+            return EXIT_OK
+        print(f"{'STEP':>8} {'LOSS':>10}  CHECKPOINT")
+        for ckpt in found:
+            loss = f"{ckpt.loss:.4f}" if ckpt.loss is not None else "?"
+            print(f"{ckpt.step:>8} {loss:>10}  {ckpt.path}")
+        return EXIT_OK
+    why = resume_refusal(run)
+    if why:
+        raise MedtuiError(why)
+    ckpt = pick_checkpoint(run, args.checkpoint)
+    new = resume(run, ws, checkpoint=str(ckpt.path), overrides=_parse_overrides(args.overrides))
+    print(f"resumed {run.id} from {ckpt.path.name} ({ckpt.label()}) as {new.id} → {new.output_dir}")
+    if args.detach:
+        print(f"detached; follow with: medtui logs {new.id} -f   stop with: medtui stop {new.id}")
+        return EXIT_OK
+    return follow(new)
+
+
 def diagnosis_lines(record: dict[str, Any]) -> list[str]:
     """A run's diagnosis and live alerts, as ``medtui logs`` and ``medtui train`` print them."""
     from medtui.core.runs.diagnosis import Diagnosis
@@ -166,6 +261,7 @@ def diagnosis_lines(record: dict[str, Any]) -> list[str]:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
+    from medtui.core.runs.states import ACTIVE
     from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
@@ -180,26 +276,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
     width = max(28, *(len(r.id) for r in runs))
-    print(f"{'ID':<{width}} {'STAGE':<8} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  {'WHY':<20} OUTPUT")
+    print(f"{'ID':<{width}} {'STAGE':<8} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  {'WHERE':<16} {'WHY':<20} OUTPUT")
     now = time.time()
     for r in runs:
         took = format_seconds(r.duration(now))
         spec = r.run.record.get("pipeline_spec") if r.run is not None else None
-        where = (f"{spec.get('name')} ({spec.get('ref')})" if r.kind == "pipeline" and isinstance(spec, dict)
-                 else r.output_dir)
-        print(f"{r.id:<{width}} {r.stage:<8} {r.kind:<8} {r.status:<10} {took:>8}  {r.why or '-':<20} {where}")
-        if r.reason and r.status != "running":
+        out = (f"{spec.get('name')} ({spec.get('ref')})" if r.kind == "pipeline" and isinstance(spec, dict)
+               else r.output_dir)
+        print(f"{r.id:<{width}} {r.stage:<8} {r.kind:<8} {r.status:<10} {took:>8}  {r.where():<16} "
+              f"{r.why or '-':<20} {out}")
+        if r.reason and r.status not in ACTIVE:
             print(f"{'':<{width}} └ {r.reason[:200]}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from medtui.core.runs import backend
     from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
-    tail = TextTail(run.stderr_path if args.stderr else run.stdout_path)
+    files = backend.logs(run)
+    tail = TextTail(files.stderr if args.stderr else files.stdout)
     try:
         while True:
             for line in tail.read_new():
@@ -221,7 +320,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from medtui.core.lifecycle.chain import stop_any
     from medtui.core.runs.records import find_run
 
-    if not args.timeout >= 0:  # also refuses nan
+    if args.timeout is not None and not args.timeout >= 0:  # also refuses nan
         raise MedtuiError(f"--timeout must be 0 or more seconds, got {args.timeout:g}")
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
@@ -258,6 +357,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     config.pop("stage", None)
     if not config.get("export_dir"):
         raise MedtuiError("the export config needs export_dir")
+    config.update(_slurm_overrides(args, config))
     return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
 
 
@@ -275,7 +375,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         for stage in pipeline.stages:
             print(f"  {stage.name}: {stage.stage} {json.dumps(stage.config, ensure_ascii=False)}")
         return EXIT_OK
-    run = start_pipeline(ws, args.pipeline, only=only, resume=args.resume)
+    slurm = _slurm_overrides(args, {"launch_on": "slurm"} if args.slurm else {})
+    run = start_pipeline(ws, args.pipeline, only=only, resume=args.resume, launch=slurm)
     if args.detach:
         print(f"started pipeline run {run.id}; follow with: medtui logs {run.id} -f   "
               f"stop with: medtui stop {run.id}")

@@ -113,14 +113,14 @@ def test_ctrl_c_while_the_registry_is_written(ws, monkeypatch):
 
 
 def test_ctrl_c_while_a_run_folder_is_written(ws, monkeypatch):
-    from medtui.core.runs import records
+    from medtui.core.runs import recordfile
 
     before = digest(ws)
 
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(records, "atomic_write_text", interrupted)
+    monkeypatch.setattr(recordfile, "atomic_write_text", interrupted)
     result = cli("train", str(ws / "t.yaml"), "--detach", "-w", str(ws))
     monkeypatch.undo()
     assert_clear(result, 130, r"interrupted")

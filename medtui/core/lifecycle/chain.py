@@ -5,6 +5,8 @@
 session and supervisor), so closing the terminal, losing SSH or quitting medtui never cancels
 a stage. The chain writes ``pipeline.json`` beside its ``run.json`` (each stage's status and
 run id) and prints progress to its ``stdout.log``; any medtui (CLI or TUI) shows and follows it.
+Each stage starts through the launch backends (:mod:`medtui.core.runs.backend`): with ``launch_on:
+slurm`` in the spec's ``launch`` every stage is a Slurm job while the chain itself stays here.
 
 Stopping (:func:`stop_pipeline`): by default the chain stops after the current stage; ``now``
 also stops the current stage's run gracefully; ``kill`` kills both. ``resume`` skips the stages
@@ -23,7 +25,7 @@ from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.pipeline import BUILTIN, Pipeline, PipelineStage, load_pipeline, run_pipeline
 from medtui.core.lifecycle.wiring import workspace_outputs
-from medtui.core.runs import runner
+from medtui.core.runs import backend, runner
 from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.runs.states import PIPELINE_STATE, request_stop, stop_mode
@@ -60,8 +62,12 @@ def running_pipeline(ws: Workspace) -> Run | None:
     return next((r for r in list_runs(ws.runs_dir) if r.kind == "pipeline" and r.is_running), None)
 
 
-def start_pipeline(ws: Workspace, ref: str | Path, *, only: list[str] | None = None, resume: bool = False) -> Run:
-    """Start the chain detached and return its run (kind ``pipeline``). Raises MedtuiError on bad input."""
+def start_pipeline(ws: Workspace, ref: str | Path, *, only: list[str] | None = None, resume: bool = False,
+                   launch: dict[str, Any] | None = None) -> Run:
+    """Start the chain detached and return its run (kind ``pipeline``). Raises MedtuiError on bad input.
+
+    ``launch`` keys (``launch_on: slurm`` and ``slurm_*``) go into every stage's config, so each stage
+    starts through its backend (a Slurm job, say) while the chain itself runs here."""
     pipeline = load_pipeline(ref)
     check_request(ws, pipeline, only)
     busy = running_pipeline(ws)
@@ -73,7 +79,8 @@ def start_pipeline(ws: Workspace, ref: str | Path, *, only: list[str] | None = N
     plan = RunPlan(run_id=run_id, stage="pipeline", run_dir=run_dir, yaml_config={},
                    argv=[sys.executable, "-m", "medtui.core.lifecycle.chain", str(run_dir)], env={},
                    cwd=ws.root, output_dir=run_dir)
-    spec = {"ref": pipeline_ref(ref), "name": pipeline.name, "only": only, "resume": resume}
+    spec = {"ref": pipeline_ref(ref), "name": pipeline.name, "only": only, "resume": resume,
+            "launch": dict(launch or {})}
     return runner.start(plan, ws, kind="pipeline", extra={"pipeline_spec": spec})
 
 
@@ -145,9 +152,13 @@ def _wait_printing(run: Run, stopping: Callable[[], bool], poll: float = 0.5) ->
     from medtui.core.runs.follow import RunReader
 
     reader = RunReader(run.trainer_log)
-    last = ""
+    last = shown = ""
     while True:
         fresh = load_run(run.run_dir)
+        queued = backend.queue_line(fresh)  # a Slurm job: what it waits for, and where it runs
+        if queued and queued != shown:
+            print(f"[{run.stage}] {run.id}: {queued}", flush=True)
+            shown = queued
         if reader.poll():
             line = reader.progress.line()
             if line != last:
@@ -172,9 +183,11 @@ def run_chain(run_dir: Path) -> int:
     print(f"pipeline {pipeline.name}: {' → '.join(e['name'] for e in state.data['stages'])}"
           + (" (resuming)" if spec.get("resume") else ""), flush=True)
 
+    on = spec.get("launch") if isinstance(spec.get("launch"), dict) else {}
+
     def start_stage(stage: PipelineStage, config: dict[str, Any], identity: str) -> Run:
         try:
-            run = launch(config, ws, pipeline=pipeline.name,
+            run = launch({**config, **on}, ws, pipeline=pipeline.name,
                          extra={"pipeline_run": me.id, "pipeline_stage": {"name": stage.name, "identity": identity}})
         except PreflightFailed as exc:
             raise MedtuiError("; ".join(str(p) for p in exc.problems if p.level == "error")) from None
@@ -215,7 +228,7 @@ def run_chain(run_dir: Path) -> int:
 
 
 # -- stopping --------------------------------------------------------------------------------------------------
-def stop_pipeline(run: Run, *, now: bool = False, kill: bool = False, grace: float = 120.0,
+def stop_pipeline(run: Run, *, now: bool = False, kill: bool = False, grace: float | None = None,
                   on_phase: Callable[[str], None] | None = None) -> Run:
     """Stop a pipeline run: after its current stage (default), with that stage stopped gracefully
     (``now``), or killed together with it (``kill``). Returns the pipeline run as it is then."""
@@ -227,7 +240,7 @@ def stop_pipeline(run: Run, *, now: bool = False, kill: bool = False, grace: flo
         request_stop(run.run_dir, "kill")
         if current is not None and current.is_running:
             say(f"killing the running stage {current.stage} ({current.id})")
-            runner.stop(current, kill=True)
+            backend.stop(current, kill=True)
         return runner.stop(load_run(run.run_dir), kill=True, on_phase=say)
     request_stop(run.run_dir, "graceful")
     if not now:
@@ -237,19 +250,20 @@ def stop_pipeline(run: Run, *, now: bool = False, kill: bool = False, grace: flo
         return load_run(run.run_dir)
     if current is not None and current.is_running:
         say(f"stopping the running stage {current.stage} ({current.id}) gracefully")
-        runner.stop(current, grace=grace, on_phase=say)
+        backend.stop(current, grace=grace, on_phase=say)
     try:
         return runner.wait(load_run(run.run_dir), poll=0.2, timeout=60)
     except TimeoutError:
         return load_run(run.run_dir)
 
 
-def stop_any(run: Run, *, now: bool = False, kill: bool = False, grace: float = 120.0,
+def stop_any(run: Run, *, now: bool = False, kill: bool = False, grace: float | None = None,
              on_phase: Callable[[str], None] | None = None) -> Run:
-    """:func:`stop_pipeline` for a pipeline run, :func:`medtui.core.runs.runner.stop` for any other."""
+    """:func:`stop_pipeline` for a pipeline run, :func:`medtui.core.runs.backend.stop` (local or Slurm) for any
+    other; ``grace`` None is the backend's default (120 s, or the Slurm profile's grace)."""
     if run.kind == "pipeline":
         return stop_pipeline(run, now=now, kill=kill, grace=grace, on_phase=on_phase)
-    return runner.stop(run, kill=kill, grace=grace, on_phase=on_phase)
+    return backend.stop(run, kill=kill, grace=grace, on_phase=on_phase)
 
 
 def main(argv: list[str]) -> int:

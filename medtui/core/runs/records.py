@@ -9,62 +9,21 @@ predict, export or pipeline.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
-from medtui.core.runs.states import FINAL, STATUSES, STOP_MARKER, VANISHED, error_line, stop_mode
+from medtui.core.runs.recordfile import RUN_FILE, last_error_line, read_record
+from medtui.core.runs.recordfile import write_record as write_record  # re-exported for the runner
+from medtui.core.runs.states import ACTIVE, FINAL, STATUSES, STOP_MARKER, VANISHED, error_line, stop_mode
 
-__all__ = ["FINAL", "STATUSES", "STOP_MARKER", "RUN_FILE", "Run", "load_run", "list_runs", "scan_runs", "find_run",
-           "read_record", "write_record", "clean_record", "last_error_line"]
+__all__ = ["ACTIVE", "FINAL", "STATUSES", "STOP_MARKER", "RUN_FILE", "Run", "load_run", "list_runs", "scan_runs",
+           "find_run", "read_record", "write_record", "clean_record", "last_error_line"]
 
-RUN_FILE = "run.json"
 STARTING_GRACE = 15.0
-
-
-def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_record(run_dir: Path) -> dict[str, Any]:
-    """The raw ``run.json`` of ``run_dir``; MedtuiError (one line) when it is missing, unreadable, or lacks
-    what every view needs (see :func:`_record_problem`); :func:`clean_record` coerces the rest."""
-    path = run_dir / RUN_FILE
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise MedtuiError(f"no run record in {run_dir}") from None
-    except IsADirectoryError:
-        raise MedtuiError(f"{path}: is a folder, not a run record") from None
-    except OSError as exc:
-        raise MedtuiError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise MedtuiError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise MedtuiError(f"{path}: unreadable run record ({str(exc)[:120]})") from None
-    problem = _record_problem(data)
-    if problem:
-        raise MedtuiError(f"{path}: unreadable run record ({problem})")
-    return data
-
-
-def _record_problem(record: Any) -> str:
-    """What makes a record unusable by every view (then it is skipped and named, never fatal)."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key in ("id", "output_dir"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            return f"no {key}"
-    for key in ("started", "ended"):
-        value = record.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"{key} is not a time"
-    return ""
 
 
 #: Plausible bounds for what a fresh process reads from a record someone may have edited.
@@ -108,8 +67,10 @@ def clean_record(run_dir: Path, raw: dict[str, Any]) -> dict[str, Any]:
     record["output_dir"] = _text(raw.get("output_dir"))
     if not isinstance(raw.get("config"), dict):
         record["config"] = {}
-    for key in ("error", "pipeline", "kind", "saved", "signal"):
+    for key in ("error", "pipeline", "kind", "saved", "signal", "backend"):
         record[key] = _text(raw.get(key))
+    job = raw.get("job_id")
+    record["job_id"] = str(job) if isinstance(job, (str, int)) and not isinstance(job, bool) and job != "" else None
     return record
 
 
@@ -165,12 +126,34 @@ class Run:
         return (self.run_dir / STOP_MARKER).exists()
 
     @property
+    def backend(self) -> str:
+        """``local`` (a supervisor process on this machine) or ``slurm`` (a batch job)."""
+        return self.record.get("backend") or "local"
+
+    @property
+    def job_id(self) -> str | None:
+        """The Slurm job id of a Slurm run."""
+        job = self.record.get("job_id")
+        return str(job) if job else None
+
+    def slurm_view(self):
+        """Slurm's view of a Slurm run (status, reason); refreshes ``record`` when the job moved or ended."""
+        from medtui.core.runs import slurm_status
+
+        found = slurm_status.status(self.run_dir, self.record)
+        self.record = clean_record(self.run_dir, found.record)
+        return found
+
+    @property
     def status(self) -> str:
         """The recorded final state, else ``running`` while the supervisor (or the trainer) lives.
 
         With both gone and no end recorded, the supervisor vanished (a reboot, a kill, a disk too full
         to record): the run is ``failed``, or ``killed``/``stopped`` when the user had asked for that.
+        A Slurm run's state comes from Slurm (:mod:`medtui.core.runs.slurm_status`): ``pending`` while queued.
         """
+        if self.backend == "slurm":
+            return self.slurm_view().status
         status = self.record.get("status", "running")
         if status in FINAL:
             return status
@@ -184,7 +167,8 @@ class Run:
 
     @property
     def is_running(self) -> bool:
-        return self.status == "running"
+        """Not finished yet: running, or (a Slurm job) waiting in the queue."""
+        return self.status in ACTIVE
 
     @property
     def started(self) -> float | None:
@@ -219,13 +203,18 @@ class Run:
 
     @property
     def vanished(self) -> bool:
-        """The run ended without its supervisor recording how."""
+        """The run ended without its supervisor recording how (a local run; Slurm's end is read from Slurm)."""
+        if self.backend == "slurm":
+            return False
         return self.record.get("status") not in FINAL and self.status in FINAL
 
     def reason(self) -> str:
         """One line on how a finished run ended: the failure (exit code or signal and the error line),
-        what a stopped run saved, or why a killed run saved nothing; empty while running or succeeded."""
+        what a stopped run saved, or why a killed run saved nothing; empty while running or succeeded.
+        A queued Slurm job's reason is what it waits for."""
         status = self.status
+        if self.backend == "slurm" and status not in FINAL:
+            return self.slurm_view().reason
         if status in ("running", "succeeded"):
             return ""
         if self.vanished:
@@ -235,13 +224,10 @@ class Run:
             return str(self.record.get("saved") or self.record.get("error") or "")
         if self.record.get("error"):
             return str(self.record["error"])
+        if self.backend == "slurm":
+            return self.slurm_view().reason
         code = self.exit_code
         return f"exit code {code}" if code is not None else ""
-
-
-def last_error_line(path: Path, max_bytes: int = 65536) -> str:
-    """The most telling line near the end of a log (see :func:`medtui.core.runs.states.error_line`)."""
-    return error_line(path, max_bytes)
 
 
 def load_run(run_dir: Path) -> Run:

@@ -124,7 +124,8 @@ def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | 
           extra: dict | None = None) -> Run:
     """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked.
 
-    ``extra`` adds fields to ``run.json`` (a pipeline stage's name and identity, say)."""
+    ``extra`` adds fields to ``run.json`` (a pipeline stage's name and identity, a resume's
+    ``resumed_from``, say)."""
     lock_fd = acquire_output_lock(ws, plan.output_dir, plan.run_id)
     try:
         try:
@@ -169,6 +170,7 @@ def _write_run_folder(plan: RunPlan, ws: Workspace, kind: str, pipeline: str | N
             "exit_code": None,
             "pid": None,
             "versions": package_versions(),
+            "launch": plan.extras,  # medtui launch settings (DeepSpeed, memory_check), for resume
             **extra,
         }
         write_record(plan.run_dir, record)

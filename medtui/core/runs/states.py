@@ -2,6 +2,7 @@
 
 States (``run.json`` ``status``):
 
+- ``pending``: a Slurm job waiting in the queue;
 - ``running``;
 - ``succeeded``: exit code 0 without a stop request;
 - ``stopped``: a graceful stop (``medtui stop``) that the trainer honoured; ``saved`` says what it
@@ -26,7 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("running", "succeeded", "failed", "stopped", "killed")
+STATUSES = ("pending", "running", "succeeded", "failed", "stopped", "killed")
+#: Not finished yet: running, or (a Slurm job) waiting in the queue.
+ACTIVE = ("pending", "running")
 FINAL = ("succeeded", "failed", "stopped", "killed")
 STOP_MARKER = "stop_requested"
 #: A pipeline run's own progress file, written by :mod:`medtui.core.lifecycle.chain`.
@@ -179,6 +182,15 @@ def pipeline_note(run_dir: Path) -> str:
             f"{state.get('ref') or '…'} --resume")
 
 
+def requested_end(mode: str, *, kind: str, output_dir: Path, started: float | None) -> dict[str, Any]:
+    """The record fields of a run that ended as the user asked: ``killed`` (mode ``kill``) or ``stopped``
+    with what it saved (``graceful``). Local runs (:func:`final_state`) and Slurm jobs share it."""
+    if mode == "kill":
+        return {"status": "killed", "error": "killed on request (medtui stop --kill); nothing saved since "
+                                             "the last checkpoint"}
+    return {"status": "stopped", "saved": saved_note(kind, output_dir, started)}
+
+
 def final_state(code: int, mode: str | None, *, kind: str, output_dir: Path, started: float | None,
                 stderr: Path) -> dict[str, Any]:
     """The record fields for a run whose trainer ended with ``code`` (negative: killed by that signal)."""
@@ -187,11 +199,10 @@ def final_state(code: int, mode: str | None, *, kind: str, output_dir: Path, sta
     if kind == "pipeline":
         return {**out, **_pipeline_end(code, mode, output_dir, stderr)}
     if mode == "kill":
-        return {**out, "status": "killed", "error": "killed on request (medtui stop --kill); nothing saved since "
-                                                    "the last checkpoint"}
+        return {**out, **requested_end(mode, kind=kind, output_dir=output_dir, started=started)}
     if mode == "graceful":
         if code == 0 or code == -signal.SIGABRT:
-            return {**out, "status": "stopped", "saved": saved_note(kind, output_dir, started)}
+            return {**out, **requested_end(mode, kind=kind, output_dir=output_dir, started=started)}
         if code < 0:
             return {**out, "status": "killed", "error": f"did not stop gracefully in time; ended by "
                                                         f"{signal_name(-code)}; nothing saved since the last "

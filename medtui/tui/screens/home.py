@@ -24,6 +24,7 @@ from textual.widgets import Header, Static
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary
 from medtui.core.runs.progress import format_age
+from medtui.core.runs.states import ACTIVE
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.messages import ExportChoices, OverviewReady, PrefillReady, QueueEvent, QueuePlanned
@@ -35,9 +36,9 @@ from medtui.tui.widgets.footer import MedtuiFooter
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
 FEEDS = {"pt": "SFT", "sft": "RM · DPO · KTO", "rm": "PPO", "ppo": "Export", "dpo": "Export", "kto": "Export"}
-STATUS_ICON = {"running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■", "killed": "☒"}
-STATUS_STYLE = {"running": "$warning", "succeeded": "$success", "failed": "$error", "stopped": "$secondary",
-                "killed": "$error"}
+STATUS_ICON = {"pending": "…", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■", "killed": "☒"}
+STATUS_STYLE = {"pending": "$accent", "running": "$warning", "succeeded": "$success", "failed": "$error",
+                "stopped": "$secondary", "killed": "$error"}
 DIAGRAM = (
     ("pt", " ──► "), ("sft", " ──┬──► "), ("rm", " ──► "), ("ppo", " ──┬──► "), ("export", "\n"),
     (None, "             ├──► "), ("dpo", " ─────────┤\n"),
@@ -209,7 +210,7 @@ class HomeScreen(MedtuiScreen):
         if not first and before is not None and before.run_id == view.run_id:
             old = dict(before.stages)
             for name, status in view.stages:
-                if status != old.get(name) and status not in ("pending", "running"):
+                if status != old.get(name) and status not in ACTIVE:
                     self.notify(self.t("home.queue.end", name=view.name, stage=name,
                                        status=self.t(f"status.{status}") if status != "skipped" else status),
                                 severity="information" if status in ("succeeded", "skipped") else "warning")

@@ -33,6 +33,7 @@ from medtui.tui.screens.train.formmodel import (
     FormState,
     form_fields,
     form_sections,
+    shown,
     switch,
     typed_config,
 )
@@ -40,6 +41,7 @@ from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScre
 from medtui.tui.widgets.footer import MedtuiFooter
 
 EXTRAS = "extras"
+SLURM_PREFIX = "slurm_"
 
 
 class PickerReady(Message):
@@ -52,6 +54,12 @@ class DialogReady(Message):
     def __init__(self, purpose: str, suggestions: list[str]) -> None:
         super().__init__()
         self.purpose, self.suggestions = purpose, suggestions
+
+
+class EstimateReady(Message):
+    def __init__(self, head: str, detail: str, level: str) -> None:
+        super().__init__()
+        self.head, self.detail, self.level = head, detail, level
 
 
 class ConfigLoaded(Message):
@@ -113,6 +121,7 @@ class TrainScreen(MedtuiScreen):
         self.expanded: set[str] = {"basic"}
         self.starting = False
         self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
+        self._profile: dict[str, Any] | None = None  # the Slurm cluster profile, read when first needed
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -126,6 +135,7 @@ class TrainScreen(MedtuiScreen):
         with VerticalScroll(id="fields"):
             yield Static(id="form-problems")
             yield from self._sections()
+        yield Static("", id="train-estimate")
         with Horizontal(id="train-actions"):
             for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
@@ -152,8 +162,33 @@ class TrainScreen(MedtuiScreen):
         return out
 
     def _rows(self, args) -> list[FieldRow]:
-        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
-                for arg in args]
+        rows = []
+        for arg in args:
+            row = FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS,
+                           fallback=self._profile_value(arg.name))
+            row.display = shown(arg, self.state.values)
+            rows.append(row)
+        return rows
+
+    def _profile_value(self, name: str) -> str | None:
+        """The cluster profile's value for a ``slurm_*`` field (what an empty field means)."""
+        if not name.startswith(SLURM_PREFIX):
+            return None
+        if self._profile is None:
+            from medtui.core.slurm.profile import load_profile
+
+            try:
+                self._profile = load_profile(self.workspace)
+            except MedtuiError:
+                self._profile = {}
+        value = self._profile.get(name[len(SLURM_PREFIX):])
+        if isinstance(value, list):
+            value = " ".join(value)
+        return None if value in (None, "", []) else str(value)
+
+    def _show_conditional_rows(self) -> None:
+        for row in self.query(FieldRow):
+            row.display = shown(row.arg, self.state.values)
 
     @on(Collapsible.Expanded)
     async def _section_expanded(self, event: Collapsible.Expanded) -> None:
@@ -241,6 +276,8 @@ class TrainScreen(MedtuiScreen):
             self.state.values.pop(row.arg.name, None)
         else:
             self.state.values[row.arg.name] = value
+        if row.arg.name == "launch_on":
+            self._show_conditional_rows()
         self.preflight_problems = []
         self._revalidate()
 
@@ -273,6 +310,7 @@ class TrainScreen(MedtuiScreen):
         self.problems = problems
         if not self.ready:
             return problems
+        self._schedule_estimate()
         by_field: dict[str, Problem] = {}
         for p in problems:
             if p.field not in by_field or (p.level == "error" and by_field[p.field].level != "error"):
@@ -303,6 +341,30 @@ class TrainScreen(MedtuiScreen):
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.level == "error"]
 
+    # -- live memory estimate ----------------------------------------------------------------------
+    def _schedule_estimate(self) -> None:
+        """Re-estimate shortly after the last change (typing does not start a worker per key)."""
+        if getattr(self, "_estimate_timer", None) is not None:
+            self._estimate_timer.stop()
+        self._estimate_timer = self.set_timer(0.3, self._estimate)
+
+    def _estimate(self) -> None:
+        self._estimate_worker(self.current_config(), self.lang)
+
+    @work(thread=True, exclusive=True, group="train-estimate", exit_on_error=False)
+    def _estimate_worker(self, config: dict[str, Any], lang: str) -> None:
+        from medtui.tui.screens.train.estimate import estimate_lines
+
+        self.post_message(EstimateReady(*estimate_lines(config, self.workspace, lang)))
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        box = self.query_one("#train-estimate", Static)
+        box.update(Content(message.head + ("\n" + message.detail if message.detail else "")))
+        box.set_class(bool(message.head), "-shown")
+        for level in ("ok", "warn", "error"):
+            box.set_class(message.level == level, f"-{level}")
+
     # -- preview and start -----------------------------------------------------------------------
     @on(Button.Pressed, "#train-actions Button")
     def _action_button(self, event: Button.Pressed) -> None:
@@ -324,7 +386,9 @@ class TrainScreen(MedtuiScreen):
             text = self.t("train.nopreview") + "\n\n" + "\n".join(str(p) for p in errors)
         else:
             try:
-                text = self._plan().preview()
+                from medtui.core.stages.launch import preview
+
+                text = preview(self._plan(), self.workspace)
             except MedtuiError as exc:
                 text, errors = str(exc), [Problem("", str(exc))]
 
