@@ -22,6 +22,8 @@ STOP_MARKER = "stop_requested"
 STATUSES = ("running", "succeeded", "failed", "stopped")
 FINAL = ("succeeded", "failed", "stopped")
 STARTING_GRACE = 15.0
+#: Run kinds whose output folder holds results, not a model (they never feed chat or later stages).
+RESULT_KINDS = ("predict", "evaluate", "benchmark")
 
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:

@@ -166,7 +166,7 @@ def _template_problems(name: str) -> list[Problem]:
     if not names or name in names:
         return []
     near = suggest(name, names)
-    hint = f"; did you mean {', '.join(near)}?" if near else "; see medtui data render --help for the list"
+    hint = f"; did you mean {', '.join(near)}?" if near else "; list them with: medtui data templates"
     return [Problem("template", f"llamafactory has no template {name!r}{hint}")]
 
 
