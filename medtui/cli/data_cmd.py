@@ -324,7 +324,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.name not in registry:
         known = ", ".join(registry.names()) or "none"
         raise MedtuiError(f"dataset {args.name!r} is not registered in {registry.path} (registered: {known})")
-    _local(ws, args.name)
+    path, _entry = _local(ws, args.name)
+    if not path.exists():
+        raise MedtuiError(f"{args.name}: data file not found: {path}")
     model = resolve_model(ws, args.model) if args.model else _first_model(ws)
     template = args.template or "default"
     from medtui.core.stages.validate import _template_problems

@@ -1,4 +1,5 @@
-"""A record as the model sees it: ``python -m medtui.workers.render REQUEST_JSON``.
+"""A record as the model sees it: ``python -m medtui.workers.render REQUEST_JSON`` (one answer), or
+``--serve`` (one JSON request per stdin line, one answer per stdout line; the tokenizer stays loaded).
 
 Loads the model's tokenizer and llamafactory's chat template, converts the record with
 llamafactory's own dataset converter and encodes it with llamafactory's own processor for the
@@ -194,6 +195,9 @@ def _core(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_TOKENIZERS: dict[tuple, tuple] = {}
+
+
 def render(request: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from llamafactory.data import get_template_and_fix_tokenizer
@@ -231,11 +235,14 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{request['dataset']} has no record #{index} (it has fewer records)")
     example = get_dataset_converter(attr.formatting, attr, data_args)(_Row(page[0][1]))
 
-    model_args = ModelArguments(model_name_or_path=request["model"],
-                                trust_remote_code=bool(request.get("trust_remote_code")))
-    tokenizer = load_tokenizer(model_args)["tokenizer"]
-    own_chat_template = getattr(tokenizer, "chat_template", None)  # before llamafactory swaps in its own
-    template = get_template_and_fix_tokenizer(tokenizer, data_args)
+    key = (request["model"], bool(request.get("trust_remote_code")), data_args.template, data_args.enable_thinking)
+    if key not in _TOKENIZERS:
+        model_args = ModelArguments(model_name_or_path=request["model"], trust_remote_code=key[1])
+        tokenizer = load_tokenizer(model_args)["tokenizer"]
+        own = getattr(tokenizer, "chat_template", None)  # before llamafactory swaps in its own
+        _TOKENIZERS.clear()  # one model at a time
+        _TOKENIZERS[key] = (tokenizer, own, get_template_and_fix_tokenizer(tokenizer, data_args))
+    tokenizer, own_chat_template, template = _TOKENIZERS[key]
     if stage == "pt":
         sequences = _pretrain(tokenizer, data_args, example)
         warnings: list[str] = []
@@ -265,15 +272,29 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
             "efficient_eos": bool(template.efficient_eos), "sequences": sequences, "warnings": warnings}
 
 
-def main(argv: list[str]) -> int:
+def answer(line: str) -> tuple[dict[str, Any], bool]:
+    """(the answer to one request, whether it succeeded); every failure becomes one line."""
     try:
-        request = json.loads(argv[0])
-        result = render(request)
+        return render(json.loads(line)), True
     except Exception as exc:  # noqa: BLE001 - every failure is reported as one line
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)}))
-        return 1
-    print(json.dumps(result, ensure_ascii=False))
-    return 0
+        from medtui.core.data.files import DataFileError
+
+        plain = isinstance(exc, (ValueError, KeyError, DataFileError))
+        return {"error": str(exc) if plain else f"{type(exc).__name__}: {exc}"}, False
+
+
+def main(argv: list[str]) -> int:
+    out, sys.stdout = sys.stdout, sys.stderr  # libraries print; only answers go to stdout
+    if argv and argv[0] == "--serve":
+        for line in sys.stdin:
+            if line.strip():
+                result, _ok = answer(line)
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+                out.flush()
+        return 0
+    result, ok = answer(argv[0])
+    out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A record as the model sees it: chat template applied, trained vs masked tokens, cutoff marked.
 
-:func:`render_record` runs ``python -m medtui.workers.render`` (it loads the model's tokenizer and
-llamafactory's template and processor; the UI process stays light) and returns a :class:`Rendered`.
+:func:`render_record` runs ``python -m medtui.workers.render`` once (it loads the model's tokenizer and
+llamafactory's template and processor; the UI process stays light) and returns a :class:`Rendered`;
+a :class:`RenderSession` keeps one worker for many records (the Datasets screen's Render tab).
 :func:`format_text` lays it out for a terminal: each part with its token counts, the trained
 text in one style and the masked text in another, special tokens shown as they are, and a
 ``✂`` where ``cutoff_len`` cuts; pairwise data gets chosen and rejected side by side.
@@ -93,6 +94,80 @@ def render_record(request: dict[str, Any], *, cancel: threading.Event | None = N
         tail = (err or "").strip().splitlines()
         raise MedtuiError(tail[-1] if tail else f"render failed (exit {proc.returncode})")
     return Rendered.from_json(data)
+
+
+class RenderSession:
+    """One long-lived render worker (``--serve``): the first record pays the imports, later ones do not."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([sys.executable, "-m", "medtui.workers.render", "--serve"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True, encoding="utf-8", bufsize=1)
+        return self.proc
+
+    def render(self, request: dict[str, Any], *, cancel: threading.Event | None = None,
+               timeout: float = 300) -> Rendered | None:
+        """Render one record; None when cancelled (the worker is then stopped). Raises MedtuiError."""
+        import queue
+
+        with self._lock:
+            proc = self._start()
+            answer: queue.Queue = queue.Queue()
+            try:
+                proc.stdin.write(json.dumps(request, ensure_ascii=False) + "\n")
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                self.close()
+                raise MedtuiError("the render worker stopped; try again") from None
+            threading.Thread(target=lambda: answer.put(proc.stdout.readline()), daemon=True).start()
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    line = answer.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                        self.close()
+                        if cancel is not None and cancel.is_set():
+                            return None
+                        raise MedtuiError(f"rendering took longer than {timeout:.0f} s") from None
+            if not line:
+                err = self._stderr_tail()
+                self.close()
+                raise MedtuiError(err or "the render worker stopped")
+            try:
+                data = json.loads(line)
+            except ValueError:
+                self.close()
+                raise MedtuiError(f"the render worker said something unexpected: {line[:200]!r}") from None
+            if data.get("error"):
+                raise MedtuiError(str(data["error"]))
+            return Rendered.from_json(data)
+
+    def _stderr_tail(self) -> str:
+        if self.proc is None or self.proc.poll() is None:
+            return ""
+        try:
+            lines = (self.proc.stderr.read() or "").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return lines[-1] if lines else ""
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.communicate(timeout=5)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
 
 
 def visible(text: str) -> str:

@@ -140,6 +140,7 @@ class Run:
         return {
             "id": self.id,
             "stage": self.stage,
+            "kind": self.record.get("kind", "train"),
             "status": self.status,
             "output_dir": str(self.output_dir),
             "started": _iso(self.started),

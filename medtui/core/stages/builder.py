@@ -63,9 +63,11 @@ class RunPlan:
 
     @property
     def kind(self) -> str:
-        """``export``, ``predict``, ``evaluate`` (do_train false and do_predict / do_eval) or ``train``."""
+        """``export``, ``benchmark``, ``predict``, ``evaluate`` (do_train false with do_predict / do_eval), ``train``."""
         if self.stage == "export":
             return "export"
+        if self.stage == "eval":
+            return "benchmark"
         if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
             return "predict"
         if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_eval"):
