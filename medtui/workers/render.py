@@ -18,17 +18,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 IGNORE = -100
-
-
-class _Row(dict):
-    """A record as ``datasets`` hands it to a converter: columns it lacks read as None."""
-
-    def __missing__(self, key):
-        return None
 
 
 def _decode(tokenizer, ids: list[int]) -> str:
@@ -201,8 +193,6 @@ _TOKENIZERS: dict[tuple, tuple] = {}
 def render(request: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.data.converter import get_dataset_converter
-    from llamafactory.data.parser import get_dataset_list
     from llamafactory.data.processor import (
         FeedbackDatasetProcessor,
         PairwiseDatasetProcessor,
@@ -211,7 +201,7 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
     from llamafactory.hparams import DataArguments, ModelArguments
     from llamafactory.model import load_tokenizer
 
-    from medtui.core.data.reader import DatasetReader
+    from medtui.workers.lf_records import converted
 
     stage = request.get("stage") or "sft"
     data_args = DataArguments(template=request.get("template") or "default", dataset=request["dataset"],
@@ -220,20 +210,11 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
                               mask_history=bool(request.get("mask_history")),
                               enable_thinking=request.get("enable_thinking", True),
                               packing=bool(request.get("packing")) if request.get("packing") is not None else None)
-    attr = get_dataset_list([request["dataset"]], request["dataset_dir"])[0]
-    if attr.load_from != "file":
-        raise ValueError(f"{request['dataset']} is not a local file (it loads from {attr.load_from})")
-    path = Path(request["dataset_dir"]) / attr.dataset_name
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise ValueError(f"{path} holds no data file")
-        path = files[0]
     index = int(request.get("index") or 0)
-    page = DatasetReader(path).page(index, 1)
-    if not page:
+    found = list(converted(request["dataset"], request["dataset_dir"], data_args, index, 1))
+    if not found:
         raise ValueError(f"{request['dataset']} has no record #{index} (it has fewer records)")
-    example = get_dataset_converter(attr.formatting, attr, data_args)(_Row(page[0][1]))
+    attr, example = found[0]
 
     key = (request["model"], bool(request.get("trust_remote_code")), data_args.template, data_args.enable_thinking)
     if key not in _TOKENIZERS:

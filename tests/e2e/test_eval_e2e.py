@@ -7,6 +7,7 @@ import json
 import math
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import medtui_cli
@@ -86,3 +87,30 @@ def test_saved_yaml_trains_under_plain_llamafactory_cli(demo_ws):
     assert (out / "model.safetensors").is_file()
     records = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     assert any("eval_loss" in r for r in records) and any("loss" in r for r in records)
+
+
+def test_engine_predict_worker_writes_what_llamafactorys_predict_writes(demo_ws):
+    """The worker vllm/sglang predict runs go through, here on llamafactory's huggingface engine (no GPU)."""
+    import sys
+
+    from medtui.core.chat.models import ModelSource
+    from medtui.core.predict import METRICS, predict_config, read_metrics, read_predictions
+    from medtui.core.stages.builder import build_plan
+
+    config = predict_config(ModelSource(str(demo_ws.root / MODEL)), "demo_sft_train_data", template="default",
+                            output_dir="saves/predict/engine", max_samples=6, max_new_tokens=8, temperature=0.7,
+                            top_p=0.9, backend="vllm")
+    plan = build_plan(config, demo_ws)
+    assert plan.argv[1:3] == ["-m", "medtui.workers.predict_engine"]
+    plan.yaml_config["infer_backend"] = "huggingface"  # the engine is llamafactory's concern; the worker is ours
+    plan.write_files()
+    proc = subprocess.run([sys.executable, "-m", "medtui.workers.predict_engine", str(plan.yaml_path)],
+                          capture_output=True, text=True, timeout=900, env={**__import__("os").environ,
+                                                                            "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = read_metrics(plan.output_dir)
+    assert {key for key, _ in METRICS} <= set(metrics) and metrics["samples_per_second"] > 0
+    predictions = read_predictions(plan.output_dir)
+    assert len(predictions) == 6 and predictions[0].prompt.startswith("Human: ") and predictions[0].label
+    progress = [json.loads(line) for line in (plan.output_dir / "trainer_log.jsonl").read_text().splitlines()]
+    assert progress[-1]["current_steps"] == progress[-1]["total_steps"] == 6

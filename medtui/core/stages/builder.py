@@ -38,6 +38,8 @@ ENV_NAMES = {
     "use_ray": "USE_RAY",
 }
 CONFIG_NAME = "config.yaml"
+#: Inference engines llamafactory's trainer cannot predict with; medtui's engine worker runs them.
+ENGINE_BACKENDS = ("vllm", "sglang")
 #: The comment line of a saved YAML that keeps medtui's launch settings (see :mod:`medtui.core.stages.saved`).
 LAUNCH_PREFIX = "# medtui-launch: "
 
@@ -247,6 +249,8 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
 
     verb = "export" if stage == "export" else "train"
     argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    if body.get("do_train") is False and body.get("do_predict") and body.get("infer_backend") in ENGINE_BACKENDS:
+        argv = [sys.executable, "-m", "medtui.workers.predict_engine", str(run_dir / CONFIG_NAME)]
     if stage == "ppo":
         support = ppo_support()
         if support.uses_llamafactory:
