@@ -208,13 +208,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from medtui.core.data.validation import validate_dataset
+    from medtui.core.stages.spec import ARG_BY_NAME
 
     ws = workspace_from(args)
     path, entry = _local(ws, args.name)
     model = resolve_model(ws, args.model)
     if args.cutoff_len is not None and args.cutoff_len < 1:
         raise MedtuiError("--cutoff-len must be 1 or more")
-    report = validate_dataset(path, entry, args.stage, name=args.name, model=model, cutoff_len=args.cutoff_len)
+    cutoff_len = args.cutoff_len or ARG_BY_NAME["cutoff_len"].default
+    report = validate_dataset(path, entry, args.stage, name=args.name, model=model, cutoff_len=cutoff_len)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -265,9 +267,10 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from medtui.core.data.columns import keys_of, suggest_entry
-    from medtui.core.data.files import head
-    from medtui.core.stages.fit import stages_for
+    from medtui.core.data.columns import keys_of
+    from medtui.core.data.detect import suggest_entry
+    from medtui.core.data.fit import stages_for
+    from medtui.core.data.reader import head
 
     ws = workspace_from(args)
     reg = _registry(ws)

@@ -79,8 +79,8 @@ def load_config_source(path: str) -> dict[str, Any]:
     """A YAML file, or a LlamaBoard output folder's config."""
     from pathlib import Path
 
+    from medtui.core.llamaboard import load_output_folder
     from medtui.core.stages.builder import load_config_file
-    from medtui.core.stages.llamaboard import load_output_folder
 
     if Path(path).expanduser().is_dir():
         return load_output_folder(path)
@@ -142,7 +142,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
-    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
 
     reader = RunReader(run.trainer_log)
@@ -171,26 +171,29 @@ def follow(run, *, prefix: str = "") -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
-    from medtui.core.runs.records import list_runs
+    from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
-    runs = list_runs(ws.runs_dir)
+    watcher = RunsWatcher(ws)
+    runs = watcher.poll()
+    for reason in watcher.unreadable.values():
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
+        print(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
     print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    now = time.time()
     for r in runs:
-        end = r.ended or time.time()
-        took = format_seconds(end - r.started) if r.started else "?"
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+        took = format_seconds(r.duration(now))
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.output_dir}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)

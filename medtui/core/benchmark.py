@@ -351,7 +351,8 @@ def bench_plan(config: dict[str, Any], ws: Workspace, source_folder: Path, chose
     import sys
 
     from medtui.core.env.runenv import load as run_env
-    from medtui.core.stages.builder import CONFIG_NAME, RunPlan, new_run_id, resolve_model_path, resolve_output_dir
+    from medtui.core.runs.plan import CONFIG_NAME, RunPlan
+    from medtui.core.stages.builder import new_run_id, resolve_model_path, resolve_output_dir
 
     run_id = new_run_id("eval")
     run_dir = ws.runs_dir / run_id

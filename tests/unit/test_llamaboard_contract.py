@@ -10,8 +10,9 @@ import ast
 
 import pytest
 
+from medtui.core import llamaboard
 from medtui.core.env import llamafactory_source as lfs
-from medtui.core.stages import llamaboard, spec
+from medtui.core.stages import spec
 from medtui.core.stages.validate import validate
 
 

@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 from medtui.core.data.columns import formatting, resolved_columns, resolved_tags
 from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import RANKING_STAGES, fits
 from medtui.core.data.lengths import FIRST
 from medtui.core.data.reader import DatasetReader
-from medtui.core.stages.fit import RANKING_STAGES, fits
+from medtui.core.data.tokens import token_lengths
 
 KIND_TITLES = {
     "unreadable": ("Unreadable file", "文件无法读取"),
@@ -157,9 +158,11 @@ def validate_dataset(path: str | Path, entry: dict[str, Any], stage: str, *, nam
                      cutoff_len: int | None = None, packing: bool | None = None,
                      cancel: threading.Event | None = None, progress: Callable[[int], None] | None = None,
                      token_runner: TokenRunner | None = None) -> Report | None:
-    """Check every record of the dataset at ``path`` for ``stage``; None when cancelled."""
-    from medtui.core.stages.spec import ARG_BY_NAME
+    """Check every record of the dataset at ``path`` for ``stage``; None when cancelled.
 
+    With ``model``, token lengths are checked against ``cutoff_len`` (callers take its default from
+    :mod:`medtui.core.stages.spec`; the data layer does not import the stages layer).
+    """
     report = Report(name or Path(path).name, stage)
     reason = fits(stage, entry)
     if reason:
@@ -198,12 +201,14 @@ def validate_dataset(path: str | Path, entry: dict[str, Any], stage: str, *, nam
     if report.records == 0:
         report.findings.append(Finding("empty", "the dataset holds no records"))
         return report
-    cutoff = int(cutoff_len or ARG_BY_NAME["cutoff_len"].default)
     if packing is None:
         packing = stage == "pt"
     if not model:
         report.findings.append(Finding("tokens", "token checks skipped: no model given (--model)", level="info"))
         return report
+    if not cutoff_len:
+        raise ValueError("validate_dataset needs cutoff_len with a model (the caller takes the spec's default)")
+    cutoff = int(cutoff_len)
     runner = token_runner or _run_tokens
     tokens = runner(model, path, entry, cutoff=cutoff, eos=stage == "pt", cancel=cancel)
     if tokens is None:
@@ -227,6 +232,4 @@ def validate_dataset(path: str | Path, entry: dict[str, Any], stage: str, *, nam
 
 
 def _run_tokens(model, path, entry, *, cutoff, eos, cancel):
-    from medtui.core.data.tokens import token_lengths
-
     return token_lengths(model, path, entry, cutoff=cutoff, eos=eos, cancel=cancel)

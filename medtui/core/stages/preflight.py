@@ -16,10 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from medtui.core.data.files import DataFileError, count_records, head
+from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import dataset_problem
+from medtui.core.data.reader import count_records, head, iter_records
 from medtui.core.data.registry import SOURCE_KEYS
-from medtui.core.stages.builder import RunPlan
-from medtui.core.stages.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
+from medtui.core.env.child import child_env
+from medtui.core.env.gpu import snapshot
+from medtui.core.runs.plan import RunPlan
+from medtui.core.runs.records import list_runs
+from medtui.core.stages.ppo_support import ppo_support
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
 
@@ -45,8 +50,6 @@ def _existing(path: Path) -> Path:
 
 
 def _bf16_support() -> tuple[bool, str]:
-    from medtui.core.env.gpu import snapshot
-
     snap = snapshot()
     if not snap.gpus:
         return False, f"{snap.reason or 'no GPU visible'}; bf16 needs an Ampere (compute capability 8.0) or newer GPU"
@@ -60,7 +63,7 @@ def _bf16_support() -> tuple[bool, str]:
 def _count_tokens(model: str, data: Path, column: str) -> int | None:
     try:
         proc = subprocess.run([sys.executable, "-m", "medtui.workers.tokcount", model, str(data), column],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=child_env(run_env=True))
         if proc.returncode == 0:
             return int(json.loads(proc.stdout.strip().splitlines()[-1])["tokens"])
     except (subprocess.TimeoutExpired, ValueError, KeyError, IndexError, OSError):
@@ -209,8 +212,6 @@ def _check_pt(name: str, entry: dict, columns: dict, file: Path, first: list[dic
 
 
 def _all(file: Path):
-    from medtui.core.data.files import iter_records
-
     try:
         yield from iter_records(file)
     except DataFileError:
@@ -353,8 +354,6 @@ def _adapter_list(value: Any) -> list[str]:
 
 def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
     """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
-    from medtui.core.runs.records import list_runs
-
     target = output_dir.resolve()
     for run in list_runs(ws.runs_dir):
         try:
@@ -366,8 +365,6 @@ def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
 
 
 def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
-    from medtui.core.stages.ppo_support import ppo_support
-
     batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
     out: list[Problem] = []
     if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:

@@ -20,7 +20,8 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
+from medtui.core.lifecycle.overview import Overview, StageSummary
+from medtui.core.runs.progress import format_age
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned

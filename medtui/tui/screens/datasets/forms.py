@@ -12,8 +12,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of, suggest_entry
-from medtui.core.data.files import DATA_SUFFIXES, DataFileError, head
+from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of
+from medtui.core.data.detect import suggest_entry
+from medtui.core.data.files import DATA_SUFFIXES, DataFileError
+from medtui.core.data.reader import head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
 from medtui.tui.screens.datasets.text import localize_bindings, tr

@@ -22,13 +22,13 @@ from textual_plotext import PlotextPlot
 
 from medtui.core.data.document import EDIT_LIMIT, DatasetDocument, TooLargeToEdit
 from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import TRAIN_STAGES
 from medtui.core.data.listing import DatasetRow, human_size, list_datasets
 from medtui.core.data.reader import DatasetReader
 from medtui.core.data.registry import SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS, create_dataset
 from medtui.core.data.stats import format_stats
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.fit import TRAIN_STAGES
 from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.datasets.editor import RecordsEditor

@@ -1,6 +1,6 @@
 """The live monitor of one run (or an overlay of up to four): charts, progress, log, gauges, stop.
 
-One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.watch.RunWatch`) at
+One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follow.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
 (clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
@@ -29,9 +29,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.follow import RunDelta, RunState, RunWatch
 from medtui.core.runs.progress import format_seconds, smooth
 from medtui.core.runs.records import load_run
-from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.confirm import ConfirmScreen

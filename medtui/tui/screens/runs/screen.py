@@ -1,6 +1,6 @@
 """Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
 
-A thread worker polls :class:`medtui.core.runs.watch.RunsWatcher` (which re-reads a run.json only
+A thread worker polls :class:`medtui.core.runs.summary.RunsWatcher` (which re-reads a run.json only
 when it changed and follows each trainer_log.jsonl from its last offset) and posts the rows;
 the handler updates the table in place. Enter opens a run's monitor; space marks up to four
 runs and ``c`` overlays their loss curves.
@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
-from medtui.core.runs.watch import RunRow, RunsWatcher
+from medtui.core.runs.summary import RunSummary, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
@@ -47,7 +47,7 @@ class RunsScreen(Screen):
     class Polled(Message):
         """The full, current list of rows (only the newest one matters)."""
 
-        def __init__(self, rows: list[RunRow]) -> None:
+        def __init__(self, rows: list[RunSummary]) -> None:
             super().__init__()
             self.rows = rows
 
@@ -63,7 +63,7 @@ class RunsScreen(Screen):
         self.poll_interval = poll_interval
         self.sampler = sampler
         self.disk_warn_gb = disk_warn_gb
-        self.rows: list[RunRow] = []
+        self.rows: list[RunSummary] = []
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
@@ -110,10 +110,10 @@ class RunsScreen(Screen):
 
     # -- table ----------------------------------------------------------------------------
 
-    def _cells_for(self, row: RunRow) -> dict[str, object]:
+    def _cells_for(self, row: RunSummary) -> dict[str, object]:
         now = self.clock()
-        end = row.ended if row.ended is not None else (now if row.status == "running" else None)
-        duration = format_seconds(end - row.started) if row.started and end else "—"
+        took = row.duration(now)
+        duration = format_seconds(took) if took is not None else "—"
         started = time.strftime("%m-%d %H:%M", time.localtime(row.started)) if row.started else "—"
         loss = f"{row.final_loss:.4f}" if row.final_loss is not None else "—"
         return {
