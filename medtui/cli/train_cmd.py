@@ -79,8 +79,8 @@ def load_config_source(path: str) -> dict[str, Any]:
     """A YAML file, or a LlamaBoard output folder's config."""
     from pathlib import Path
 
-    from medtui.core.llamaboard import load_output_folder
     from medtui.core.stages.builder import load_config_file
+    from medtui.core.stages.llamaboard import load_output_folder
 
     if Path(path).expanduser().is_dir():
         return load_output_folder(path)

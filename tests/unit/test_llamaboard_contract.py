@@ -10,9 +10,9 @@ import ast
 
 import pytest
 
-from medtui.core import llamaboard
+from medtui.core.chat.settings import GEN_BY_NAME
 from medtui.core.env import llamafactory_source as lfs
-from medtui.core.stages import spec
+from medtui.core.stages import llamaboard, spec
 from medtui.core.stages.validate import validate
 
 
@@ -60,7 +60,7 @@ def test_choices_are_values_llamafactory_accepts():
 
 
 def test_every_llamaboard_element_is_mapped_or_excluded():
-    cov = llamaboard.coverage(lfs.webui_elements())
+    cov = llamaboard.coverage(lfs.webui_elements(), GEN_BY_NAME)
     assert cov.unknown == [], f"LlamaBoard elements medtui neither maps nor excludes: {cov.unknown}"
     assert cov.stale == [], f"elements in medtui's tables that LlamaBoard no longer has: {cov.stale}"
     assert cov.bad_targets == {}, f"elements mapped onto arguments medtui lacks: {cov.bad_targets}"
@@ -71,7 +71,7 @@ def test_a_new_llamaboard_field_breaks_the_contract():
     elements = {k: list(v) for k, v in lfs.webui_elements().items()}
     elements["train"].append("fancy_new_knob")
     elements["top"].remove("booster")
-    cov = llamaboard.coverage(elements)
+    cov = llamaboard.coverage(elements, GEN_BY_NAME)
     assert cov.unknown == ["train.fancy_new_knob"]
     assert cov.stale == ["top.booster"]
     assert not cov.ok

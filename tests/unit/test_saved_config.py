@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from medtui.core import llamaboard
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.prefill import retarget_output
+from medtui.core.stages import llamaboard
 from medtui.core.stages.builder import build_plan, load_config_file
 from medtui.core.stages.saved import standalone
 from medtui.core.workspace import Workspace

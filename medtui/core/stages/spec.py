@@ -11,7 +11,7 @@ and Chinese. ``target`` says where a value goes:
 ``requires`` names a yes/no argument an argument only matters with (GaLore's rank needs
 ``use_galore``): its default is left out of the YAML unless that switch is on. The chat
 templates come from the installed llamafactory (:func:`template_names`), never from a list here.
-LlamaBoard's form elements map onto this table in :mod:`medtui.core.llamaboard`.
+LlamaBoard's form elements map onto this table in :mod:`medtui.core.stages.llamaboard`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from medtui.core.errors import MedtuiError
 
@@ -213,17 +213,18 @@ class Coverage:
         return not (self.unknown or self.stale or self.bad_targets)
 
 
-def target_exists(target: str) -> bool:
-    from medtui.core.chat.settings import GEN_BY_NAME
+def target_exists(target: str, chat_names: Iterable[str]) -> bool:
     from medtui.core.stages.spec import ARG_BY_NAME
 
     if target.startswith(CHAT_PREFIX):
-        return target[len(CHAT_PREFIX):] in GEN_BY_NAME
+        return target[len(CHAT_PREFIX):] in set(chat_names)
     return target in ARG_BY_NAME or target in FORM_KEYS
 
 
-def coverage(elements: dict[str, list[str]]) -> Coverage:
-    """Compare LlamaBoard's elements (per component file) with the tables."""
+def coverage(elements: dict[str, list[str]], chat_names: Iterable[str]) -> Coverage:
+    """Compare LlamaBoard's elements (per component file) with the tables; ``chat_names`` are the chat
+    settings (:data:`medtui.core.chat.settings.GEN_BY_NAME`, passed in: stages must not import chat)."""
+    chat_names = set(chat_names)
     result = Coverage()
     seen = set()
     for component, names in sorted(elements.items()):
@@ -232,7 +233,7 @@ def coverage(elements: dict[str, list[str]]) -> Coverage:
             seen.add(element)
             if element in MAPPED:
                 result.mapped[element] = MAPPED[element]
-                missing = [t for t in MAPPED[element] if not target_exists(t)]
+                missing = [t for t in MAPPED[element] if not target_exists(t, chat_names)]
                 if missing:
                     result.bad_targets[element] = missing
             elif exclusion(element):
