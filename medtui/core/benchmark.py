@@ -311,6 +311,10 @@ def prepare(raw: Path, folder: Path, name: str) -> int:
         except (ValueError, UnicodeDecodeError, ImportError) as exc:
             raise MedtuiError(f"{name}: cannot read {member} ({exc})") from None
     for splits in rows.values():
+        for split, items in splits.items():  # a download may hold an archive and its extracted files
+            seen: set[str] = set()
+            splits[split] = [r for r in items if (key := json.dumps(_row(r), sort_keys=True)) not in seen
+                             and not seen.add(key)]
         if "train" not in splits and "validation" in splits:
             splits["train"] = splits["validation"][:5]  # few-shot examples
     known = _known_mapping(raw)

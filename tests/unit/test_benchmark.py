@@ -33,8 +33,11 @@ def test_cmmlu_zip_layout(tmp_path):
     _zip(raw / "cmmlu_v1_0_1.zip", {"test/anatomy.csv": csv_text, "dev/anatomy.csv": csv_text,
                                     "test/arts.csv": csv_text, "dev/arts.csv": csv_text})
     (raw / "mapping.json").write_text(json.dumps({"anatomy": {"name": "解剖学", "category": "STEM"}}))
+    (raw / "test").mkdir()
+    (raw / "test" / "anatomy.csv").write_text(csv_text)  # the archive's content, also extracted
     folder = tmp_path / "evaluation" / "cmmlu"
     assert benchmark.prepare(raw, folder, "cmmlu") == 2
+    assert len(_rows(folder, "anatomy", "test")) == 2
     assert _rows(folder, "anatomy", "test")[1] == {"question": "问,二", "A": "甲", "B": "乙", "C": "丙", "D": "丁",
                                                    "answer": "D"}
     mapping = benchmark.read_mapping(folder)
