@@ -114,3 +114,32 @@ def test_engine_predict_worker_writes_what_llamafactorys_predict_writes(demo_ws)
     assert len(predictions) == 6 and predictions[0].prompt.startswith("Human: ") and predictions[0].label
     progress = [json.loads(line) for line in (plan.output_dir / "trainer_log.jsonl").read_text().splitlines()]
     assert progress[-1]["current_steps"] == progress[-1]["total_steps"] == 6
+
+
+async def test_val_size_sft_writes_eval_loss_and_the_monitor_charts_it(demo_ws, tmp_path):
+    """A demo SFT with val_size 0.2: the builder turns on evaluation, eval_loss reaches trainer_log.jsonl, and
+    the Monitor (opened in the real app) plots it next to the training loss."""
+    from medtui.core.lifecycle.pipeline import load_pipeline
+    from medtui.core.runs import runner
+    from medtui.core.stages.launch import launch
+    from medtui.tui.app import MedtuiApp
+    from medtui.tui.screens.runs.monitor import MonitorScreen
+    from tests.tui_helpers import wait_until
+
+    demo = load_pipeline("demo")
+    sft = next(s for s in demo.stages if s.stage == "sft")
+    config = {**demo.defaults, **sft.config, "stage": "sft", "model_name_or_path": MODEL, "val_size": 0.2,
+              "save_steps": 2, "num_train_epochs": 2.0, "output_dir": "saves/workflow-demo/full/sft-eval"}
+    run = runner.wait(launch(config, demo_ws), timeout=900)
+    assert run.status == "succeeded", run.reason()
+    assert (run.record["config"]["eval_strategy"], run.record["config"]["eval_steps"]) == ("steps", 2)
+    records = [json.loads(line) for line in run.trainer_log.read_text().splitlines()]
+    evals = [r for r in records if "eval_loss" in r]
+    assert len(evals) >= 2 and all(math.isfinite(r["eval_loss"]) for r in evals)
+
+    app = MedtuiApp(demo_ws, lang="en", settings_path=tmp_path / "config.json")
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.open_run(run.id)
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen)
+                         and app.screen.plotted.get("eval_loss") == len(evals), timeout=60, what="eval_loss plotted")
+        assert app.screen.plotted.get("loss", 0) > len(evals)
