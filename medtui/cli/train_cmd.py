@@ -75,20 +75,10 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config_source(path: str) -> dict[str, Any]:
-    """A YAML file, or a LlamaBoard output folder's config."""
-    from pathlib import Path
-
-    from medtui.core.stages.builder import load_config_file
-    from medtui.core.stages.llamaboard import load_output_folder
-
-    if Path(path).expanduser().is_dir():
-        return load_output_folder(path)
-    return load_config_file(path)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
+    from medtui.core.stages.llamaboard import load_config_source
+
     config = load_config_source(args.config)
     config.update(_parse_overrides(args.overrides))
     if args.save:

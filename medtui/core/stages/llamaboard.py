@@ -409,3 +409,12 @@ def load_output_folder(folder: str | Path) -> dict[str, Any]:
             config["model_name_or_path"] = ""  # LlamaBoard does not save the model path in its form state
         return config
     raise MedtuiError(f"{path} holds neither {TRAINING_ARGS} nor {LLAMABOARD_CONFIG}; is it a LlamaBoard output folder?")
+
+
+def load_config_source(path: str | Path) -> dict[str, Any]:
+    """A config to train from: a YAML file, or a LlamaBoard output folder (:func:`load_output_folder`)."""
+    from medtui.core.stages.builder import load_config_file
+
+    if Path(path).expanduser().is_dir():
+        return load_output_folder(path)
+    return load_config_file(path)
