@@ -58,6 +58,14 @@ def register(sub, common) -> None:
                    help="map a column role to a key of the records, e.g. prompt=text (repeatable)")
     p.set_defaults(func=cmd_add)
 
+    p = ds.add_parser("fix-bom", parents=[common], help="remove a UTF-8 byte order mark the trainer cannot read / "
+                                                         "去除 BOM",
+                      description="Rewrite the data file(s) of a dataset (or a file or folder) without the UTF-8 "
+                                  "byte order mark (BOM) that the datasets JSON loader cannot read. The rewrite is "
+                                  "atomic; nothing else in the file changes.")
+    p.add_argument("source", metavar="NAME|FILE", help="registered dataset name, or a data file or folder")
+    p.set_defaults(func=cmd_fix_bom)
+
     p = ds.add_parser("remove", parents=[common], help="unregister a dataset (the file is kept) / 移除注册")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_remove)
@@ -303,9 +311,37 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise MedtuiError(f"{', '.join(missing)}: not a key of the file's first records "
                               f"(found: {', '.join(found) or 'none'})")
         entry["columns"] = columns
+    _refuse_unreadable(file, entry, args.file)
     reg.add(args.name, entry)
     print(f"registered {args.name}: {json.dumps(entry, ensure_ascii=False)}")
     print(f"accepted by stages: {', '.join(stages_for(entry)) or 'none'}")
+    return EXIT_OK
+
+
+def _refuse_unreadable(file: Path, entry: dict[str, Any], ref: str) -> None:
+    """Refuse (exit 2) a file or entry the trainer cannot read: the sampled checks pre-flight runs."""
+    from medtui.core.data.validation import validate_sample
+
+    report, _ = validate_sample(file, entry, None, name=ref)
+    errors = [f for f in report.findings if f.level == "error"]
+    for finding in report.findings:
+        if finding.level == "warn":
+            print(f"warning: {finding.text()}", file=sys.stderr)
+    if errors:
+        raise MedtuiError("not registered; the trainer could not read it:\n" +
+                          "\n".join(f"  {f.text()}" for f in errors))
+
+
+def cmd_fix_bom(args: argparse.Namespace) -> int:
+    from medtui.core.data.sample import strip_bom
+
+    ws = workspace_from(args)
+    label, path = _resolve_source(ws, args.source)
+    fixed = strip_bom(path)
+    if not fixed:
+        print(f"{label}: no byte order mark; nothing to do")
+    for f in fixed:
+        print(f"removed the UTF-8 byte order mark from {f}")
     return EXIT_OK
 
 

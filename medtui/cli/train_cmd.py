@@ -154,9 +154,28 @@ def follow(run, *, prefix: str = "") -> int:
     status = fresh.status
     reason = fresh.reason()
     print(f"{prefix}{fresh.id}: {status}" + (f" ({reason})" if reason else ""), flush=True)
+    for line in diagnosis_lines(fresh.record):
+        print(f"{prefix}{line}", file=sys.stderr)
     if status == "failed":
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
+
+
+def diagnosis_lines(record: dict[str, Any]) -> list[str]:
+    """A run's diagnosis and live alerts, as ``medtui logs`` and ``medtui train`` print them."""
+    from medtui.core.runs.diagnosis import Diagnosis
+
+    out = []
+    found = Diagnosis.from_dict(record.get("diagnosis"))
+    if found:
+        out += [f"diagnosis: {found.cause}: {found.reason}", f"fix: {found.fix}"]
+        out += [f"  | {line}" for line in found.evidence]
+    for alert in record.get("alerts") or []:
+        if isinstance(alert, dict):
+            times = f" (x{alert['count']})" if alert.get("count", 1) > 1 else ""
+            state = " [resolved]" if alert.get("resolved") else ""
+            out.append(f"alert: {alert.get('kind')}{times}{state}: {alert.get('message')}")
+    return out
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -174,11 +193,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHY':<20} OUTPUT")
     now = time.time()
     for r in runs:
         took = format_seconds(r.duration(now))
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.output_dir}")
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.why or '-':<20} {r.output_dir}")
     return EXIT_OK
 
 
@@ -200,6 +219,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         return EXIT_OK
+    lines = diagnosis_lines(load_run(run.run_dir).record)
+    if lines:
+        print("\n".join(["", f"── {run.id} ──", *lines]), file=sys.stderr)
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -19,6 +20,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui import navigation
 from medtui.tui.commands import MedtuiCommands
 from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.listener import RunNotice, deliver, listen
 
 
 class MedtuiApp(App):
@@ -68,7 +70,13 @@ class MedtuiApp(App):
             self.notify(self.settings.error, severity="warning")
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
+        self.run_worker(lambda: listen(self), thread=True, group="notifications", exit_on_error=False)
         self.switch_mode(self.start_screen)
+
+    @on(RunNotice)
+    def _run_notice(self, message: RunNotice) -> None:
+        """A run ended or raised an urgent alert (sent by its supervisor, :mod:`medtui.core.notify`)."""
+        deliver(self, message.payload)
 
     # -- navigation ---------------------------------------------------------------------------
     def action_go(self, name: str) -> None:

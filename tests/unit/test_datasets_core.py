@@ -99,7 +99,8 @@ def test_validation_of_ranking_mismatch_and_messages(tmp_path):
     msgs = {f.message: f.first for f in report.findings if f.kind == "messages"}
     assert msgs["the conversation must end with an assistant turn"] == [0]
     assert [v for k, v in msgs.items() if k.startswith("roles must alternate")] == [[1]]
-    assert msgs["'conversations' must be a list of objects"] == [3]
+    types = {f.message: f.first for f in report.findings if f.kind == "type"}
+    assert types["'conversations' (messages) must be a list of message objects, found a string"] == [3]
 
 
 def test_validation_reports_an_unreadable_file_and_an_empty_one(tmp_path):

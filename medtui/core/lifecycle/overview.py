@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from medtui.core.lifecycle.wiring import LIFECYCLE
+from medtui.core.runs.alerts import KINDS as _KINDS
+from medtui.core.runs.alerts import URGENT
 from medtui.core.runs.summary import RunSummary, RunsWatcher
 from medtui.core.workspace import Workspace
+
+#: the most telling alert first
+ALERT_ORDER = tuple(URGENT) + tuple(k for k in _KINDS if k not in URGENT)
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,19 @@ class StageSummary:
     loss: float | None = None
     age: float | None = None  # seconds since the run ended (or started, while running)
     reason: str = ""
+    cause: str = ""  # the supervisor's diagnosis (medtui.core.runs.diagnosis), when the run ended badly
+    cause_reason: str = ""
+    alerts: tuple[str, ...] = ()  # kinds of the run's open live alerts, the most telling first
 
     @classmethod
     def of(cls, stage: str, run: RunSummary | None, now: float) -> "StageSummary":
         if run is None:
             return cls(stage)
-        return cls(stage, run.id, run.status, run.output_dir, run.final_loss, run.age(now), run.reason)
+        diagnosis = run.diagnosis or {}
+        kinds = dict.fromkeys(str(a.get("kind")) for a in run.alerts if not a.get("resolved"))
+        alerts = tuple(sorted(kinds, key=lambda k: ALERT_ORDER.index(k) if k in ALERT_ORDER else len(ALERT_ORDER)))
+        return cls(stage, run.id, run.status, run.output_dir, run.final_loss, run.age(now), run.reason,
+                   str(diagnosis.get("cause") or ""), str(diagnosis.get("reason") or ""), alerts)
 
 
 class Overview:

@@ -1,4 +1,5 @@
-"""Every run of a workspace in one line each: status, final loss, steps, age and failure reason.
+"""Every run of a workspace in one line each: status, final loss, steps, age, failure reason and the
+supervisor's diagnosis and live alerts (:mod:`medtui.core.runs.diagnosis`, :mod:`medtui.core.runs.alerts`).
 
 The one place that computes a run's summary: the Runs screen's table, the Home screen's stage
 cards (:mod:`medtui.core.lifecycle.overview`) and ``medtui runs`` all read :class:`RunSummary`
@@ -39,6 +40,15 @@ class RunSummary:
     total_steps: int
     reason: str = ""
     run: Run | None = field(default=None, compare=False, repr=False)
+    diagnosis: dict[str, Any] | None = None
+    alerts: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def why(self) -> str:
+        """The diagnosis cause, else the kinds of the open alerts; "" when there is nothing to say."""
+        if self.diagnosis and self.diagnosis.get("cause"):
+            return str(self.diagnosis["cause"])
+        return ",".join(dict.fromkeys(str(a.get("kind")) for a in self.alerts if not a.get("resolved")))
 
     def age(self, now: float) -> float | None:
         """Seconds since the run ended, or since it started while it runs; None when unknown."""
@@ -58,7 +68,7 @@ class RunSummary:
                 "started": _iso(self.started), "ended": _iso(self.ended), "exit_code": record.get("exit_code"),
                 "pid": record.get("pid"), "run_dir": str(self.run.run_dir) if self.run is not None else None,
                 "final_loss": self.final_loss, "steps": self.steps, "total_steps": self.total_steps,
-                "reason": self.reason}
+                "reason": self.reason, "diagnosis": self.diagnosis, "alerts": list(self.alerts)}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -90,8 +100,11 @@ class _Followed:
     def summary(self, ws: Workspace) -> RunSummary:
         run, delta = self.watch.run, self.delta
         assert delta is not None
+        diagnosis = run.record.get("diagnosis")
+        alerts = tuple(a for a in run.record.get("alerts") or () if isinstance(a, dict))
         return RunSummary(run.id, run.stage, delta.status, ws.relative(run.output_dir), run.started, delta.ended,
-                          self.loss, self.steps, self.total, delta.reason, run)
+                          self.loss, self.steps, self.total, delta.reason, run,
+                          diagnosis if isinstance(diagnosis, dict) else None, alerts)
 
 
 class RunsWatcher:

@@ -18,6 +18,7 @@ from medtui.core.data.files import DATA_SUFFIXES, DataFileError
 from medtui.core.data.reader import head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
+from medtui.core.data.validation import validate_sample
 from medtui.tui.screens.datasets.text import localize_bindings, tr
 
 FORM_CSS = """
@@ -209,11 +210,21 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
                 entry["tags"] = tags
             else:
                 entry.pop("tags", None)
+        if file is not Select.NULL:
+            problem = unreadable(self.data_dir / entry["file_name"], entry, name)
+            if problem:
+                return self._fail(problem)
         self.dismiss((name, entry))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def unreadable(path: Path, entry: dict[str, Any], name: str) -> str:
+    """What the trainer could not read in ``path`` under ``entry`` (the checks `medtui data add` runs), or ""."""
+    report, _ = validate_sample(path, entry, None, name=name)
+    return "\n".join(f.text() for f in report.findings if f.level == "error")
 
 
 class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):

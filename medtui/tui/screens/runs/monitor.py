@@ -35,6 +35,7 @@ from medtui.core.runs.records import load_run
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.alerts import RunAlerts
 from medtui.tui.widgets.chart import Chart, Series
 from medtui.tui.widgets.gauges import Gauges
 
@@ -152,6 +153,7 @@ class MonitorScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="status")
+        yield RunAlerts(id="alerts")
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
@@ -242,6 +244,7 @@ class MonitorScreen(Screen):
         elif state.reason:
             line.append(f" · {state.reason}", style="red")
         self._set("#status", line)
+        self.query_one(RunAlerts).show(state.record, self.lang)
 
         p = state.progress
         bar = self.query_one("#progress", ProgressBar)
