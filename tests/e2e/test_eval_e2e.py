@@ -143,3 +143,31 @@ async def test_val_size_sft_writes_eval_loss_and_the_monitor_charts_it(demo_ws, 
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen)
                          and app.screen.plotted.get("eval_loss") == len(evals), timeout=60, what="eval_loss plotted")
         assert app.screen.plotted.get("loss", 0) > len(evals)
+
+
+async def test_predict_screen_evaluates_loss_and_perplexity(demo_ws, tmp_path):
+    """Evaluate mode in the real app: no training, the metrics line shows loss and perplexity."""
+    from textual.widgets import Input, Select
+
+    from medtui.tui.app import MedtuiApp
+    from medtui.tui.screens.predict import PredictScreen
+    from tests.tui_helpers import wait_until
+
+    app = MedtuiApp(demo_ws, lang="en", settings_path=tmp_path / "config.json")
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.action_open_predict()
+        await wait_until(pilot, lambda: isinstance(app.screen, PredictScreen) and app.screen.sources, what="Predict")
+        screen = app.screen
+        screen.query_one("#mode", Select).value = "evaluate"
+        await pilot.pause()
+        assert screen.has_class("-evaluate") and not screen.query_one("#temperature", Input).display
+        screen.query_one("#model", Select).value = next(iter(screen.sources))
+        screen.query_one("#dataset", Select).value = "demo_sft_train_data"
+        screen.query_one("#max-samples", Input).value = "8"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.state in ("succeeded", "failed"), timeout=600, what="the evaluate run")
+        assert screen.state == "succeeded", str(screen.query_one("#predict-status").render())
+        metrics = str(screen.query_one("#predict-metrics").render())
+        loss, ppl = (float(x) for x in re.search(r"loss ([\d.]+)\s+perplexity ([\d.]+)", metrics).groups())
+        assert ppl == pytest.approx(math.exp(loss), rel=1e-3)
+        assert screen.run.record["kind"] == "evaluate"

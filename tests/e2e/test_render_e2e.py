@@ -134,3 +134,38 @@ def test_color_output_and_default_template(ws, session):
     colored = format_text(rendered, color=True)
     assert "\x1b[2mHuman:" in colored and "\x1b[1;32m" in colored  # masked dim, trained bold green
     assert rendered.warnings == []  # default is the plain template for a base model
+
+
+async def test_render_tab_in_the_app(ws, tmp_path):
+    """The Datasets screen's Render tab renders for real: pairwise side by side, styles by label, ] steps."""
+    from textual.widgets import Input, Static
+
+    from medtui.tui.app import MedtuiApp
+    from medtui.tui.screens.datasets.render import CUT, MASKED, TRAINED, RenderPane
+    from medtui.tui.screens.datasets.screen import DatasetsScreen
+    from tests.tui_helpers import wait_until
+
+    app = MedtuiApp(ws, lang="en", settings_path=tmp_path / "config.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, DatasetsScreen) and app.screen.current, what="Datasets")
+        screen = app.screen
+        pane = screen.query_one("#render", RenderPane)
+        screen.query_one("#datasets").move_cursor(row=list(screen.rows).index("custom_rlhf_train_data"))
+        await wait_until(pilot, lambda: screen.current == "custom_rlhf_train_data", what="the pairwise set")
+        pane.query_one("#render-template", Input).value = "qwen"
+        pane.query_one("#render-cutoff", Input).value = "30"
+        await pilot.press("t")
+        await wait_until(pilot, lambda: pane.rendered is not None, timeout=300, what="the first render")
+        assert pane.has_class("-pairwise") and pane.rendered.data["index"] == 0
+        left = pane.query_one("#render-seq-0", Static).content  # the rich Text the pane shows
+        right = pane.query_one("#render-seq-1", Static).content
+        assert left.plain.startswith("CHOSEN") and right.plain.startswith("REJECTED")
+        styles = {str(span.style) for span in left.spans}
+        assert {TRAINED, MASKED, CUT} <= styles
+        trained = "".join(left.plain[s.start:s.end] for s in left.spans if str(s.style) == TRAINED)
+        assert "<|im_end|>" in trained and "<|im_start|>" not in trained  # the reply is trained, the prompt not
+        assert "<|im_start|>" in left.plain and "turn 1 · response" in left.plain
+        assert "this tokenizer has no chat template of its own" in str(pane.query_one("#render-head", Static).render())
+        await pilot.press("right_square_bracket")  # the next record, on the same worker
+        await wait_until(pilot, lambda: pane.rendered.data["index"] == 1, timeout=60, what="record #1")

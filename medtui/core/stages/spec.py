@@ -74,6 +74,7 @@ class Arg:
     suggestions: tuple[str, ...] = field(default=())
     requires: str | None = None
     default_stages: tuple[str, ...] | None = None  # the default goes into the YAML only for these stages
+    stage_sections: tuple[tuple[str, str], ...] = ()  # (stage, section) where a stage shows it elsewhere
 
     def applies(self, stage: str, method: str | None = None) -> bool:
         if stage not in self.stages:
@@ -81,6 +82,10 @@ class Arg:
         if stage == "export" or method is None:
             return True
         return method in self.methods
+
+    def section_for(self, stage: str) -> str:
+        """The form section this argument sits in for ``stage`` (PPO's sampling is predict's in sft)."""
+        return dict(self.stage_sections).get(stage, self.section)
 
     def help(self, lang: str = "en") -> str:
         return self.help_zh if lang == "zh" else self.help_en
@@ -264,12 +269,12 @@ ARGS: tuple[Arg, ...] = (
         "计算优势前白化奖励(需要批大小 x 梯度累积 >= 8)。", stages=("ppo",), section="rlhf"),
     Arg("max_new_tokens", "int", 32, "Tokens generated per prompt (PPO rollouts; predict, where the default is 1024).",
         "每条提示生成的 token 数(PPO 采样;预测时默认 1024)。", stages=("ppo", "sft"), section="rlhf", minimum=1,
-        default_stages=("ppo",)),
+        default_stages=("ppo",), stage_sections=(("sft", "eval"),)),
     Arg("top_k", "int", 0, "Top-k sampling during rollouts (0: off).", "采样时的 top-k(0 表示关闭)。",
         stages=("ppo",), section="rlhf", minimum=0),
     Arg("top_p", "float", 1.0, "Top-p sampling (1: off; predict's default is 0.7).",
         "采样时的 top-p(1 表示关闭;预测时默认 0.7)。", stages=("ppo", "sft"), section="rlhf", minimum=0, maximum=1,
-        default_stages=("ppo",)),
+        default_stages=("ppo",), stage_sections=(("sft", "eval"),)),
     Arg("temperature", "float", None, "Sampling temperature when predicting (with do_sample).",
         "预测时的采样温度(配合 do_sample)。", stages=SFT, section="eval", minimum=0),
     Arg("do_sample", "bool", None, "Sample when predicting (false: greedy decoding).", "预测时采样(false 为贪心解码)。",
@@ -387,7 +392,7 @@ MEDTUI_OWN_ARGS = {
 
 def args_for(stage: str, method: str | None = None, *, section: str | None = None) -> list[Arg]:
     """The arguments that apply to ``stage`` (and ``method``), in table order."""
-    return [a for a in ARGS if a.applies(stage, method) and (section is None or a.section == section)]
+    return [a for a in ARGS if a.applies(stage, method) and (section is None or a.section_for(stage) == section)]
 
 
 def stage_title(stage: str, lang: str = "en") -> str:
