@@ -52,6 +52,9 @@ def register(sub, common) -> None:
     p.add_argument("--template", default=None, help="chat template (default: default)")
     p.add_argument("--out", help="export folder")
     p.add_argument("--size", type=int, default=None, help="shard size in GB")
+    p.add_argument("--quantization-bit", type=int, choices=(2, 3, 4, 8), default=None,
+                   help="GPTQ-quantize the export (needs a GPU and optimum; merge LoRA first)")
+    p.add_argument("--quantization-dataset", metavar="D", help="GPTQ calibration data (e.g. data/c4_demo.jsonl)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--detach", action="store_true")
     p.set_defaults(func=cmd_export)
@@ -254,6 +257,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     config.setdefault("template", "default")
     if args.size:
         config["export_size"] = args.size
+    if args.quantization_bit:
+        if not args.quantization_dataset:
+            raise MedtuiError("--quantization-bit needs --quantization-dataset (GPTQ calibration data)")
+        config.update(export_quantization_bit=args.quantization_bit,
+                      export_quantization_dataset=args.quantization_dataset)
     config.pop("stage", None)
     if not config.get("export_dir"):
         raise MedtuiError("the export config needs export_dir")

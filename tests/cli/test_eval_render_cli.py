@@ -75,6 +75,7 @@ def test_benchmark_downloads_and_prepares_from_the_hub(demo_ws, tmp_path):
     (["data", "render", "demo_sft_train_data", "--index", "-1"], "--index must be 0 or more"),
     (["data", "render", "demo_sft_train_data", "--train-on-prompt", "--mask-history"], "cannot both be on"),
     (["data", "render", "custom_sft_train_data"], "data file"),
+    (["export", "--model", MODEL, "--out", "saves/q", "--quantization-bit", "4"], "needs --quantization-dataset"),
 ])
 def test_bad_input_exits_2_with_one_line(demo_ws, args, message):
     proc = medtui_cli(*args, "--workspace", str(demo_ws.root))
