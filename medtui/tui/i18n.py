@@ -98,6 +98,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "train.nochoices": ("Nothing to choose from in this workspace.", "此工作区中没有可选项。"),
     "train.pick.model": ("Choose a model folder", "选择模型目录"),
     "train.pick.adapter": ("Choose an adapter folder", "选择适配器目录"),
+    "train.pick.template": ("Choose a chat template (the installed llamafactory's)", "选择对话模板(已安装 llamafactory 的模板)"),
     "train.pick.output": ("Choose an output folder", "选择输出目录"),
     "train.pick.dataset": ("Datasets that fit stage {stage} (space: toggle, enter: done)",
                            "适用于 {stage} 阶段的数据集(空格:选择,回车:完成)"),

@@ -16,6 +16,7 @@ PICKERS = {
     "output_dir": "output",
     "export_dir": "output",
     "dataset": "dataset",
+    "template": "template",  # the installed llamafactory's templates
 }
 MAX_DEPTH = 3
 MAX_ITEMS = 200

@@ -108,3 +108,18 @@ async def test_render_tab_checks_its_inputs_without_starting_a_worker(demo_ws, s
         pane.render_now()
         await pilot.pause()
         assert "Select a dataset with a local file first." in str(pane.query_one("#render-head", Static).render())
+
+
+async def test_template_picker_offers_the_installed_llamafactorys_templates(demo_ws, settings_file):
+    from medtui.core.env import llamafactory_source
+    from medtui.tui.widgets.dialogs import ChoiceScreen
+
+    app = app_for(demo_ws, settings_file)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await train_screen(pilot, app)
+        screen.query_one("#f-template").focus()
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the template picker")
+        offered = [value for _, value in app.screen.options]
+        assert offered == list(llamafactory_source.templates()) and "baichuan2" not in offered
+        await pilot.press("escape")

@@ -410,6 +410,10 @@ class TrainScreen(MedtuiScreen):
             options = pickers.model_choices(self.workspace)
         elif kind == "adapter":
             options = pickers.adapter_choices(self.workspace)
+        elif kind == "template":
+            from medtui.core.stages.spec import template_names
+
+            options = list(template_names())
         else:
             options = pickers.output_choices(self.workspace)
         self.post_message(PickerReady(field, kind, options, error))
