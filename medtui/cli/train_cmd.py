@@ -44,6 +44,19 @@ def register(sub, common) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
     p.set_defaults(func=cmd_stop)
 
+    p = sub.add_parser("resume", parents=[common], help="continue a stopped, killed or failed run from a checkpoint",
+                       description="Start a new run that continues RUN from its latest (or a chosen) checkpoint in "
+                                   "the same output folder; --set adds epochs or steps to a finished run. "
+                                   "从检查点继续已停止、被终止或失败的训练;--set 可为已完成的训练追加轮数或步数。")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--checkpoint", default="latest", metavar="latest|STEP|PATH",
+                   help="checkpoint to continue from (default: latest)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one argument, e.g. num_train_epochs=5 (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the run's checkpoints (step, loss) and exit")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    p.set_defaults(func=cmd_resume)
+
     p = sub.add_parser("export", parents=[common], help="merge LoRA adapters into a model and export it",
                        description="Either a llamafactory export YAML, or --model/--adapter/--out.")
     p.add_argument("config", nargs="?", metavar="CONFIG.yaml")
@@ -122,6 +135,10 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
         print(problem, file=sys.stderr)
     if dry_run:
         print(plan.preview())
+        estimate = preflight.plan_estimate(plan)
+        if estimate is not None:
+            print("# memory estimate (medtui estimate CONFIG.yaml for fixes and --json)")
+            print("\n".join(f"# {line}" for line in estimate.lines(fixes=estimate.fits is False)))
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
         raise PreflightFailed(problems)
@@ -137,8 +154,13 @@ def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
     from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
+    from medtui.core.runs.resume import history_before
 
     reader = RunReader(run.trainer_log)
+    history, offset = history_before(run.record)
+    if offset:  # a resumed run: its earlier steps, then its own records
+        reader.tail.offset = offset
+        reader.progress.add(history)
     last = ""
     try:
         while True:
@@ -162,6 +184,35 @@ def follow(run, *, prefix: str = "") -> int:
     if status == "failed":
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from medtui.core.runs.records import find_run
+    from medtui.core.runs.resume import list_checkpoints, pick_checkpoint, resume_refusal
+    from medtui.core.stages.launch import resume
+
+    ws = workspace_from(args)
+    run = find_run(ws.runs_dir, args.run)
+    if args.list:
+        found = list_checkpoints(run.output_dir)
+        if not found:
+            print(f"{run.id}: no checkpoints in {run.output_dir}")
+            return EXIT_OK
+        print(f"{'STEP':>8} {'LOSS':>10}  CHECKPOINT")
+        for ckpt in found:
+            loss = f"{ckpt.loss:.4f}" if ckpt.loss is not None else "?"
+            print(f"{ckpt.step:>8} {loss:>10}  {ckpt.path}")
+        return EXIT_OK
+    why = resume_refusal(run)
+    if why:
+        raise MedtuiError(why)
+    ckpt = pick_checkpoint(run, args.checkpoint)
+    new = resume(run, ws, checkpoint=str(ckpt.path), overrides=_parse_overrides(args.overrides))
+    print(f"resumed {run.id} from {ckpt.path.name} ({ckpt.label()}) as {new.id} → {new.output_dir}")
+    if args.detach:
+        print(f"detached; follow with: medtui logs {new.id} -f   stop with: medtui stop {new.id}")
+        return EXIT_OK
+    return follow(new)
 
 
 def diagnosis_lines(record: dict[str, Any]) -> list[str]:

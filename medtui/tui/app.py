@@ -92,10 +92,10 @@ class MedtuiApp(App):
 
     def open_run(self, run_id: str) -> None:
         """Show a run's monitor on top of the Runs screen."""
-        from medtui.tui.screens.runs.monitor import MonitorScreen
+        from medtui.tui.screens.runs.monitor import MonitorScreen, auto_light
 
         self.switch_mode("runs")
-        self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
+        self.push_screen(MonitorScreen(self.workspace, run_id, self.lang, light=auto_light(self.workspace, run_id)))
 
     def action_open_predict(self) -> None:
         """Evaluate & predict (llamafactory predict with BLEU-4/ROUGE) over the current screen."""

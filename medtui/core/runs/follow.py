@@ -27,6 +27,7 @@ from typing import Any
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.progress import Progress
 from medtui.core.runs.records import FINAL, RUN_FILE, Run, load_run
+from medtui.core.runs.resume import history_before
 
 LOG_BACKLOG_BYTES = 256 * 1024  # how much of an existing stdout/stderr a new monitor shows
 MAX_POINTS = 20_000  # per metric; older points are thinned to every other one beyond this
@@ -237,8 +238,11 @@ class RunWatch:
 
     def _trainer_tail(self) -> JsonlTail:
         tail = JsonlTail(self.run.trainer_log)
+        self._history: list[dict[str, Any]] = []
         if self._trainer_backlog is not None:
             start_near_end(tail, self._trainer_backlog)
+        else:  # a resumed run: the earlier run's records up to the checkpoint, then its own
+            self._history, tail.offset = history_before(self.run.record)
         return tail
 
     def _reload(self, mtime: int | None) -> tuple[bool, bool]:
@@ -266,6 +270,8 @@ class RunWatch:
         self._fresh = False
         status = self.run.status
         records = self.trainer.read_new()
+        if self._history:
+            records, self._history = self._history + records, []
         reset = self.trainer.reset or moved
         lines: list[str] = []
         for i, (tail, cut) in enumerate(self._logs):

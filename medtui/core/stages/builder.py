@@ -82,9 +82,11 @@ def deepspeed_config(stage: int, offload: bool) -> dict[str, Any]:
         "contiguous_gradients": True,
         "reduce_bucket_size": "auto",
     }
-    if stage == 2:
+    if stage == 0:
+        zero = {"stage": 0}
+    elif stage == 2:
         zero.update(allgather_partitions=True, allgather_bucket_size=5e8, reduce_scatter=True, round_robin_gradients=True)
-    else:
+    elif stage == 3:
         zero.update(
             sub_group_size=1e9,
             stage3_prefetch_bucket_size="auto",
@@ -93,7 +95,7 @@ def deepspeed_config(stage: int, offload: bool) -> dict[str, Any]:
             stage3_max_reuse_distance=1e9,
             stage3_gather_16bit_weights_on_model_save=True,
         )
-    if offload:
+    if offload and stage > 0:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
         if stage == 3:
             zero["offload_param"] = {"device": "cpu", "pin_memory": True}
@@ -167,7 +169,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
             continue
         env[ENV_NAMES[key]] = "1" if value is True else str(value)
     deepspeed = None
-    if launch.get("deepspeed_stage"):
+    if launch.get("deepspeed_stage") is not None:
         deepspeed = deepspeed_config(int(launch["deepspeed_stage"]), bool(launch.get("deepspeed_offload")))
         name = f"ds_z{launch['deepspeed_stage']}{'_offload' if launch.get('deepspeed_offload') else ''}_config.json"
         body["deepspeed"] = str(run_dir / name)

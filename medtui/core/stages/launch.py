@@ -29,7 +29,8 @@ def prepare(config: dict[str, Any], ws: Workspace, env: preflight.Environment | 
 
 
 def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
-           env: preflight.Environment | None = None, run_id: str | None = None) -> Run:
+           env: preflight.Environment | None = None, run_id: str | None = None,
+           record_extra: dict[str, Any] | None = None) -> Run:
     """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise.
 
     ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv).
@@ -37,7 +38,7 @@ def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None
     plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline)
+    return runner.start(plan, ws, kind=plan.kind, pipeline=pipeline, extra=record_extra)
 
 
 def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Run | None, str]:
@@ -48,3 +49,19 @@ def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Ru
         return None, "\n".join(str(p) for p in exc.problems if p.level == "error")
     except MedtuiError as exc:
         return None, str(exc)
+
+
+def resume(run: Run, ws: Workspace, *, checkpoint: str | None = None, overrides: dict[str, Any] | None = None,
+           env: preflight.Environment | None = None) -> Run:
+    """Continue ``run`` from a checkpoint as a new run (pre-flight first).
+
+    Raises :class:`~medtui.core.runs.resume.ResumeRefused` (with the reason) or :class:`PreflightFailed`.
+    """
+    from medtui.core.runs.resume import ResumeRefused, pick_checkpoint, resume_config, resume_extra, resume_refusal
+
+    why = resume_refusal(run)
+    if why:
+        raise ResumeRefused(why)
+    ckpt = pick_checkpoint(run, checkpoint)
+    return launch(resume_config(run, ckpt, overrides), ws, env=env, pipeline=run.record.get("pipeline"),
+                  record_extra=resume_extra(run, ckpt))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from functools import lru_cache
 from typing import Callable
 
 from rich.text import Text
@@ -40,6 +41,7 @@ from medtui.tui.widgets.chart import Chart, Series
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
+LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
 CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
@@ -57,6 +59,22 @@ def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[fl
     xs, ys = series
     n = min(len(xs), len(ys))
     return xs[:n], ys[:n]
+
+
+@lru_cache(maxsize=1)
+def _no_gpu() -> bool:
+    from medtui.core.env.gpu import snapshot
+
+    return not snapshot().gpus
+
+
+def auto_light(workspace: Workspace, run_id: str) -> bool:
+    """Open a Monitor with light refresh when its run is training on this machine's CPU (no GPU
+    visible): there the Monitor's wake-ups compete with torch's threads (docs/performance.md)."""
+    try:
+        return load_run(workspace.runs_dir / run_id).is_running and _no_gpu()
+    except MedtuiError:
+        return False
 
 
 class MonitorScreen(Screen):
@@ -82,7 +100,9 @@ class MonitorScreen(Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop", id="monitor.stop"),
         Binding("k", "kill", "Kill", id="monitor.kill"),
+        Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
+        Binding("l", "light", "Light refresh", id="monitor.light"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
@@ -108,7 +128,7 @@ class MonitorScreen(Screen):
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
-                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
+                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB, light: bool = False) -> None:
         super().__init__()
         self.workspace = workspace
         self.run_id = run_id
@@ -121,6 +141,8 @@ class MonitorScreen(Screen):
         self.redraw_interval = redraw_interval
         self.gauge_interval = gauge_interval
         self.log_paused = False
+        self.start_light = light  # light refresh from the start (see auto_light)
+        self.light = False
         self.missing: list[str] = []
         self.stop_phase = ""
         self.redraws = 0
@@ -176,7 +198,23 @@ class MonitorScreen(Screen):
         self._show_status()
         self._draw_charts()
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
-        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._redraw_timer = self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._normal = (self.poll_interval, self.redraw_interval, self.gauge_interval)
+        if self.start_light:
+            self.action_light(quiet=True)
+
+    def action_light(self, quiet: bool = False) -> None:
+        """Light refresh: poll, redraw and sample the gauges less often, so a CPU-bound trainer on a
+        small machine loses less to the Monitor (``bench/bench_train_overhead.py`` measures both)."""
+        self.light = not self.light
+        poll, redraw, gauges = LIGHT_INTERVALS if self.light else self._normal
+        self.poll_interval = poll
+        self._redraw_timer.stop()
+        self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
+        self.query_one("#gauges", Gauges).interval = gauges
+        self.sub_title = text(self.lang, "monitor.light") if self.light else ""
+        if not quiet:
+            self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
 
     def on_unmount(self) -> None:
         self._halt.set()
@@ -389,6 +427,18 @@ class MonitorScreen(Screen):
         if message.error:
             self.notify(message.error, severity="error")
         self._show_status()
+
+    def action_resume(self) -> None:
+        """Continue this run from a checkpoint; the new run's Monitor replaces this one."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
+                                                     clock=self.clock, light=auto_light(self.workspace, new_id)))
+
+        self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
 
     @on(Worker.StateChanged)
     def _on_worker_state(self, event: Worker.StateChanged) -> None:

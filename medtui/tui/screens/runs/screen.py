@@ -26,7 +26,7 @@ from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.summary import RunSummary, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.run_text import localise_bindings, text
-from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
+from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen, auto_light
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
 WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
@@ -41,6 +41,7 @@ class RunsScreen(Screen):
         Binding("enter", "open", "Open", id="runs.open", priority=True),
         Binding("space", "mark", "Mark", id="runs.mark"),
         Binding("c", "compare", "Compare", id="runs.compare"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
@@ -175,7 +176,8 @@ class RunsScreen(Screen):
 
     def _monitor(self, run_id: str, compare: list[str] | None = None) -> MonitorScreen:
         return MonitorScreen(self.workspace, run_id, self.lang, compare=compare or [], sampler=self.sampler,
-                             clock=self.clock, disk_warn_gb=self.disk_warn_gb)
+                             clock=self.clock, disk_warn_gb=self.disk_warn_gb,
+                             light=auto_light(self.workspace, run_id))
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -206,6 +208,21 @@ class RunsScreen(Screen):
             self.notify(text(self.lang, "runs.compare_need"), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
+
+    def action_resume(self) -> None:
+        """Continue the highlighted run from a checkpoint (a new run; its Monitor opens)."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        run_id = self.cursor_run()
+        if run_id is None:
+            return
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.app.push_screen(self._monitor(new_id))
+
+        self.app.push_screen(ResumeScreen(self.workspace, run_id, self.lang), started)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

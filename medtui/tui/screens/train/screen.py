@@ -54,6 +54,12 @@ class DialogReady(Message):
         self.purpose, self.suggestions = purpose, suggestions
 
 
+class EstimateReady(Message):
+    def __init__(self, head: str, detail: str, level: str) -> None:
+        super().__init__()
+        self.head, self.detail, self.level = head, detail, level
+
+
 class ConfigLoaded(Message):
     def __init__(self, path: str, config: dict[str, Any]) -> None:
         super().__init__()
@@ -126,6 +132,7 @@ class TrainScreen(MedtuiScreen):
         with VerticalScroll(id="fields"):
             yield Static(id="form-problems")
             yield from self._sections()
+        yield Static("", id="train-estimate")
         with Horizontal(id="train-actions"):
             for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
@@ -278,6 +285,7 @@ class TrainScreen(MedtuiScreen):
         self.problems = problems
         if not self.ready:
             return problems
+        self._schedule_estimate()
         by_field: dict[str, Problem] = {}
         for p in problems:
             if p.field not in by_field or (p.level == "error" and by_field[p.field].level != "error"):
@@ -307,6 +315,30 @@ class TrainScreen(MedtuiScreen):
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.level == "error"]
+
+    # -- live memory estimate ----------------------------------------------------------------------
+    def _schedule_estimate(self) -> None:
+        """Re-estimate shortly after the last change (typing does not start a worker per key)."""
+        if getattr(self, "_estimate_timer", None) is not None:
+            self._estimate_timer.stop()
+        self._estimate_timer = self.set_timer(0.3, self._estimate)
+
+    def _estimate(self) -> None:
+        self._estimate_worker(self.current_config(), self.lang)
+
+    @work(thread=True, exclusive=True, group="train-estimate", exit_on_error=False)
+    def _estimate_worker(self, config: dict[str, Any], lang: str) -> None:
+        from medtui.tui.screens.train.estimate import estimate_lines
+
+        self.post_message(EstimateReady(*estimate_lines(config, self.workspace, lang)))
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        box = self.query_one("#train-estimate", Static)
+        box.update(Content(message.head + ("\n" + message.detail if message.detail else "")))
+        box.set_class(bool(message.head), "-shown")
+        for level in ("ok", "warn", "error"):
+            box.set_class(message.level == level, f"-{level}")
 
     # -- preview and start -----------------------------------------------------------------------
     @on(Button.Pressed, "#train-actions Button")
