@@ -282,8 +282,9 @@ class RunWatch:
             lines.extend(clean_line(ln) for ln in new)
         if status == "failed" and self._reason is None:
             self._reason = self.run.reason()
-        return RunDelta(self.run.id, status, self.run.ended if status in FINAL else None,
-                        self._reason if status == "failed" else "",
+        # A queued Slurm job says what it waits for (Resources, BeginTime...) and when it may start.
+        reason = self._reason if status == "failed" else (self.run.reason() if status == "pending" else "")
+        return RunDelta(self.run.id, status, self.run.ended if status in FINAL else None, reason or "",
                         dict(self.run.record) if changed else None, records, reset, lines)
 
 
@@ -318,10 +319,11 @@ class RunState:
         return STAGE_METRIC.get(self.stage)
 
     def elapsed(self, now: float) -> float | None:
-        if self.started is None:
+        start = self.record.get("job_started") or self.started  # a Slurm job counts from leaving the queue
+        if start is None:
             return None
         end = self.ended if self.ended is not None else (now if self.status == "running" else None)
-        return max(0.0, end - self.started) if end is not None else None
+        return max(0.0, end - start) if end is not None else None
 
     def apply(self, delta: RunDelta) -> bool:
         """Fold a delta in; True when the metric series changed (the charts need a redraw)."""

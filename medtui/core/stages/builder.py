@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from medtui.core.env.llamafactory_compat import usable_defaults
 from medtui.core.env.runenv import load as run_env
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.plan import CONFIG_NAME, RunPlan
@@ -136,7 +137,9 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     values.pop("stage", None)
     dropped = _drop_inapplicable(values, stage, method)
     if fill_defaults:
-        for key, default in defaults_for(stage, method, values).items():
+        # A spec default the installed llamafactory does not know would make it refuse the run.
+        defaults = usable_defaults(defaults_for(stage, method, values), _command(stage), keep=MEDTUI_ONLY_KEYS)
+        for key, default in defaults.items():
             values.setdefault(key, default)
     launch_values = {k: v for k, v in values.items() if k in ARG_BY_NAME and ARG_BY_NAME[k].target != "yaml"}
     for key, value in values.items():
@@ -180,8 +183,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         env["LLAMABOARD_WORKDIR"] = str(output_dir)
     env["PYTHONUNBUFFERED"] = "1"
 
-    verb = "export" if stage == "export" else "train"
-    argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    argv = [llamafactory_cli(), _command(stage), str(run_dir / CONFIG_NAME)]
     if body.get("do_train") is False and body.get("do_predict") and body.get("infer_backend") in ENGINE_BACKENDS:
         argv = [sys.executable, "-m", "medtui.workers.predict_engine", str(run_dir / CONFIG_NAME)]
     if stage == "ppo":
@@ -229,6 +231,11 @@ def add_eval_settings(body: dict[str, Any], stage: str) -> None:
     if strategy != "no":
         body.setdefault("per_device_eval_batch_size", body.get("per_device_train_batch_size")
                         or ARG_BY_NAME["per_device_train_batch_size"].default)
+
+
+def _command(stage: str) -> str:
+    """The llamafactory-cli command whose parser reads a stage's YAML."""
+    return "export" if stage == "export" else "train"
 
 
 def _flag(value: Any) -> Any:

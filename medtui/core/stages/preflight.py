@@ -25,6 +25,7 @@ from medtui.core.data.validation import validate_sample
 from medtui.core.env import llamafactory_source as lfs
 from medtui.core.env.child import child_env
 from medtui.core.env.gpu import snapshot
+from medtui.core.env.llamafactory_compat import accepts
 from medtui.core.runs.diskplan import estimate, human
 from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import list_runs
@@ -127,6 +128,9 @@ def check_arguments(plan: RunPlan) -> list[Problem]:
     except lfs.SourceUnavailable as exc:
         return [Problem("", f"argument names and templates not checked: {exc}", level="warn")]
     fields, names, version = facts["commands"][command], facts["templates"], facts["version"]
+    if accepts("model_name_or_path", command) is None:  # a parser layout medtui cannot read with confidence
+        return [Problem("", f"argument names not checked: llamafactory {version}'s argument lists were not "
+                            "found where medtui looks", level="warn")]
     out: list[Problem] = []
     allowed = set(fields)
     if plan.stage == "ppo" and not ppo_support().uses_llamafactory:

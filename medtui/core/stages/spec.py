@@ -365,6 +365,27 @@ ARGS: tuple[Arg, ...] = (
     Arg("memory_check", "bool", True,
         "Refuse to start when the memory estimate exceeds the free GPU memory (false: warn only).",
         "显存估算超过空闲显存时拒绝启动(false:仅警告)。", section="distributed", target="launch"),
+    # Slurm: empty values come from the cluster profile (settings file), then Slurm's own defaults.
+    Arg("launch_on", "choice", "local", "Where the run starts: this machine (local) or a Slurm cluster (slurm, sbatch).",
+        "在哪里启动:本机(local)或 Slurm 集群(slurm,通过 sbatch 提交)。", stages=STAGES, section="distributed",
+        target="launch", choices=("local", "slurm")),
+    Arg("slurm_partition", "str", None, "Slurm partition (empty: the cluster profile's, else the default partition).",
+        "Slurm 分区(留空:使用集群配置中的分区,否则用默认分区)。", stages=STAGES, section="distributed",
+        target="launch"),
+    Arg("slurm_nodes", "int", None, "Nodes for the Slurm job; each runs one torchrun agent (empty: profile, else 1).",
+        "Slurm 作业的节点数,每个节点运行一个 torchrun(留空:集群配置,否则为 1)。", stages=STAGES,
+        section="distributed", target="launch", minimum=1),
+    Arg("slurm_gpus_per_node", "int", None, "GPUs per node for the Slurm job (empty: profile, else 0 = CPU).",
+        "Slurm 作业每个节点的 GPU 数(留空:集群配置,否则为 0,即 CPU)。", stages=STAGES, section="distributed",
+        target="launch", minimum=0),
+    Arg("slurm_time", "str", None, "Time limit of the Slurm job, HH:MM:SS or D-HH:MM:SS (empty: profile, else the "
+        "partition's).", "Slurm 作业的时间上限,HH:MM:SS 或 D-HH:MM:SS(留空:集群配置,否则为分区默认值)。",
+        stages=STAGES, section="distributed", target="launch"),
+    Arg("slurm_account", "str", None, "Slurm account to charge (empty: profile, else your default account).",
+        "计费的 Slurm 账户(留空:集群配置,否则为默认账户)。", stages=STAGES, section="distributed", target="launch"),
+    Arg("slurm_sbatch_args", "str", None, "Extra sbatch options, space separated, e.g. --qos=high --mem=64G "
+        "(empty: profile's).", "额外的 sbatch 选项,以空格分隔,如 --qos=high --mem=64G(留空:集群配置)。",
+        stages=STAGES, section="distributed", target="launch"),
     # -- export -------------------------------------------------------------------------------
     Arg("export_dir", "path", None, "Folder to write the merged model to.", "合并后模型的导出目录。",
         stages=("export",), section="export", required=True),

@@ -7,7 +7,7 @@ One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follo
 copies of each series thinned to the chart's width; a
 redraw waits while the new points would not move a character cell, and the charts' measured
 render time is kept under CHART_CPU_BUDGET of one core.
-Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
+Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.backend.stop` (local or Slurm) in a thread.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ MAX_COMPARE = 4
 LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
 CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
-STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
+                "pending": "bold magenta"}
+ACTIVE = ("pending", "running")
 COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
 
 
@@ -276,11 +278,17 @@ class MonitorScreen(Screen):
             return
         line.append(f" · {state.stage} · ")
         line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
-        line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
-        if self.stop_phase and state.status == "running":
+        if state.status != "pending":
+            line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+        if state.record.get("backend") == "slurm":
+            nodes = state.record.get("nodes")
+            job = state.record.get("job_id")
+            line.append(" · " + (text(self.lang, "monitor.slurm_nodes", job=job, nodes=nodes) if nodes
+                                 else text(self.lang, "monitor.slurm", job=job)))
+        if self.stop_phase and state.status in ACTIVE:
             line.append(f" · {self.stop_phase}", style="yellow")
         elif state.reason:
-            line.append(f" · {state.reason}", style="red")
+            line.append(f" · {state.reason}", style="magenta" if state.status == "pending" else "red")
         self._set("#status", line)
         self.query_one(RunAlerts).show(state.record, self.lang)
 
@@ -389,11 +397,15 @@ class MonitorScreen(Screen):
 
     def _ask_stop(self, kill: bool) -> None:
         state = self.primary
-        if state.status != "running":
+        if state.status not in ACTIVE:
             self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
                              status=text(self.lang, f"status.{state.status}")), severity="warning")
             return
-        message = text(self.lang, "confirm.kill" if kill else "confirm.stop", id=self.run_id)
+        key = "confirm.kill" if kill else "confirm.stop"
+        job = state.record.get("job_id")
+        if state.record.get("backend") == "slurm":
+            key = "confirm.pending" if state.status == "pending" else key + ".slurm"
+        message = text(self.lang, key, id=self.run_id, job=job)
 
         def answered(ok: bool | None) -> None:
             if ok:
@@ -407,11 +419,11 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
     def _stop_run(self, kill: bool) -> None:
-        from medtui.core.runs import runner
+        from medtui.core.runs import backend
 
         try:
             run = load_run(self.workspace.runs_dir / self.run_id)
-            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            fresh = backend.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
             self.post_message(self.StopDone(fresh.status))
         except MedtuiError as exc:
             self.post_message(self.StopDone("", str(exc)))

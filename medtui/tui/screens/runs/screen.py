@@ -29,7 +29,10 @@ from medtui.tui.run_text import localise_bindings, text
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen, auto_light
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
-WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
+#: With Slurm runs in the workspace, a Where column (``local`` / ``job 1234``) follows Status.
+SLURM_COLUMNS = ("mark", "id", "stage", "status", "where", "loss", "duration", "started", "output")
+WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "where": 10, "loss": 10, "duration": 8, "started": 11,
+          "output": 40}
 
 
 class RunsScreen(Screen):
@@ -68,6 +71,7 @@ class RunsScreen(Screen):
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
+        self.columns: tuple[str, ...] = COLUMNS
         self._halt = threading.Event()
         self._active = threading.Event()
         self._active.set()
@@ -81,11 +85,9 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = text(self.lang, "runs.title")
-        table = self.query_one("#runs-table", DataTable)
-        for key in COLUMNS:
-            table.add_column(text(self.lang, f"col.{key}"), key=key, width=WIDTHS[key])
+        self._set_columns(COLUMNS)
         self._show_hint()
-        table.focus()
+        self.query_one("#runs-table", DataTable).focus()
         self.run_worker(self._poll_loop, thread=True, group="runs-poll", exclusive=True, exit_on_error=False)
 
     def on_unmount(self) -> None:
@@ -125,6 +127,8 @@ class RunsScreen(Screen):
             "loss": loss,
             "duration": duration,
             "started": started,
+            "where": text(self.lang, "where.local") if row.backend == "local" else
+            text(self.lang, "where.slurm", job=row.run.job_id if row.run else "?"),
             "output": row.output_dir,
         }
 
@@ -133,8 +137,20 @@ class RunsScreen(Screen):
         self.rows = message.rows
         self._show_rows()
 
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        table.clear(columns=True)
+        for key in columns:
+            table.add_column(text(self.lang, f"col.{key}"), key=key, width=WIDTHS[key])
+        self.columns = columns
+        self._order = []
+        self._cells.clear()
+
     def _show_rows(self) -> None:
         table = self.query_one("#runs-table", DataTable)
+        wanted = SLURM_COLUMNS if any(r.backend != "local" for r in self.rows) else COLUMNS
+        if wanted != self.columns:
+            self._set_columns(wanted)
         ids = [r.id for r in self.rows]
         self.marked = [m for m in self.marked if m in ids]
         if ids != self._order:
@@ -143,7 +159,7 @@ class RunsScreen(Screen):
             self._cells.clear()
             for row in self.rows:
                 cells = self._cells_for(row)
-                table.add_row(*(cells[c] for c in COLUMNS), key=row.id)
+                table.add_row(*(cells[c] for c in self.columns), key=row.id)
                 self._cells.update({(row.id, c): v for c, v in cells.items()})
             self._order = ids
             if current in ids:
@@ -151,7 +167,7 @@ class RunsScreen(Screen):
         else:
             for row in self.rows:
                 for col, value in self._cells_for(row).items():
-                    if self._cells.get((row.id, col)) != value:
+                    if col in self.columns and self._cells.get((row.id, col)) != value:
                         self._cells[(row.id, col)] = value
                         table.update_cell(row.id, col, value)
         self._show_hint()

@@ -33,6 +33,7 @@ from medtui.tui.screens.train.formmodel import (
     FormState,
     form_fields,
     form_sections,
+    shown,
     switch,
     typed_config,
 )
@@ -40,6 +41,7 @@ from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScre
 from medtui.tui.widgets.footer import MedtuiFooter
 
 EXTRAS = "extras"
+SLURM_PREFIX = "slurm_"
 
 
 class PickerReady(Message):
@@ -119,6 +121,7 @@ class TrainScreen(MedtuiScreen):
         self.expanded: set[str] = {"basic"}
         self.starting = False
         self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
+        self._profile: dict[str, Any] | None = None  # the Slurm cluster profile, read when first needed
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -159,8 +162,33 @@ class TrainScreen(MedtuiScreen):
         return out
 
     def _rows(self, args) -> list[FieldRow]:
-        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
-                for arg in args]
+        rows = []
+        for arg in args:
+            row = FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS,
+                           fallback=self._profile_value(arg.name))
+            row.display = shown(arg, self.state.values)
+            rows.append(row)
+        return rows
+
+    def _profile_value(self, name: str) -> str | None:
+        """The cluster profile's value for a ``slurm_*`` field (what an empty field means)."""
+        if not name.startswith(SLURM_PREFIX):
+            return None
+        if self._profile is None:
+            from medtui.core.slurm.profile import load_profile
+
+            try:
+                self._profile = load_profile(self.workspace)
+            except MedtuiError:
+                self._profile = {}
+        value = self._profile.get(name[len(SLURM_PREFIX):])
+        if isinstance(value, list):
+            value = " ".join(value)
+        return None if value in (None, "", []) else str(value)
+
+    def _show_conditional_rows(self) -> None:
+        for row in self.query(FieldRow):
+            row.display = shown(row.arg, self.state.values)
 
     @on(Collapsible.Expanded)
     async def _section_expanded(self, event: Collapsible.Expanded) -> None:
@@ -253,6 +281,8 @@ class TrainScreen(MedtuiScreen):
             self.state.values.pop(row.arg.name, None)
         else:
             self.state.values[row.arg.name] = value
+        if row.arg.name == "launch_on":
+            self._show_conditional_rows()
         self.preflight_problems = []
         self._revalidate()
 
@@ -361,7 +391,9 @@ class TrainScreen(MedtuiScreen):
             text = self.t("train.nopreview") + "\n\n" + "\n".join(str(p) for p in errors)
         else:
             try:
-                text = self._plan().preview()
+                from medtui.core.stages.launch import preview
+
+                text = preview(self._plan(), self.workspace)
             except MedtuiError as exc:
                 text, errors = str(exc), [Problem("", str(exc))]
 
