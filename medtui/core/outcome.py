@@ -1,6 +1,7 @@
-"""What a finished run left, in a few lines: a predict run's metrics and predictions, an export's
-merged folder, a training run's final model, a pipeline's stages. The Monitor shows these for
-runs that have no loss curve to draw (predict, export, pipeline) and under a finished run's chart.
+"""What a finished run left, in a few lines: a predict run's metrics and predictions, an evaluation's
+loss and perplexity, a benchmark's accuracy table, an export's merged folder, a training run's final
+model, a pipeline's stages. The Monitor shows these for runs that have no loss curve to draw
+(every kind but train) and under a finished run's chart.
 """
 
 from __future__ import annotations
@@ -64,6 +65,35 @@ def predict_outcome(run: Run) -> Outcome:
     return Outcome("Predictions", lines)
 
 
+def evaluate_outcome(run: Run) -> Outcome:
+    """A loss/perplexity evaluation (kind ``evaluate``): its metrics."""
+    from medtui.core.predict import format_eval_metrics, read_eval_metrics
+
+    try:
+        metrics = read_eval_metrics(run.output_dir)
+    except MedtuiError as exc:
+        return Outcome("Evaluation", [str(exc)])
+    if not metrics:
+        return Outcome("Evaluation", [f"no results in {run.output_dir} yet"], ready=False)
+    return Outcome("Evaluation", [format_eval_metrics(metrics), f"in {run.output_dir}"])
+
+
+def benchmark_outcome(run: Run) -> Outcome:
+    """A multiple-choice benchmark (kind ``benchmark``): the accuracy table."""
+    from medtui.core.benchmark import format_table, read_results
+
+    try:
+        results = read_results(run.output_dir)
+        table = format_table(results).splitlines() if results else []
+    except MedtuiError as exc:
+        return Outcome("Benchmark", [str(exc)])
+    except (KeyError, TypeError, ValueError):
+        return Outcome("Benchmark", [f"{run.output_dir}: unreadable results"])
+    if not table:
+        return Outcome("Benchmark", [f"no results in {run.output_dir} yet"], ready=False)
+    return Outcome("Benchmark", table)
+
+
 def export_outcome(run: Run) -> Outcome:
     folder = run.output_dir
     if not folder.is_dir():
@@ -104,6 +134,10 @@ def outcome(run: Run) -> Outcome | None:
     kind = run.kind
     if kind == "predict":
         return predict_outcome(run)
+    if kind == "evaluate":
+        return evaluate_outcome(run)
+    if kind == "benchmark":
+        return benchmark_outcome(run)
     if kind == "export":
         return export_outcome(run)
     if kind == "pipeline":

@@ -86,6 +86,13 @@ LABELS: dict[str, dict[str, str]] = {
         "predict.predict": "Prediction",
         "predict.label": "Label",
         "predict.need": "Choose a model and a dataset.",
+        "predict.mode": "Mode",
+        "predict.mode_predict": "Predict (BLEU-4, ROUGE)",
+        "predict.mode_evaluate": "Evaluate (loss, perplexity)",
+        "predict.temperature": "Temperature (0: greedy)",
+        "predict.top_p": "Top-p",
+        "predict.backend": "Backend",
+        "predict.bad_number": "Max samples, max new tokens, temperature and top-p must be numbers.",
     },
     "zh": {
         "chat.title": "对话",
@@ -165,6 +172,13 @@ LABELS: dict[str, dict[str, str]] = {
         "predict.predict": "预测",
         "predict.label": "标签",
         "predict.need": "请选择模型和数据集。",
+        "predict.mode": "模式",
+        "predict.mode_predict": "预测(BLEU-4、ROUGE)",
+        "predict.mode_evaluate": "评估(损失、困惑度)",
+        "predict.temperature": "温度(0 为贪心解码)",
+        "predict.top_p": "Top-p",
+        "predict.backend": "推理引擎",
+        "predict.bad_number": "最大样本数、最大生成长度、温度与 top-p 必须为数字。",
     },
 }
 

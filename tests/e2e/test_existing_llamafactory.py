@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,26 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+def wait_until_built(venv: Path) -> None:
+    """``.ci/run`` builds the venv in the background while the tests run, and writes the build's exit
+    status to ``VENV.done`` when it ends (its log is ``VENV.log``). Without that file: a venv made by hand."""
+    done = venv.with_name(venv.name + ".done")
+    if not done.exists() and not venv.with_name(venv.name + ".building").exists():
+        return
+    deadline = time.monotonic() + 1800
+    while not done.exists():
+        assert time.monotonic() < deadline, f"{venv} was still being built after 30 minutes"
+        time.sleep(2)
+    log = venv.with_name(venv.name + ".log")
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    assert done.read_text().strip() == "0", f"building {venv} failed:\n{tail}"
+
+
 @pytest.fixture(scope="session", params=VENVS, ids=[p.name for p in VENVS])
 def installed(request, wheel):
     """(venv, state before, state after) once medtui's wheel is installed into the venv."""
     venv = request.param
+    wait_until_built(venv)
     before = state(venv)
     assert "medtui" not in before["dists"], f"{venv} already holds medtui; give a venv without it"
     assert version_status(before["version"]).in_range, f"{venv} holds llamafactory {before['version']}"

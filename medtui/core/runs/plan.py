@@ -19,6 +19,20 @@ from medtui.core.atomic import atomic_write_text
 CONFIG_NAME = "config.yaml"
 
 
+def kind_of(stage: str, config: dict[str, Any]) -> str:
+    """What a run of ``stage`` with ``config`` is: ``export``, ``benchmark`` (stage eval), ``predict`` or
+    ``evaluate`` (do_train false with do_predict / do_eval), else ``train``. Pipelines are ``pipeline``."""
+    if stage == "export":
+        return "export"
+    if stage == "eval":
+        return "benchmark"
+    if config.get("do_train") is False and config.get("do_predict"):
+        return "predict"
+    if config.get("do_train") is False and config.get("do_eval"):
+        return "evaluate"
+    return "train"
+
+
 @dataclass
 class RunPlan:
     """Everything needed to start one run; nothing has touched the disk yet."""
@@ -33,15 +47,15 @@ class RunPlan:
     output_dir: Path
     deepspeed: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: known keys left out because they do not apply to the stage or method (key -> why)
+    dropped: dict[str, str] = field(default_factory=dict)
+    #: launch and environment settings as the user gave them (devices, deepspeed_stage ...)
+    launch_values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
-        if self.stage == "export":
-            return "export"
-        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
-            return "predict"
-        return "train"
+        """Recorded in run.json (see :func:`kind_of`)."""
+        return kind_of(self.stage, self.yaml_config)
 
     @property
     def yaml_path(self) -> Path:

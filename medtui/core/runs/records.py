@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.plan import kind_of
 from medtui.core.runs.recordfile import RUN_FILE, last_error_line, read_record
 from medtui.core.runs.recordfile import write_record as write_record  # re-exported for the runner
 from medtui.core.runs.states import ACTIVE, FINAL, STATUSES, STOP_MARKER, VANISHED, error_line, stop_mode
@@ -24,6 +25,10 @@ __all__ = ["ACTIVE", "FINAL", "STATUSES", "STOP_MARKER", "RUN_FILE", "Run", "loa
            "find_run", "read_record", "write_record", "clean_record", "last_error_line"]
 
 STARTING_GRACE = 15.0
+#: What a run is (``run.json`` ``kind``; :attr:`Run.kind`). ``latest:KIND`` accepts these besides stage names.
+RUN_KINDS = ("train", "predict", "evaluate", "benchmark", "export", "pipeline")
+#: Run kinds whose output folder holds results, not a model (they never feed chat or later stages).
+RESULT_KINDS = ("predict", "evaluate", "benchmark")
 
 
 #: Plausible bounds for what a fresh process reads from a record someone may have edited.
@@ -107,14 +112,12 @@ class Run:
 
     @property
     def kind(self) -> str:
-        """train, predict, export or pipeline; derived from the stage for records older than ``kind``."""
+        """One of :data:`RUN_KINDS`; for records older than ``kind``, derived from stage and config
+        (:func:`~medtui.core.runs.plan.kind_of`)."""
         kind = self.record.get("kind")
         if kind in RUN_KINDS:
             return kind
-        if self.stage == "export":
-            return "export"
-        cfg = self.record.get("config") or {}
-        return "predict" if cfg.get("do_train") is False and cfg.get("do_predict") else "train"
+        return kind_of(self.stage, self.record.get("config") or {})
 
     @property
     def output_dir(self) -> Path:
@@ -265,10 +268,6 @@ def list_runs(runs_dir: Path) -> list[Run]:
     return scan_runs(runs_dir)[0]
 
 
-#: ``latest:STAGE`` accepts these besides stage names.
-RUN_KINDS = ("train", "predict", "export", "pipeline")
-
-
 def find_run(runs_dir: Path, ref: str) -> Run:
     """Find a run by id, unique id prefix or suffix, a unique ``-``-separated part of its id (``sft``),
     ``latest``, or ``latest:STAGE`` (the newest run of a stage, or of a kind such as ``predict``).
@@ -292,7 +291,7 @@ def find_run(runs_dir: Path, ref: str) -> Run:
         if picked:
             return picked[0]
         raise MedtuiError(f"no {which or '?'} run yet in this workspace; latest:STAGE takes a stage "
-                          f"(pt, sft, rm, ppo, dpo, kto, export) or a kind ({', '.join(RUN_KINDS)})")
+                          f"(pt, sft, rm, ppo, dpo, kto, eval, export) or a kind ({', '.join(RUN_KINDS)})")
     exact = [r for r in runs if r.id == ref]
     if exact:
         return exact[0]

@@ -43,7 +43,7 @@ class RunSummary:
     run: Run | None = field(default=None, compare=False, repr=False)
     diagnosis: dict[str, Any] | None = None
     alerts: tuple[dict[str, Any], ...] = ()
-    kind: str = "train"  # train, predict, export or pipeline
+    kind: str = "train"  # one of records.RUN_KINDS
 
     @property
     def why(self) -> str:

@@ -25,7 +25,7 @@ from medtui.core.chat.verify import VerifyResult, verify_model
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.follow import TextTail
 from medtui.core.runs.records import Run, load_run
-from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
+from medtui.core.stages.spec import ARG_BY_NAME, template_names
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
 from medtui.tui.messages import Launched
@@ -103,7 +103,7 @@ class ExportScreen(Screen):
                              id="device", tooltip=device.help(self.lang))
                 yield Checkbox(t("export.legacy"), bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang))
                 yield Label(t("export.template"), classes="field")
-                yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
+                yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
                 with Horizontal(classes="row"):
                     yield Button(t("export.start"), id="start", variant="primary")
                     yield Button(t("export.verify"), id="verify")

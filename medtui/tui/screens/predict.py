@@ -1,4 +1,5 @@
-"""Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions.
+"""Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions; or
+evaluate (loss and perplexity, no training). Predict takes sampling settings and an inference backend.
 
 The run is the core predict run (:mod:`medtui.core.predict`) started through
 :func:`medtui.core.stages.launch.launch`; its progress comes from ``trainer_log.jsonl`` like training.
@@ -19,7 +20,16 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Pro
 
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
-from medtui.core.predict import METRICS, default_output_dir, predict_config, read_metrics, read_predictions
+from medtui.core.predict import (
+    METRICS,
+    default_output_dir,
+    evaluate_config,
+    format_eval_metrics,
+    predict_config,
+    read_eval_metrics,
+    read_metrics,
+    read_predictions,
+)
 from medtui.core.runs.follow import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
@@ -47,6 +57,8 @@ class PredictScreen(Screen):
     PredictScreen #predict-form SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
     PredictScreen #predict-form Select:focus > SelectCurrent { background: $primary 30%; }
     PredictScreen #predict-form Button { width: 100%; margin-top: 1; }
+    PredictScreen.-evaluate #predict-form .sampling { display: none; }
+    PredictScreen.-evaluate #predict-form #max-new-tokens, PredictScreen.-evaluate #label-max-new-tokens { display: none; }
     PredictScreen #predict-main { width: 1fr; height: 1fr; padding: 0 1; }
     PredictScreen #predict-status { height: auto; margin-top: 1; }
     PredictScreen #predict-status.-error { color: $error; }
@@ -75,14 +87,24 @@ class PredictScreen(Screen):
         yield Header()
         with Horizontal(id="predict-body"):
             with VerticalScroll(id="predict-form"):
+                yield Label(t("predict.mode"), classes="field")
+                yield Select([(t("predict.mode_predict"), "predict"), (t("predict.mode_evaluate"), "evaluate")],
+                             value="predict", allow_blank=False, id="mode")
                 yield Label(t("predict.model"), classes="field")
                 yield Select([], prompt=t("chat.model_prompt"), id="model")
                 yield Label(t("predict.dataset"), classes="field")
                 yield Select([], prompt="—", id="dataset")
                 yield Label(t("predict.max_samples"), classes="field")
                 yield Input("100", id="max-samples", type="integer")
-                yield Label(t("predict.max_new_tokens"), classes="field")
+                yield Label(t("predict.max_new_tokens"), classes="field", id="label-max-new-tokens")
                 yield Input("128", id="max-new-tokens", type="integer")
+                yield Label(t("predict.temperature"), classes="field sampling")
+                yield Input("0", id="temperature", type="number", classes="sampling")
+                yield Label(t("predict.top_p"), classes="field sampling")
+                yield Input("0.7", id="top-p", type="number", classes="sampling")
+                yield Label(t("predict.backend"), classes="field sampling")
+                yield Select([("huggingface", "huggingface"), ("vllm", "vllm"), ("sglang", "sglang")],
+                             value="huggingface", allow_blank=False, id="backend", classes="sampling")
                 yield Button(t("predict.start"), id="start", variant="primary")
             with Vertical(id="predict-main"):
                 yield Static(t("predict.idle"), id="predict-status")
@@ -104,10 +126,18 @@ class PredictScreen(Screen):
         for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
             table.add_column(text(self.lang, key) if key != "#" else "#", key=key)
         if self.run is None:
-            self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.kind == "predict"
-                             and r.status == "succeeded"), None)
+            self.run = next((r for r in list_runs(self.workspace.runs_dir)
+                             if r.kind in ("predict", "evaluate") and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)
+
+    @property
+    def mode(self) -> str:
+        return str(self.query_one("#mode", Select).value)
+
+    @on(Select.Changed, "#mode")
+    def _mode_changed(self) -> None:
+        self.set_class(self.mode == "evaluate", "-evaluate")
 
     # -- start --------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
@@ -121,11 +151,21 @@ class PredictScreen(Screen):
             self.notify(text(self.lang, "predict.need"), severity="warning")
             return
         try:
-            config = predict_config(
-                source, dataset, template=suggest_template(source), output_dir=default_output_dir(dataset),
-                max_samples=int(self.query_one("#max-samples", Input).value or 100),
-                max_new_tokens=int(self.query_one("#max-new-tokens", Input).value or 128))
-        except (MedtuiError, ValueError) as exc:
+            max_samples = int(self.query_one("#max-samples", Input).value or 100)
+            if self.mode == "evaluate":
+                config = evaluate_config(source, dataset, template=suggest_template(source), max_samples=max_samples,
+                                         output_dir=default_output_dir(dataset).replace("saves/predict/", "saves/eval/"))
+            else:
+                config = predict_config(
+                    source, dataset, template=suggest_template(source), output_dir=default_output_dir(dataset),
+                    max_samples=max_samples, max_new_tokens=int(self.query_one("#max-new-tokens", Input).value or 128),
+                    temperature=float(self.query_one("#temperature", Input).value or 0),
+                    top_p=float(self.query_one("#top-p", Input).value or 0.7),
+                    backend=str(self.query_one("#backend", Select).value))
+        except ValueError:
+            self.notify(text(self.lang, "predict.bad_number"), severity="error")
+            return
+        except MedtuiError as exc:
             self.notify(str(exc), severity="error")
             return
         self.state = "starting"
@@ -187,12 +227,15 @@ class PredictScreen(Screen):
         self.state = "succeeded"
         try:
             metrics = read_metrics(run.output_dir)
+            evaluated = read_eval_metrics(run.output_dir)
         except MedtuiError as exc:
             self._status(str(exc), error=True)
             return
         self.query_one("#predict-progress", ProgressBar).update(total=1, progress=1)
         self._status(self.workspace.relative(run.output_dir))
         shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
+        if evaluated and not shown:
+            shown = format_eval_metrics(evaluated)
         self.query_one("#predict-metrics", Static).update(shown or text(self.lang, "predict.no_metrics"))
         table = self.query_one("#predictions", DataTable)
         table.clear()

@@ -26,7 +26,7 @@ from medtui.core.chat.client import ChatClient, WorkerError
 from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
 from medtui.core.chat.settings import GEN_ARGS, parse_gen
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import TEMPLATES
+from medtui.core.stages.spec import template_names
 from medtui.core.workspace import Workspace
 from medtui.tui.chat_text import localise_bindings, text
 from medtui.tui.screens.chat.pane import ChatPane
@@ -143,7 +143,7 @@ class ChatScreen(Screen):
                 yield Label(t("chat.adapters"), classes="field")
                 yield Input(id="adapters", placeholder="saves/…/lora/sft")
                 yield Label(t("chat.template"), classes="field")
-                yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
+                yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
                 yield Label(t("chat.system"), classes="field")
                 yield Input(id="system")
                 yield Label(t("chat.generation"), classes="field")

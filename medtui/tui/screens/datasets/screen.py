@@ -1,4 +1,5 @@
-"""The Datasets screen: registry list, register/edit/remove, streaming preview, editing, validation, stats.
+"""The Datasets screen: registry list, register/edit/remove, streaming preview, editing, validation, stats,
+and the Render tab (a record as the model sees it, :mod:`medtui.tui.screens.datasets.render`).
 
 Reading runs in thread workers that post messages; the ``@on`` handlers own the screen's state.
 Record counts fill in from a background worker; pages come from a per-dataset
@@ -33,6 +34,7 @@ from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
+from medtui.tui.screens.datasets.render import RenderPane
 from medtui.tui.screens.datasets.text import localize_bindings, render_page, tr
 
 
@@ -114,6 +116,7 @@ class DatasetsScreen(Screen):
         Binding("x", "expand", "Expand", id="datasets.expand"),
         Binding("v", "validate", "Validate", id="datasets.validate"),
         Binding("s", "stats", "Stats", id="datasets.stats"),
+        Binding("t", "render", "Render", id="datasets.render"),
         Binding("r", "refresh", "Refresh", id="datasets.refresh"),
     ]
 
@@ -173,6 +176,8 @@ class DatasetsScreen(Screen):
                     with VerticalScroll(id="stats-scroll"):
                         yield Static("", id="stats-summary")
                     yield PlotextPlot(id="histogram")
+            with TabPane(t("render"), id="tab-render"):
+                yield RenderPane(self.workspace, self.lang, self._model_options(), id="render")
         yield Footer()
 
     def _model_options(self) -> list[tuple[str, str]]:
@@ -284,6 +289,10 @@ class DatasetsScreen(Screen):
         if name == self.current:
             return
         self.current, self.start, self.page, self.stats = name, 0, [], None
+        row = self.rows.get(name)
+        self.query_one("#render", RenderPane).set_dataset(
+            name if row is not None and row.path is not None and row.exists else None, self.registry.path.parent,
+            row.entry if row is not None else None)
         self.query_one("#report", Static).update("")
         self.query_one("#stats-summary", Static).update("")
         self._clear_plot()
@@ -361,12 +370,21 @@ class DatasetsScreen(Screen):
                 if size > self.edit_limit or (row.path and row.path.is_dir()) else self._t("editable"))
         self.query_one("#page-info", Static).update(f"{info} · {edit}")
 
+    def _rendering(self) -> bool:
+        return self.query_one("#tabs", TabbedContent).active == "tab-render"
+
     def action_next_page(self) -> None:
+        if self._rendering():
+            self.query_one("#render", RenderPane).step(1)
+            return
         if self.page and len(self.page) == self.page_size:
             self.start = self.page[-1][0] + 1
             self._load_page()
 
     def action_prev_page(self) -> None:
+        if self._rendering():
+            self.query_one("#render", RenderPane).step(-1)
+            return
         if self.start > 0:
             self.start = max(0, self.start - self.page_size)
             self._load_page()
@@ -544,6 +562,11 @@ class DatasetsScreen(Screen):
         if not message.report.findings:
             text.append(lines[1], style="green")
         report.update(text)
+
+    # -- render ------------------------------------------------------------------------
+    def action_render(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "tab-render"
+        self.query_one("#render", RenderPane).render_now()
 
     # -- statistics --------------------------------------------------------------------
     def action_stats(self) -> None:
