@@ -22,9 +22,10 @@ class OverviewReady(Message):
 class ExportChoices(Message):
     """The alignment branches an export could merge; more than one means Home asks which."""
 
-    def __init__(self, choices: list[str]) -> None:
+    def __init__(self, choices: list[str], outputs: dict[str, str] | None = None) -> None:
         super().__init__()
         self.choices = choices
+        self.outputs = outputs or {}  # branch -> the output folder it would merge
 
 
 class PrefillReady(Message):

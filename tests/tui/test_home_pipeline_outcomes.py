@@ -57,6 +57,8 @@ async def test_export_from_home_asks_which_branch_and_the_card_says_which(ws, tm
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the branch question")
         assert [value for _, value in app.screen.options] == ["ppo", "dpo", "kto"]
+        labels = [label for label, _ in app.screen.options]  # each branch names the folder it would merge
+        assert all(f"lora/{stage}" in label for label, stage in zip(labels, ("ppo", "dpo", "kto"))), labels
         assert "merge which branch" in app.screen.title_text
         app.screen.query_one("#choices").highlighted = 1
         app.screen.query_one("#choices").focus()

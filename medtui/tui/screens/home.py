@@ -11,6 +11,7 @@ worker every two seconds.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 from textual import on, work
@@ -240,7 +241,15 @@ class HomeScreen(MedtuiScreen):
     def _export_choices(self) -> None:
         from medtui.core.lifecycle.wiring import export_choices, workspace_outputs
 
-        self.post_message(ExportChoices(export_choices(workspace_outputs(self.workspace.runs_dir))))
+        produced = workspace_outputs(self.workspace.runs_dir)
+        choices = export_choices(produced)
+        root = self.workspace.root.resolve()
+
+        def shown(folder: str) -> str:  # relative to the workspace when inside it, as the cards show it
+            path = Path(folder)
+            return str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else folder
+
+        self.post_message(ExportChoices(choices, {stage: shown(produced[stage].output_dir) for stage in choices}))
 
     @on(ExportChoices)
     def _ask_branch(self, message: ExportChoices) -> None:
@@ -250,7 +259,8 @@ class HomeScreen(MedtuiScreen):
             return
         from medtui.tui.widgets.dialogs import ChoiceScreen
 
-        options = [(f"{stage.upper()} · {stage_title(stage, self.lang)}", stage) for stage in message.choices]
+        options = [(f"{stage_title(stage, self.lang)} · {message.outputs.get(stage) or stage}", stage)
+                   for stage in message.choices]
 
         def chosen(branch: str | None) -> None:
             if branch:
