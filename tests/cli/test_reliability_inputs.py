@@ -215,7 +215,9 @@ CASES: list[Case] = [
          r"contains a comma"),
     Case("invented", "blank name", ["data", "add", "  ", "--file", "demo_sft_train_data.json", *W], 2,
          r"must be a non-empty string"),
-    Case("invented", "config is a folder", ["train", "{ws}/c.yaml", *W], 2, r"config file not found", folder("c.yaml")),
+    # a folder is read as a LlamaBoard output folder (issue 14); one without its files is refused in one line
+    Case("invented", "config is a folder", ["train", "{ws}/c.yaml", *W], 2,
+         r"holds neither training_args.yaml nor llamaboard_config.yaml", folder("c.yaml")),
     Case("invented", "config with NUL", ["train", "{ws}/t.yaml", *W], 2, r"invalid YAML: special characters",
          write("t.yaml", b"stage: sft\x00\n")),
     Case("invented", "config not UTF-8", ["train", "{ws}/t.yaml", *W], 2, r"not UTF-8 text",
