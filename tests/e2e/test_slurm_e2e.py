@@ -219,9 +219,13 @@ def test_a_pipeline_runs_every_stage_on_slurm(slurm_ws):
     path.write_text(yaml.safe_dump(pipeline))
     proc = medtui_cli("pipeline", str(path), "--slurm", "--workspace", str(ws.root), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = list_runs(ws.runs_dir)
+    # The chain is a run of its own (kind pipeline) on this machine; each stage is a Slurm job.
+    chain = [r for r in list_runs(ws.runs_dir) if r.kind == "pipeline"]
+    runs = [r for r in list_runs(ws.runs_dir) if r.kind != "pipeline"]
+    assert len(chain) == 1 and chain[0].backend == "local" and chain[0].status == "succeeded"
     assert sorted(r.stage for r in runs) == ["export", "sft"]
     assert all(r.backend == "slurm" and r.job_id and r.status == "succeeded" for r in runs)
+    assert all(r.record.get("pipeline_run") == chain[0].id for r in runs)
     assert (ws.root / "saves/slurm/pipe-merged/config.json").is_file()
 
 
