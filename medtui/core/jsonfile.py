@@ -1,5 +1,6 @@
-"""Reading the JSON result files a run leaves behind (``predict_results.json``, ``eval_results.json``,
-``bench_results.json``)."""
+"""Reading small JSON files that hold one object: the result files a run leaves behind
+(``predict_results.json``, ``eval_results.json``, ``bench_results.json``) and medtui's own
+settings files (notifications, run environment, Slurm profile)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from medtui.core.errors import MedtuiError
 
 
 def read_object(path: str | os.PathLike) -> dict[str, Any]:
-    """The file's JSON object; {} when the file is not there (yet). Unreadable JSON, or JSON that is
-    not an object, is a :class:`MedtuiError` naming the file."""
+    """The file's JSON object; {} when the file is not there (yet). An unreadable file, invalid JSON or
+    JSON that is not an object is a :class:`MedtuiError` naming the file."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise MedtuiError(f"{path}: unreadable results ({exc})") from None
+        raise MedtuiError(f"{path}: not a valid JSON file ({exc})") from None
     if not isinstance(data, dict):
         raise MedtuiError(f"{path}: expected a JSON object")
     return data
