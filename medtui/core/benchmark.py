@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from medtui.core import jsonfile
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
 
@@ -426,14 +427,7 @@ def write_results(output_dir: Path, scores: list[Score], meta: dict[str, Any]) -
 
 def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
     """``bench_results.json`` of a finished run; {} when it is not there (yet)."""
-    path = Path(output_dir) / RESULTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise MedtuiError(f"{path}: unreadable results ({exc})") from None
-    return data if isinstance(data, dict) else {}
+    return jsonfile.read_object(Path(output_dir) / RESULTS_FILE)
 
 
 def format_table(results: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
+from medtui.core import jsonfile
 from medtui.core.chat.models import ModelSource
 from medtui.core.errors import MedtuiError
 
@@ -122,16 +123,7 @@ def evaluate_config(source: ModelSource, dataset: str, *, template: str, output_
 
 def read_eval_metrics(output_dir: str | os.PathLike) -> dict[str, float]:
     """``eval_results.json`` without the ``eval_`` prefix, perplexity added when missing; {} if absent."""
-    path = Path(output_dir) / EVAL_RESULTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise MedtuiError(f"{path}: unreadable results ({exc})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: expected a JSON object")
-    metrics = {k.removeprefix("eval_"): v for k, v in data.items() if isinstance(v, (int, float))}
+    metrics = jsonfile.numbers(jsonfile.read_object(Path(output_dir) / EVAL_RESULTS_FILE), "eval_")
     if "loss" in metrics and "perplexity" not in metrics:
         try:
             metrics["perplexity"] = math.exp(metrics["loss"])
@@ -151,16 +143,7 @@ def format_eval_metrics(metrics: dict[str, float]) -> str:
 
 def read_metrics(output_dir: str | os.PathLike) -> dict[str, float]:
     """``predict_results.json`` without the ``predict_`` prefix; {} when it is not there yet."""
-    path = Path(output_dir) / RESULTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise MedtuiError(f"{path}: unreadable results ({exc})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: expected a JSON object")
-    return {k.removeprefix("predict_"): v for k, v in data.items() if isinstance(v, (int, float))}
+    return jsonfile.numbers(jsonfile.read_object(Path(output_dir) / RESULTS_FILE), "predict_")
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medtui.core.env.child import child_env, run_worker
 from medtui.core.errors import MedtuiError
 
 CUT_MARK = "✂"
@@ -67,22 +68,10 @@ def render_record(request: dict[str, Any], *, cancel: threading.Event | None = N
                   timeout: float = 300) -> Rendered | None:
     """Run the worker; None when cancelled. Raises MedtuiError with the worker's one-line reason."""
     argv = [sys.executable, "-m", "medtui.workers.render", json.dumps(request, ensure_ascii=False)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                out, err = proc.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.is_set():
-                    return None
-                if time.monotonic() > deadline:
-                    raise MedtuiError(f"rendering took longer than {timeout:.0f} s") from None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    done = run_worker(argv, what="rendering", cancel=cancel, timeout=timeout)
+    if done is None:
+        return None
+    code, out, err = done
     lines = (out or "").strip().splitlines()
     try:
         data = json.loads(lines[-1]) if lines else {}
@@ -90,9 +79,9 @@ def render_record(request: dict[str, Any], *, cancel: threading.Event | None = N
         data = {}
     if data.get("error"):
         raise MedtuiError(str(data["error"]))
-    if proc.returncode != 0 or not data:
-        tail = (err or "").strip().splitlines()
-        raise MedtuiError(tail[-1] if tail else f"render failed (exit {proc.returncode})")
+    if code != 0 or not data:
+        tail = err.strip().splitlines()
+        raise MedtuiError(tail[-1] if tail else f"render failed (exit {code})")
     return Rendered.from_json(data)
 
 
@@ -107,7 +96,7 @@ class RenderSession:
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen([sys.executable, "-m", "medtui.workers.render", "--serve"],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, encoding="utf-8", bufsize=1)
+                                         text=True, encoding="utf-8", bufsize=1, env=child_env(run_env=True))
         return self.proc
 
     def render(self, request: dict[str, Any], *, cancel: threading.Event | None = None,
