@@ -74,12 +74,16 @@ def demo_ws(demo_template, tmp_path) -> Workspace:
 
 @pytest.fixture(scope="session")
 def trained_ws(tmp_path_factory) -> Workspace:
-    """A demo workspace after ``medtui pipeline demo`` (PT → SFT → RM → PPO → DPO → KTO → export, export-ppo)."""
+    """A demo workspace after ``medtui pipeline demo`` (PT → SFT → RM → PPO → DPO → KTO → export, export-ppo),
+    started as a user on SSH would: detached, its starter killed, a TUI opened and quit meanwhile
+    (:mod:`tests.survival`; tests/e2e/test_pipeline_detached_e2e.py checks that it survived)."""
+    from tests.survival import run_detached_demo
+
     ws = init_demo(tmp_path_factory.mktemp("trained") / "ws")
-    proc = medtui_cli("pipeline", "demo", "--workspace", str(ws.root), timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"demo pipeline failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    (ws.state_dir / "pipeline-output.txt").write_text(proc.stdout)
+    facts = run_detached_demo(ws, tmp_path_factory.mktemp("survival"))
+    if facts["status"] != "succeeded":
+        logs = medtui_cli("logs", facts["pipeline_id"], "--workspace", str(ws.root))
+        pytest.fail(f"demo pipeline {facts['status']}: {facts['reason']}\n{logs.stdout[-3000:]}\n{logs.stderr[-3000:]}")
     return ws
 
 
