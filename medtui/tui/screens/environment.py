@@ -7,7 +7,7 @@ installs tf-keras after a confirmation that shows the exact command, with pip's 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,22 +20,34 @@ from textual.widgets import Button, DataTable, Footer, RichLog, Static
 from medtui.core.env import doctor
 from medtui.core.env.doctor import CheckResult
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import localise_bindings, register, t
 from medtui.tui.screens.confirm import ConfirmScreen
 
-TEXT = {
-    "en": {"title": "Environment", "status": "Status", "check": "Check", "detail": "Detail", "pending": "…",
-           "checking": "checking… {done}/{total}", "summary": "{ok} ok · {warn} warning(s) · {fail} failed",
-           "use_tf_on": "USE_TF=0 for medtui's runs: on", "use_tf_off": "Set USE_TF=0 for medtui's runs",
-           "install": "Install tf-keras", "confirm": "Install tf-keras into this Python?", "yes": "Install",
-           "no": "Cancel", "fix": "fix", "installing": "installing tf-keras…", "installed": "pip finished (exit {code})",
-           "rerun": "Re-run", "select": "Select a check to see its detail and fix."},
-    "zh": {"title": "运行环境", "status": "状态", "check": "检查项", "detail": "详情", "pending": "…",
-           "checking": "检查中… {done}/{total}", "summary": "{ok} 项正常 · {warn} 项警告 · {fail} 项失败",
-           "use_tf_on": "medtui 运行时 USE_TF=0:已开启", "use_tf_off": "为 medtui 运行设置 USE_TF=0",
-           "install": "安装 tf-keras", "confirm": "在当前 Python 中安装 tf-keras?", "yes": "安装", "no": "取消",
-           "fix": "修复", "installing": "正在安装 tf-keras…", "installed": "pip 已结束(退出码 {code})",
-           "rerun": "重新检查", "select": "选择一项查看详情和修复方法。"},
-}
+TEXT = register({
+    "environment.title": ("Environment", "运行环境"),
+    "environment.status": ("Status", "状态"),
+    "environment.check": ("Check", "检查项"),
+    "environment.detail": ("Detail", "详情"),
+    "environment.pending": ("…", "…"),
+    "environment.checking": ("checking… {done}/{total}", "检查中… {done}/{total}"),
+    "environment.summary": ("{ok} ok · {warn} warning(s) · {fail} failed", "{ok} 项正常 · {warn} 项警告 · {fail} 项失败"),
+    "environment.use_tf_on": ("USE_TF=0 for medtui's runs: on", "medtui 运行时 USE_TF=0:已开启"),
+    "environment.use_tf_off": ("Set USE_TF=0 for medtui's runs", "为 medtui 运行设置 USE_TF=0"),
+    "environment.install": ("Install tf-keras", "安装 tf-keras"),
+    "environment.confirm": ("Install tf-keras into this Python?", "在当前 Python 中安装 tf-keras?"),
+    "environment.yes": ("Install", "安装"),
+    "environment.no": ("Cancel", "取消"),
+    "environment.fix": ("fix", "修复"),
+    "environment.installing": ("installing tf-keras…", "正在安装 tf-keras…"),
+    "environment.installed": ("pip finished (exit {code})", "pip 已结束(退出码 {code})"),
+    "environment.rerun": ("Re-run", "重新检查"),
+    "environment.select": ("Select a check to see its detail and fix.", "选择一项查看详情和修复方法。"),
+    # footer labels, keyed by binding id
+    "environment.use_tf": ("USE_TF=0", "USE_TF=0"),
+    "environment.tf_keras": ("Install tf-keras", "安装 tf-keras"),
+    "environment.back": ("Back", "返回"),
+})
+
 MARK = {"ok": "[green]✔ ok[/]", "warn": "[yellow]▲ warn[/]", "fail": "[red]✖ fail[/]"}
 
 ChecksFn = Callable[[Workspace, list[str] | None], Iterable[CheckResult]]
@@ -91,32 +103,35 @@ class EnvironmentScreen(Screen):
                  install_command: list[str] | None = None):
         super().__init__()
         self.workspace = workspace
-        self.lang = lang if lang in TEXT else "en"
-        self.t = TEXT[self.lang]
+        self.lang = lang
+        localise_bindings(self, lang)
         self.checks = checks or _default_checks
         self.install_command = install_command or doctor.tf_keras_command()
         self.results: dict[str, CheckResult] = {}
         self.running = False
         self.installing = False
 
+    def _t(self, key: str, **fmt: Any) -> str:
+        return t(key, self.lang, **fmt)
+
     def compose(self) -> ComposeResult:
-        yield Static(self.t["title"], id="env-title")
+        yield Static(self._t("environment.title"), id="env-title")
         yield Static("", id="env-summary")
         yield DataTable(id="env-table", cursor_type="row", zebra_stripes=True)
-        yield Static(self.t["select"], id="env-detail")
+        yield Static(self._t("environment.select"), id="env-detail")
         with Horizontal(id="env-fixes"):
-            yield Button(self.t["use_tf_off"], id="env-use-tf", compact=True)
-            yield Button(self.t["install"], id="env-tf-keras", variant="warning", compact=True)
+            yield Button(self._t("environment.use_tf_off"), id="env-use-tf", compact=True)
+            yield Button(self._t("environment.install"), id="env-tf-keras", variant="warning", compact=True)
         yield RichLog(id="env-log", wrap=True, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#env-table", DataTable)
-        table.add_column(self.t["status"], key="status", width=8)
-        table.add_column(self.t["check"], key="check", width=22)
-        table.add_column(self.t["detail"], key="detail")
+        table.add_column(self._t("environment.status"), key="status", width=8)
+        table.add_column(self._t("environment.check"), key="check", width=22)
+        table.add_column(self._t("environment.detail"), key="detail")
         for check_id in doctor.TITLES:
-            table.add_row(self.t["pending"], doctor.title(check_id, self.lang), "", key=check_id)
+            table.add_row(self._t("environment.pending"), doctor.title(check_id, self.lang), "", key=check_id)
         table.focus()
         self.run_checks()
 
@@ -125,7 +140,7 @@ class EnvironmentScreen(Screen):
         table = self.query_one("#env-table", DataTable)
         for check_id in only or list(doctor.TITLES):
             self.results.pop(check_id, None)
-            table.update_cell(check_id, "status", self.t["pending"])
+            table.update_cell(check_id, "status", self._t("environment.pending"))
         self.running = True
         self._update_summary()
         self._check_worker(only)
@@ -168,10 +183,10 @@ class EnvironmentScreen(Screen):
     def _update_summary(self) -> None:
         done = len(self.results)
         if self.running and done < len(doctor.TITLES):
-            text = self.t["checking"].format(done=done, total=len(doctor.TITLES))
+            text = self._t("environment.checking", done=done, total=len(doctor.TITLES))
         else:
             counts = {s: sum(r.status == s for r in self.results.values()) for s in doctor.STATUSES}
-            text = self.t["summary"].format(**counts)
+            text = self._t("environment.summary", **counts)
         self.query_one("#env-summary", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#env-table")
@@ -183,11 +198,11 @@ class EnvironmentScreen(Screen):
         res = self.results.get(key)
         detail = self.query_one("#env-detail", Static)
         if res is None:
-            detail.update(f"{doctor.title(key, self.lang)}: {self.t['pending']}")
+            detail.update(f"{doctor.title(key, self.lang)}: {self._t('environment.pending')}")
             return
         text = f"[b]{doctor.title(res.id, self.lang)}[/b] {MARK[res.status]}\n{_escape(res.detail)}"
         if res.fix and res.status != "ok":
-            text += f"\n[b]{self.t['fix']}:[/b] {_escape(res.fix)}"
+            text += f"\n[b]{self._t('environment.fix')}:[/b] {_escape(res.fix)}"
         detail.update(text)
 
     # -- fixes ----------------------------------------------------------------------------------
@@ -196,7 +211,7 @@ class EnvironmentScreen(Screen):
         fixes = self.query_one("#env-fixes")
         fixes.set_class(bool(keras and keras.actions), "visible")
         self.query_one("#env-use-tf", Button).label = (
-            self.t["use_tf_on"] if doctor.use_tf_disabled() else self.t["use_tf_off"])
+            self._t("environment.use_tf_on") if doctor.use_tf_disabled() else self._t("environment.use_tf_off"))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -225,7 +240,8 @@ class EnvironmentScreen(Screen):
         if self.installing:
             return
         command = " ".join(self.install_command)
-        self.app.push_screen(ConfirmScreen(self.t["confirm"], command, yes=self.t["yes"], no=self.t["no"]),
+        self.app.push_screen(ConfirmScreen(self._t("environment.confirm"), command, yes=self._t("environment.yes"),
+                                           no=self._t("environment.no")),
                              self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
@@ -249,7 +265,7 @@ class EnvironmentScreen(Screen):
     @on(InstallDone)
     def _on_install_done(self, message: InstallDone) -> None:
         self.installing = False
-        self.query_one("#env-log", RichLog).write(self.t["installed"].format(code=message.code))
+        self.query_one("#env-log", RichLog).write(self._t("environment.installed", code=message.code))
         self.run_checks(["keras"])
 
 

@@ -27,8 +27,34 @@ from medtui.core.runs.progress import TextTail
 from medtui.core.runs.records import Run, load_run
 from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.i18n import localise_bindings, register, t
 from medtui.tui.messages import Launched
+
+TEXT = register({
+    "export.title": ("Export", "导出"),
+    "export.base": ("Model: a base, or a LoRA run", "模型:基础模型或 LoRA 运行"),
+    "export.adapters": ("LoRA adapters to merge (in order)", "要合并的 LoRA 适配器(按顺序)"),
+    "export.add": ("Add", "添加"),
+    "export.remove": ("Remove", "移除"),
+    "export.out": ("Export folder", "导出目录"),
+    "export.size": ("Shard size (GB)", "分片大小(GB)"),
+    "export.device": ("Device", "设备"),
+    "export.legacy": ("Legacy format (.bin)", "旧格式(.bin)"),
+    "export.template": ("Template", "对话模板"),
+    "export.start": ("Export", "导出"),
+    "export.verify": ("Verify", "验证"),
+    "export.stop": ("Stop", "停止"),
+    "export.idle": ("Choose a base model and the adapters to merge.", "请选择基础模型和要合并的适配器。"),
+    "export.running": ("Exporting to {out} …", "正在导出到 {out} …"),
+    "export.succeeded": ("Exported to {out}.", "已导出到 {out}。"),
+    "export.failed": ("Export failed: {reason}", "导出失败:{reason}"),
+    "export.verifying": ("Verifying: loading {out} in a worker and generating a few tokens …", "正在验证:在子进程中加载 {out} 并生成几个 token …"),
+    "export.verified": ("Verified: {message}", "验证通过:{message}"),
+    "export.log": ("Log", "日志"),
+    "export.need_base": ("Choose a base model.", "请选择基础模型。"),
+    "export.need_out": ("Give an export folder.", "请填写导出目录。"),
+    "export.no_adapters": ("Choose a LoRA adapter to merge (or pick a LoRA run).", "请选择要合并的 LoRA 适配器(或选择一个 LoRA 运行)。"),
+})
 
 
 class ExportScreen(Screen):
@@ -81,40 +107,42 @@ class ExportScreen(Screen):
         localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
+        def tx(key: str, **fmt) -> str:
+            return t(key, self.lang, **fmt)
+
         size, device, legacy = ARG_BY_NAME["export_size"], ARG_BY_NAME["export_device"], \
             ARG_BY_NAME["export_legacy_format"]
         yield Header()
         with Horizontal(id="export-body"):
             with VerticalScroll(id="export-form"):
-                yield Label(t("export.base"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="source")
-                yield Label(t("export.adapters"), classes="field")
+                yield Label(tx("export.base"), classes="field")
+                yield Select([], prompt=tx("pick.model"), id="source")
+                yield Label(tx("export.adapters"), classes="field")
                 yield Static("—", id="adapter-list")
                 with Horizontal(id="adapter-row", classes="row"):
                     yield Select([], prompt="+", id="adapter-pick")
-                    yield Button(t("export.remove"), id="adapter-remove")
-                yield Label(t("export.out"), classes="field")
+                    yield Button(tx("export.remove"), id="adapter-remove")
+                yield Label(tx("export.out"), classes="field")
                 yield Input(id="out", placeholder="saves/export/…", tooltip=ARG_BY_NAME["export_dir"].help(self.lang))
-                yield Label(t("export.size"), classes="field")
+                yield Label(tx("export.size"), classes="field")
                 yield Input(str(size.default), id="size", type="integer", tooltip=size.help(self.lang))
-                yield Label(t("export.device"), classes="field")
+                yield Label(tx("export.device"), classes="field")
                 yield Select([(str(c), c) for c in device.choices], value=device.default, allow_blank=False,
                              id="device", tooltip=device.help(self.lang))
-                yield Checkbox(t("export.legacy"), bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang))
-                yield Label(t("export.template"), classes="field")
+                yield Checkbox(tx("export.legacy"), bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang))
+                yield Label(tx("export.template"), classes="field")
                 yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
                 with Horizontal(classes="row"):
-                    yield Button(t("export.start"), id="start", variant="primary")
-                    yield Button(t("export.verify"), id="verify")
+                    yield Button(tx("export.start"), id="start", variant="primary")
+                    yield Button(tx("export.verify"), id="verify")
             with Vertical(id="export-main"):
-                yield Static(t("export.idle"), id="export-status")
+                yield Static(tx("export.idle"), id="export-status")
                 yield ProgressBar(total=1, show_eta=False, id="export-progress")
                 yield RichLog(id="export-log", wrap=True, markup=False, max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "export.title")
+        self.title = t("export.title", self.lang)
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         for source in self.sources.values():
@@ -174,10 +202,10 @@ class ExportScreen(Screen):
     def config(self) -> dict:
         """The export stage config from the form; MedtuiError names a missing field."""
         if not self.base:
-            raise MedtuiError(text(self.lang, "export.need_base"))
+            raise MedtuiError(t("export.need_base", self.lang))
         out = self.query_one("#out", Input).value.strip()
         if not out:
-            raise MedtuiError(text(self.lang, "export.need_out"))
+            raise MedtuiError(t("export.need_out", self.lang))
         config = {
             "stage": "export",
             "model_name_or_path": self.base,
@@ -228,14 +256,14 @@ class ExportScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "export.failed", reason=reason), "error")
+        self._status(t("export.failed", self.lang, reason=reason), "error")
         self.query_one("#export-log", RichLog).write(reason)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self._tails = [TextTail(run.stdout_path), TextTail(run.stderr_path)]
-        self._status(text(self.lang, "export.running", out=self.workspace.relative(run.output_dir)))
+        self._status(t("export.running", self.lang, out=self.workspace.relative(run.output_dir)))
         self.query_one("#export-progress", ProgressBar).update(total=None, progress=0)
         self._poll_timer = self.set_interval(self.poll_interval, self._poll)
 
@@ -258,12 +286,12 @@ class ExportScreen(Screen):
         if fresh.status == "succeeded":
             self.state = "succeeded"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=1)
-            self._status(text(self.lang, "export.succeeded", out=out), "ok")
+            self._status(t("export.succeeded", self.lang, out=out), "ok")
             self.action_verify()
         else:
             self.state = "failed"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=0)
-            self._status(text(self.lang, "export.failed", reason=fresh.reason() or fresh.status), "error")
+            self._status(t("export.failed", self.lang, reason=fresh.reason() or fresh.status), "error")
 
     # -- verify -------------------------------------------------------------------------------
     @on(Button.Pressed, "#verify")
@@ -272,10 +300,10 @@ class ExportScreen(Screen):
             return
         out = self.workspace.resolve(self.query_one("#out", Input).value.strip() or ".")
         if not (out / "config.json").is_file():
-            self.notify(text(self.lang, "export.failed", reason=f"no exported model in {out}"), severity="error")
+            self.notify(t("export.failed", self.lang, reason=f"no exported model in {out}"), severity="error")
             return
         self.state = "verifying"
-        self._status(text(self.lang, "export.verifying", out=self.workspace.relative(out)))
+        self._status(t("export.verifying", self.lang, out=self.workspace.relative(out)))
         template = self.query_one("#template", Input).value.strip() or "default"
         self.run_worker(functools.partial(self._verify_thread, str(out), template), thread=True,
                         group="export-verify", exit_on_error=False)
@@ -288,7 +316,7 @@ class ExportScreen(Screen):
         result = message.result
         self.state = "verified" if result.ok else "failed"
         if result.ok:
-            self._status(text(self.lang, "export.verified", message=result.message), "ok")
+            self._status(t("export.verified", self.lang, message=result.message), "ok")
         else:
             self._status(result.message, "error")
         self.query_one("#export-log", RichLog).write(result.message + (f": {result.text!r}" if result.text else ""))

@@ -23,10 +23,38 @@ from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import register, t
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.widgets.footer import MedtuiFooter
+
+TEXT = register({
+    "home.open": ("Open form", "打开表单"),
+    "home.pipeline": ("Queue rest", "运行剩余"),
+    "home.refresh": ("Refresh", "刷新"),
+    "home.never": ("not run yet", "尚未运行"),
+    "home.loss": ("loss {loss}", "损失 {loss}"),
+    "home.noloss": ("loss –", "损失 –"),
+    "home.ago": ("{age} ago", "{age} 前"),
+    "home.hint": ("Enter: open form · p: queue the rest · ctrl+t: 中文 · ctrl+p: commands",
+                  "回车:打开表单 · p:运行剩余阶段 · ctrl+t:English · ctrl+p:命令"),
+    "home.nopipeline": ("No pipeline for this workspace: add {file} (same format as `medtui pipeline FILE`).",
+                        "此工作区没有流程文件:请添加 {file}(格式同 `medtui pipeline FILE`)。"),
+    "home.alldone": ("Every stage of pipeline {name} has succeeded; nothing to queue.",
+                     "流程 {name} 的所有阶段均已成功,无需排队。"),
+    "home.busy": ("Run {run} is still going; queue the rest when it has finished.",
+                  "运行 {run} 仍在进行,请在其结束后再排队剩余阶段。"),
+    "home.confirm": ("Queue {n} stage(s) of pipeline {name}: {stages}?", "排队运行流程 {name} 的 {n} 个阶段:{stages}?"),
+    "home.confirm.note": ("Runs keep going if you quit medtui; the stages not yet started are then dropped.",
+                          "退出 medtui 后,正在进行的运行会继续,尚未开始的阶段将被取消。"),
+    "home.queue.start": ("Pipeline {name}: stage {stage} starting", "流程 {name}:阶段 {stage} 开始"),
+    "home.queue.end": ("Pipeline {name}: stage {stage} {status}", "流程 {name}:阶段 {stage} {status}"),
+    "home.queue.done": ("Pipeline {name} finished: {n} stage(s) succeeded", "流程 {name} 完成:{n} 个阶段成功"),
+    "home.queue.failed": ("Pipeline {name} stopped at {stage}: {reason}", "流程 {name} 停在 {stage}:{reason}"),
+    "home.queue.running": ("pipeline running: {stage}", "流程运行中:{stage}"),
+    "home.workspace": ("Workspace {path}", "工作区 {path}"),
+})
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
@@ -77,8 +105,6 @@ class StageNode(Static, can_focus=True):
 
     @staticmethod
     def render_summary(s: StageSummary, lang: str) -> Content:
-        from medtui.tui.i18n import t
-
         if s.run_id is None:
             return Content.styled(t("home.never", lang), "dim")
         status = t(f"status.{s.status}", lang)

@@ -23,7 +23,7 @@ from medtui.core.predict import METRICS, default_output_dir, predict_config, rea
 from medtui.core.runs.progress import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.i18n import localise_bindings, register, t
 from medtui.tui.messages import Launched
 
 PAGE = 500  # predictions shown in the table
@@ -34,6 +34,24 @@ def _cell(value: str, width: int) -> Text:
     cell = Text(" ".join(value.split()), no_wrap=True)
     cell.truncate(width, overflow="ellipsis")
     return cell
+
+TEXT = register({
+    "predict.title": ("Predict", "预测"),
+    "predict.model": ("Model", "模型"),
+    "predict.dataset": ("Dataset", "数据集"),
+    "predict.max_samples": ("Max samples", "最大样本数"),
+    "predict.max_new_tokens": ("Max new tokens", "最大生成长度"),
+    "predict.start": ("Predict", "开始预测"),
+    "predict.idle": ("Choose a model and a held-out dataset, then press Predict.", "请选择模型和验证数据集,然后点击开始预测。"),
+    "predict.running": ("Predicting: {progress}", "预测中:{progress}"),
+    "predict.failed": ("Predict failed: {reason}", "预测失败:{reason}"),
+    "predict.metrics": ("Metrics", "指标"),
+    "predict.no_metrics": ("No metrics yet.", "暂无指标。"),
+    "predict.prompt": ("Prompt", "提示词"),
+    "predict.predict": ("Prediction", "预测"),
+    "predict.label": ("Label", "标签"),
+    "predict.need": ("Choose a model and a dataset.", "请选择模型和数据集。"),
+})
 
 
 class PredictScreen(Screen):
@@ -71,29 +89,31 @@ class PredictScreen(Screen):
         localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
+        def tx(key: str, **fmt) -> str:
+            return t(key, self.lang, **fmt)
+
         yield Header()
         with Horizontal(id="predict-body"):
             with VerticalScroll(id="predict-form"):
-                yield Label(t("predict.model"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model")
-                yield Label(t("predict.dataset"), classes="field")
+                yield Label(tx("predict.model"), classes="field")
+                yield Select([], prompt=tx("pick.model"), id="model")
+                yield Label(tx("predict.dataset"), classes="field")
                 yield Select([], prompt="—", id="dataset")
-                yield Label(t("predict.max_samples"), classes="field")
+                yield Label(tx("predict.max_samples"), classes="field")
                 yield Input("100", id="max-samples", type="integer")
-                yield Label(t("predict.max_new_tokens"), classes="field")
+                yield Label(tx("predict.max_new_tokens"), classes="field")
                 yield Input("128", id="max-new-tokens", type="integer")
-                yield Button(t("predict.start"), id="start", variant="primary")
+                yield Button(tx("predict.start"), id="start", variant="primary")
             with Vertical(id="predict-main"):
-                yield Static(t("predict.idle"), id="predict-status")
+                yield Static(tx("predict.idle"), id="predict-status")
                 yield ProgressBar(total=1, show_eta=False, id="predict-progress")
-                yield Static(t("predict.no_metrics"), id="predict-metrics")
+                yield Static(tx("predict.no_metrics"), id="predict-metrics")
                 yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="prediction-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "predict.title")
+        self.title = t("predict.title", self.lang)
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         self.query_one("#model", Select).set_options([(s.label, k) for k, s in self.sources.items()])
@@ -102,7 +122,7 @@ class PredictScreen(Screen):
         self.query_one("#dataset", Select).set_options([(n, n) for n in names])
         table = self.query_one("#predictions", DataTable)
         for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
-            table.add_column(text(self.lang, key) if key != "#" else "#", key=key)
+            table.add_column(t(key, self.lang) if key != "#" else "#", key=key)
         if self.run is None:
             self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.record.get("kind") == "predict"
                              and r.status == "succeeded"), None)
@@ -118,7 +138,7 @@ class PredictScreen(Screen):
         dataset = self.query_one("#dataset", Select).value
         source = self.sources.get(model) if isinstance(model, str) else None
         if source is None or not isinstance(dataset, str):
-            self.notify(text(self.lang, "predict.need"), severity="warning")
+            self.notify(t("predict.need", self.lang), severity="warning")
             return
         try:
             config = predict_config(
@@ -147,14 +167,14 @@ class PredictScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "predict.failed", reason=reason), error=True)
+        self._status(t("predict.failed", self.lang, reason=reason), error=True)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self.reader = RunReader(run.trainer_log)
         self.query_one("#predict-progress", ProgressBar).update(total=None, progress=0)
-        self._status(text(self.lang, "predict.running", progress="…"))
+        self._status(t("predict.running", self.lang, progress="…"))
         self._timer = self.set_interval(self.poll_interval, self._poll)
 
     def _poll(self) -> None:
@@ -165,7 +185,7 @@ class PredictScreen(Screen):
         bar = self.query_one("#predict-progress", ProgressBar)
         if progress.total_steps:
             bar.update(total=progress.total_steps, progress=progress.steps)
-            self._status(text(self.lang, "predict.running", progress=f"{progress.steps}/{progress.total_steps}"))
+            self._status(t("predict.running", self.lang, progress=f"{progress.steps}/{progress.total_steps}"))
         fresh = load_run(self.run.run_dir)
         if fresh.is_running:
             return
@@ -175,7 +195,7 @@ class PredictScreen(Screen):
             self._show_results(fresh)
         else:
             self.state = "failed"
-            self._status(text(self.lang, "predict.failed", reason=fresh.reason() or fresh.status), error=True)
+            self._status(t("predict.failed", self.lang, reason=fresh.reason() or fresh.status), error=True)
 
     # -- results ------------------------------------------------------------------------------
     def _status(self, message: str, *, error: bool = False) -> None:
@@ -193,7 +213,7 @@ class PredictScreen(Screen):
         self.query_one("#predict-progress", ProgressBar).update(total=1, progress=1)
         self._status(self.workspace.relative(run.output_dir))
         shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
-        self.query_one("#predict-metrics", Static).update(shown or text(self.lang, "predict.no_metrics"))
+        self.query_one("#predict-metrics", Static).update(shown or t("predict.no_metrics", self.lang))
         table = self.query_one("#predictions", DataTable)
         table.clear()
         self.predictions = read_predictions(run.output_dir, 0, PAGE)
@@ -212,7 +232,9 @@ class PredictScreen(Screen):
         if not 0 <= index < len(self.predictions):
             return
         pred = self.predictions[index]
-        t = functools.partial(text, self.lang)
+        def tx(key: str, **fmt) -> str:
+            return t(key, self.lang, **fmt)
+
         self.query_one("#prediction-detail", Static).update(
-            f"{t('predict.prompt')}: {pred.prompt}\n{t('predict.predict')}: {pred.predict}\n"
-            f"{t('predict.label')}: {pred.label}")
+            f"{tx('predict.prompt')}: {pred.prompt}\n{tx('predict.predict')}: {pred.predict}\n"
+            f"{tx('predict.label')}: {pred.label}")

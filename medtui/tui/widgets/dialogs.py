@@ -45,7 +45,7 @@ class ChoiceScreen(_Dialog):
                 yield OptionList(*[Option(Content(label), id=str(i)) for i, (label, _) in enumerate(self.options)],
                                  id="choices")
             else:
-                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+                yield Label(t("dialog.nochoices", self.lang), classes="dialog-note")
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -70,7 +70,7 @@ class MultiChoiceScreen(_Dialog):
                 yield SelectionList(*[(label, value, value in self.chosen) for label, value in self.options],
                                     id="choices")
             else:
-                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+                yield Label(t("dialog.nochoices", self.lang), classes="dialog-note")
 
     def action_done(self) -> None:
         if not self.options:
@@ -124,7 +124,7 @@ class PreviewScreen(_Dialog):
             yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=True)
             with Horizontal(classes="dialog-buttons"):
                 if self.can_start:
-                    yield Button(t("train.start", self.lang) + " (ctrl+r)", variant="success", id="start", compact=True)
+                    yield Button(t("dialog.start", self.lang) + " (ctrl+r)", variant="success", id="start", compact=True)
                 yield Button(t("dialog.close", self.lang) + " (esc)", id="close", compact=True)
 
     def action_start(self) -> None:

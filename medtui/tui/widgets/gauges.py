@@ -17,7 +17,17 @@ from textual.worker import get_current_worker
 
 from medtui.core.env.gpu import GpuInfo
 from medtui.core.env.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, SysStats, level
-from medtui.tui.run_text import text
+from medtui.tui.i18n import register, t
+
+register({
+    "gauges.cpu": ("CPU", "CPU"),
+    "gauges.ram": ("RAM", "内存"),
+    "gauges.disk": ("Disk", "磁盘"),
+    "gauges.free": ("free", "可用"),
+    "gauges.low_disk": ("low: under {gb:.0f} GB free", "空间不足：可用少于 {gb:.0f} GB"),
+    "gauges.no_gpu": ("GPU: {reason}", "GPU：{reason}"),
+    "gauges.sampling": ("sampling…", "采样中…"),
+})
 
 LEVEL_STYLE = {"light": "green", "moderate": "yellow", "heavy": "bold red", "na": "dim"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -96,16 +106,16 @@ class Gauges(Widget):
             out.append(f" {tail}")
 
     def _disk(self, out: Text, stats: SysStats) -> None:
-        out.append(f"{text(self.lang, 'gauges.disk')} {self.disk_label} ", style="bold")
+        out.append(f"{t('gauges.disk', self.lang)} {self.disk_label} ", style="bold")
         disk = stats.disk
         if disk is None:
             out.append("N/A", style="dim")
             return
         style = LEVEL_STYLE[disk.level]
-        out.append(f"{_gb(disk.free)} GB {text(self.lang, 'gauges.free')}", style=style)
+        out.append(f"{_gb(disk.free)} GB {t('gauges.free', self.lang)}", style=style)
         out.append(f" / {_gb(disk.total)} GB")
         if disk.warning:
-            out.append("  ⚠ " + text(self.lang, "gauges.low_disk", gb=disk.warn_bytes / GIB), style="bold red")
+            out.append("  ⚠ " + t("gauges.low_disk", self.lang, gb=disk.warn_bytes / GIB), style="bold red")
 
     def _gpu_line(self, out: Text, gpu: GpuInfo, wide: bool) -> None:
         width = 10 if wide else 6
@@ -125,14 +135,14 @@ class Gauges(Widget):
     def render(self) -> Text:
         stats = self.stats
         if stats is None:
-            return Text(text(self.lang, "gauges.sampling"), style="dim")
+            return Text(t("gauges.sampling", self.lang), style="dim")
         wide = self.size.width >= 100
         width = 12 if wide else 8
         out = Text(no_wrap=True, overflow="ellipsis")
-        self._gauge(out, text(self.lang, "gauges.cpu"), stats.cpu_percent, UTIL_LEVELS, width,
+        self._gauge(out, t("gauges.cpu", self.lang), stats.cpu_percent, UTIL_LEVELS, width,
                     f"×{stats.cpu_count}")
         out.append("  ")
-        self._gauge(out, text(self.lang, "gauges.ram"), stats.ram_percent, MEMORY_LEVELS, width,
+        self._gauge(out, t("gauges.ram", self.lang), stats.ram_percent, MEMORY_LEVELS, width,
                     f"{_gb(stats.ram_used)}/{_gb(stats.ram_total)} GB")
         out.append("\n")
         self._disk(out, stats)
@@ -142,5 +152,5 @@ class Gauges(Widget):
                 self._gpu_line(out, gpu, wide)
         else:
             out.append("\n")
-            out.append(text(self.lang, "gauges.no_gpu", reason=stats.gpu.reason or "N/A"), style="dim")
+            out.append(t("gauges.no_gpu", self.lang, reason=stats.gpu.reason or "N/A"), style="dim")
         return out

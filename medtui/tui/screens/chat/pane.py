@@ -16,7 +16,7 @@ from textual.widgets.markdown import MarkdownStream
 from medtui.core.chat.client import ChatClient
 from medtui.core.chat.models import ModelSource
 from medtui.core.chat.transcript import Transcript
-from medtui.tui.chat_text import text
+from medtui.tui.i18n import t
 
 
 class ChatPane(Vertical):
@@ -45,7 +45,7 @@ class ChatPane(Vertical):
         self._pieces: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(text(self.lang, "chat.empty"), classes="pane-status")
+        yield Static(t("chat.empty", self.lang), classes="pane-status")
         yield VerticalScroll(classes="pane-log")
 
     @property
@@ -65,14 +65,14 @@ class ChatPane(Vertical):
         self.set_class(error, "-error")
 
     async def add_user(self, message: str) -> None:
-        await self.log_view.mount_all([Static(text(self.lang, "chat.you"), classes="who who-user"),
+        await self.log_view.mount_all([Static(t("chat.you", self.lang), classes="who who-user"),
                                        Markdown(message, classes="user-text")])
         self.log_view.scroll_end(animate=False)
 
     async def begin_reply(self) -> None:
         self._pieces = []
         self._reply = Markdown("", classes="reply")
-        await self.log_view.mount_all([Static(text(self.lang, "chat.assistant"), classes="who"), self._reply])
+        await self.log_view.mount_all([Static(t("chat.assistant", self.lang), classes="who"), self._reply])
         self.log_view.anchor()
         self._stream = Markdown.get_stream(self._reply)
 
@@ -90,7 +90,7 @@ class ChatPane(Vertical):
             await self._stream.stop()
             self._stream = None
         if self._reply is not None:
-            await self._reply.update(reply + (f"\n\n*{text(self.lang, 'chat.stopped')}*" if stopped else ""))
+            await self._reply.update(reply + (f"\n\n*{t('chat.stopped', self.lang)}*" if stopped else ""))
         self._reply = None
         return reply
 

@@ -28,7 +28,8 @@ from medtui.core.chat.settings import GEN_ARGS, parse_gen
 from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import TEMPLATES
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.screens.chat import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.chat.pane import ChatPane
 
 SLOTS = ("a", "b")
@@ -134,39 +135,41 @@ class ChatScreen(Screen):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
+        def tx(key: str, **fmt) -> str:
+            return t(key, self.lang, **fmt)
+
         yield Header()
         with Horizontal(id="chat-body"):
             with VerticalScroll(id="chat-settings"):
-                yield Label(t("chat.model"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model-a")
-                yield Label(t("chat.adapters"), classes="field")
+                yield Label(tx("chat.model"), classes="field")
+                yield Select([], prompt=tx("pick.model"), id="model-a")
+                yield Label(tx("chat.adapters"), classes="field")
                 yield Input(id="adapters", placeholder="saves/…/lora/sft")
-                yield Label(t("chat.template"), classes="field")
+                yield Label(tx("chat.template"), classes="field")
                 yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
-                yield Label(t("chat.system"), classes="field")
+                yield Label(tx("chat.system"), classes="field")
                 yield Input(id="system")
-                yield Label(t("chat.generation"), classes="field")
+                yield Label(tx("chat.generation"), classes="field")
                 for arg in GEN_ARGS:
                     with Horizontal(classes="gen-row"):
-                        yield Label(t(f"gen.{arg.name}"))
+                        yield Label(tx(f"gen.{arg.name}"))
                         yield Input(str(arg.default), id=f"gen-{arg.name}",
                                     type="integer" if arg.type == "int" else "number", tooltip=arg.help(self.lang))
                 with Horizontal(id="load-row"):
-                    yield Button(t("chat.load"), id="load", variant="primary")
-                    yield Button(t("chat.unload"), id="unload")
-                yield Checkbox(t("chat.compare"), id="compare")
-                yield Label(t("chat.model_b"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model-b", disabled=True)
+                    yield Button(tx("chat.load"), id="load", variant="primary")
+                    yield Button(tx("chat.unload"), id="unload")
+                yield Checkbox(tx("chat.compare"), id="compare")
+                yield Label(tx("chat.model_b"), classes="field")
+                yield Select([], prompt=tx("pick.model"), id="model-b", disabled=True)
             with Vertical(id="chat-main"):
                 with Horizontal(id="panes"):
                     yield ChatPane("a", self.lang, id="pane-a")
                     yield ChatPane("b", self.lang, id="pane-b")
-                yield PromptInput(id="prompt", placeholder=t("chat.prompt"))
+                yield PromptInput(id="prompt", placeholder=tx("chat.prompt"))
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "chat.title")
+        self.title = t("chat.title", self.lang)
         self._panes = {slot: self.query_one(f"#pane-{slot}", ChatPane) for slot in SLOTS}
         self.refresh_models()
         initial = self.initial_model
@@ -253,7 +256,7 @@ class ChatScreen(Screen):
         values = {arg.name: self.query_one(f"#gen-{arg.name}", Input).value for arg in GEN_ARGS}
         gen, problems = parse_gen(values)
         for problem in problems:
-            self.notify(text(self.lang, "chat.bad_setting", field=text(self.lang, f"gen.{problem.field}"),
+            self.notify(t("chat.bad_setting", self.lang, field=t(f"gen.{problem.field}", self.lang),
                              message=problem.message), severity="error")
         return None if problems else gen
 
@@ -269,7 +272,7 @@ class ChatScreen(Screen):
                 self.notify(str(exc), severity="error")
                 return
             if source is None:
-                self.notify(text(self.lang, "chat.need_model_b" if pane.slot == "b" else "chat.need_model"),
+                self.notify(t("chat.need_model_b" if pane.slot == "b" else "chat.need_model", self.lang),
                             severity="warning")
                 return
             wanted.append((pane, source))
@@ -285,7 +288,7 @@ class ChatScreen(Screen):
     def _start_load(self, pane: ChatPane, source: ModelSource, template: str, *, reload: bool = False) -> None:
         pane.source, pane.template, pane.state = source, template, "loading"
         pane.transcript.model = source.label
-        pane.set_status(text(self.lang, "chat.loading", model=source.label))
+        pane.set_status(t("chat.loading", self.lang, model=source.label))
         if pane.client is None:
             pane.client = self.client_factory()
         self.run_worker(functools.partial(self._load_thread, pane.slot, pane.client, source, template, reload),
@@ -329,14 +332,14 @@ class ChatScreen(Screen):
     def _loaded(self, message: Loaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "ready"
-        pane.set_status(text(self.lang, "chat.ready", model=pane.name_shown, template=pane.template))
+        pane.set_status(t("chat.ready", self.lang, model=pane.name_shown, template=pane.template))
 
     @on(Unloaded)
     def _unloaded(self, message: Unloaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "empty"
-        pane.set_status(text(self.lang, "chat.empty"))
-        self.notify(text(self.lang, "chat.unloaded"))
+        pane.set_status(t("chat.empty", self.lang))
+        self.notify(t("chat.unloaded", self.lang))
 
     # -- chat ---------------------------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
@@ -349,10 +352,10 @@ class ChatScreen(Screen):
             return False
         panes = self.active_panes()
         if any(p.state == "generating" for p in panes):
-            self.notify(text(self.lang, "chat.busy"), severity="warning")
+            self.notify(t("chat.busy", self.lang), severity="warning")
             return False
         if any(p.state != "ready" for p in panes):
-            self.notify(text(self.lang, "chat.need_model"), severity="warning")
+            self.notify(t("chat.need_model", self.lang), severity="warning")
             return False
         gen = self.gen_settings()
         if gen is None:
@@ -366,7 +369,7 @@ class ChatScreen(Screen):
             pane.transcript.system = system
             pane.transcript.add_user(prompt)
             pane.state = "generating"
-            pane.set_status(text(self.lang, "chat.generating", model=pane.name_shown))
+            pane.set_status(t("chat.generating", self.lang, model=pane.name_shown))
             await pane.add_user(prompt)
             await pane.begin_reply()
             assert pane.client is not None
@@ -399,7 +402,7 @@ class ChatScreen(Screen):
         pane.transcript.add_assistant(reply, stopped=stopped or None, usage=usage, timings=timings)
         pane.state = "ready"
         rate = timings.get("tokens_per_s")
-        pane.set_status(text(self.lang, "chat.stats", model=pane.name_shown,
+        pane.set_status(t("chat.stats", self.lang, model=pane.name_shown,
                              tokens=usage.get("completion_tokens", "?"), rate=f"{rate:.1f}" if rate else "?"))
 
     @on(Failed)
@@ -412,7 +415,7 @@ class ChatScreen(Screen):
         crashed = message.kind in ("crash", "oom")
         pane.state = "error" if crashed or pane.client is None or not pane.client.alive else (
             "ready" if pane.client.loaded else "error")
-        hint = f" {text(self.lang, 'chat.reload_hint')}" if pane.state == "error" else ""
+        hint = f" {t('chat.reload_hint', self.lang)}" if pane.state == "error" else ""
         pane.set_status(message.message + hint, error=True)
         await pane.add_error(message.message)
         self.notify(message.message, severity="error", timeout=8)
@@ -424,19 +427,19 @@ class ChatScreen(Screen):
 
     async def action_clear(self) -> None:
         if any(p.state == "generating" for p in self.panes()):
-            self.notify(text(self.lang, "chat.busy"), severity="warning")
+            self.notify(t("chat.busy", self.lang), severity="warning")
             return
         for pane in self.panes():
             pane.transcript.clear()
             await pane.clear_log()
-        self.notify(text(self.lang, "chat.cleared"))
+        self.notify(t("chat.cleared", self.lang))
 
     def action_save(self) -> tuple[Path, Path] | None:
         shown = [p.transcript for p in self.panes() if p.transcript.turns]
         if not shown:
-            self.notify(text(self.lang, "chat.nothing_to_save"), severity="warning")
+            self.notify(t("chat.nothing_to_save", self.lang), severity="warning")
             return None
         md, jsonl = transcripts.save(shown, self.transcripts_dir)
-        self.notify(text(self.lang, "chat.saved", md=self.workspace.relative(md),
+        self.notify(t("chat.saved", self.lang, md=self.workspace.relative(md),
                          jsonl=self.workspace.relative(jsonl)))
         return md, jsonl

@@ -14,8 +14,9 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
+from medtui.tui.i18n import localise_bindings, t
 from medtui.tui.screens.datasets.forms import FORM_CSS
-from medtui.tui.screens.datasets.text import clip, localize_bindings, tr, value_text
+from medtui.tui.screens.datasets.text import clip, value_text
 
 CELL = 28
 
@@ -34,7 +35,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         super().__init__()
         self.record, self.title_text, self.lang = dict(record), title, lang
         self.fields = list(record)
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form", id="record-form"):
@@ -51,8 +52,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                     yield Input(json.dumps(value, ensure_ascii=False), id=f"field-{i}")
             yield Static("", classes="error", id="record-error")
             with Horizontal(classes="buttons"):
-                yield Button(tr("save", self.lang), variant="primary", id="ok")
-                yield Button(tr("cancel", self.lang), id="cancel")
+                yield Button(t("datasets.save", self.lang), variant="primary", id="ok")
+                yield Button(t("datasets.cancel", self.lang), id="cancel")
 
     @on(Button.Pressed, "#ok")
     def action_submit(self) -> None:
@@ -100,7 +101,7 @@ class RecordsEditor(Screen[bool]):
         self.document, self.blank, self.label, self.lang = document, blank, label, lang
         self.saved = False
         self._confirm_discard = False
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title")
@@ -128,9 +129,9 @@ class RecordsEditor(Screen[bool]):
         self._title()
 
     def _title(self) -> None:
-        text = tr("editing", self.lang, file=self.label, n=len(self.document.records))
+        text = t("datasets.editing", self.lang, file=self.label, n=len(self.document.records))
         if self.document.dirty:
-            text += f" · [b]{tr('unsaved', self.lang)}[/b]"
+            text += f" · [b]{t('datasets.unsaved', self.lang)}[/b]"
         self.query_one("#editor-title", Static).update(text)
 
     def _row(self) -> int | None:
@@ -144,7 +145,7 @@ class RecordsEditor(Screen[bool]):
             if record is not None:
                 self._fill(self.document.add(record))
 
-        self.app.push_screen(RecordForm(template, tr("new_record", self.lang), self.lang), done)
+        self.app.push_screen(RecordForm(template, t("datasets.new_record", self.lang), self.lang), done)
 
     def action_edit(self) -> None:
         row = self._row()
@@ -157,7 +158,7 @@ class RecordsEditor(Screen[bool]):
                 self._fill(row)
 
         record = {**{f: "" for f in self._fields()}, **self.document.records[row]}
-        self.app.push_screen(RecordForm(record, tr("record_title", self.lang, index=row), self.lang), done)
+        self.app.push_screen(RecordForm(record, t("datasets.record_title", self.lang, index=row), self.lang), done)
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
@@ -183,11 +184,11 @@ class RecordsEditor(Screen[bool]):
         self.saved = True
         self._confirm_discard = False
         self._title()
-        self.notify(tr("saved", self.lang, file=self.label))
+        self.notify(t("datasets.saved", self.lang, file=self.label))
 
     def action_close(self) -> None:
         if self.document.dirty and not self._confirm_discard:
             self._confirm_discard = True
-            self.notify(tr("discard", self.lang), severity="warning")
+            self.notify(t("datasets.discard", self.lang), severity="warning")
             return
         self.dismiss(self.saved)

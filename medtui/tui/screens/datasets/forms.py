@@ -16,7 +16,8 @@ from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEY
 from medtui.core.data.files import DATA_SUFFIXES, DataFileError, head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
-from medtui.tui.screens.datasets.text import localize_bindings, tr
+from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.screens.datasets import text as _text  # noqa: F401  (registers the screens' strings)
 
 FORM_CSS = """
 .form { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
@@ -68,10 +69,10 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         self.entry = dict(entry or {})
         self.existing = existing or set()
         self.keys: list[str] = []
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def _t(self, key: str, **kw: Any) -> str:
-        return tr(key, self.lang, **kw)
+        return t(key, self.lang, **kw)
 
     def compose(self) -> ComposeResult:
         entry = self.entry
@@ -83,20 +84,20 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         columns = entry.get("columns") if isinstance(entry.get("columns"), dict) else {}
         tags = entry.get("tags") if isinstance(entry.get("tags"), dict) else {}
         with VerticalScroll(classes="form", id="entry-form"):
-            yield Label(self._t("edit_title" if self.editing else "register_title"), classes="title")
+            yield Label(self._t("datasets.edit_title" if self.editing else "datasets.register_title"), classes="title")
             with Horizontal(classes="row"):
-                yield Label(self._t("name"))
-                yield Input(self.entry_name, placeholder=self._t("dataset_name"), id="name", disabled=self.editing,
+                yield Label(self._t("datasets.name"))
+                yield Input(self.entry_name, placeholder=self._t("datasets.dataset_name"), id="name", disabled=self.editing,
                             compact=True)
             with Horizontal(classes="row"):
-                yield Label(self._t("file"))
+                yield Label(self._t("datasets.file"))
                 yield Select([(c, c) for c in choices], value=file_value, id="file", prompt="data/…", compact=True)
             with Horizontal(classes="row"):
-                yield Label(self._t("formatting"))
+                yield Label(self._t("datasets.formatting"))
                 yield Select([(f, f) for f in FORMATS], value=entry.get("formatting") or "alpaca", id="formatting",
                              allow_blank=False, compact=True)
-            yield Checkbox(self._t("ranking") + " (ranking)", bool(entry.get("ranking")), id="ranking", compact=True)
-            yield Label(self._t("columns"), classes="title")
+            yield Checkbox(self._t("datasets.ranking") + " (ranking)", bool(entry.get("ranking")), id="ranking", compact=True)
+            yield Label(self._t("datasets.columns"), classes="title")
             for key in COLUMN_KEYS:
                 value = columns.get(key)
                 options = [(value, value)] if value else []
@@ -104,7 +105,7 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
                     yield Label(key)
                     yield Select(options, value=value or Select.NULL, id=f"col-{key}", prompt="—", compact=True)
             with Vertical(id="tags"):
-                yield Label(self._t("tags"), classes="title")
+                yield Label(self._t("datasets.tags"), classes="title")
                 for key in TAG_KEYS:
                     with Horizontal(classes="row"):
                         yield Label(key)
@@ -112,8 +113,8 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
                                     compact=True)
             yield Static("", classes="error", id="form-error")
             with Horizontal(classes="buttons"):
-                yield Button(self._t("save"), variant="primary", id="save")
-                yield Button(self._t("cancel"), id="cancel")
+                yield Button(self._t("datasets.save"), variant="primary", id="save")
+                yield Button(self._t("datasets.cancel"), id="cancel")
 
     def on_mount(self) -> None:
         self._show_tags()
@@ -168,13 +169,13 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
     def action_save(self) -> None:
         name = self.query_one("#name", Input).value.strip()
         if not name:
-            return self._fail(self._t("dataset_name") + ": ?")
+            return self._fail(self._t("datasets.dataset_name") + ": ?")
         if not self.editing and name in self.existing:
-            return self._fail(f"{name}: already registered / 已注册")
+            return self._fail(self._t("datasets.already", name=name))
         file = self.query_one("#file", Select).value
         has_hub = any(self.entry.get(k) for k in SOURCE_KEYS[:-1])
         if file is Select.NULL and not has_hub:
-            return self._fail(self._t("file") + ": ?")
+            return self._fail(self._t("datasets.file") + ": ?")
         fmt = str(self.query_one("#formatting", Select).value)
         entry: dict[str, Any] = {} if not self.editing else dict(self.entry)
         if file is not Select.NULL:
@@ -224,35 +225,35 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
     def __init__(self, lang: str = "en"):
         super().__init__()
         self.lang = lang
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        def t(key: str) -> str:
-            return tr(key, self.lang)
+        def tx(key: str) -> str:
+            return t(key, self.lang)
 
         with Vertical(classes="form", id="new-form"):
-            yield Label(t("new_title"), classes="title")
+            yield Label(tx("datasets.new_title"), classes="title")
             with Horizontal(classes="row"):
-                yield Label(t("name"))
-                yield Input(placeholder=t("dataset_name"), id="new-name", compact=True)
+                yield Label(tx("datasets.name"))
+                yield Input(placeholder=tx("datasets.dataset_name"), id="new-name", compact=True)
             with Horizontal(classes="row"):
-                yield Label(t("kind"))
+                yield Label(tx("datasets.kind"))
                 yield Select([(v[3] if self.lang == "zh" else v[2], k) for k, v in SCHEMAS.items()], value="sft",
                              allow_blank=False, id="new-kind", compact=True)
             with Horizontal(classes="row"):
-                yield Label(t("file_name"))
+                yield Label(tx("datasets.file_name"))
                 yield Input(placeholder="NAME.json", id="new-file", compact=True)
             yield Static("", classes="error", id="new-error")
             with Horizontal(classes="buttons"):
-                yield Button(t("save"), variant="primary", id="create")
-                yield Button(t("cancel"), id="cancel")
+                yield Button(tx("datasets.save"), variant="primary", id="create")
+                yield Button(tx("datasets.cancel"), id="cancel")
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted)
     def action_create(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
         if not name:
-            self.query_one("#new-error", Static).update(tr("dataset_name", self.lang) + ": ?")
+            self.query_one("#new-error", Static).update(t("datasets.dataset_name", self.lang) + ": ?")
             return
         file = self.query_one("#new-file", Input).value.strip() or None
         self.dismiss((name, str(self.query_one("#new-kind", Select).value), file))
@@ -269,14 +270,14 @@ class ConfirmRemove(ModalScreen[bool]):
     def __init__(self, name: str, lang: str = "en"):
         super().__init__()
         self.entry_name, self.lang = name, lang
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(tr("confirm_remove", self.lang, name=self.entry_name))
+            yield Label(t("datasets.confirm_remove", self.lang, name=self.entry_name))
             with Horizontal(classes="buttons"):
-                yield Button(tr("confirm", self.lang), variant="error", id="yes")
-                yield Button(tr("cancel", self.lang), id="no")
+                yield Button(t("datasets.confirm", self.lang), variant="error", id="yes")
+                yield Button(t("datasets.cancel", self.lang), id="no")
 
     @on(Button.Pressed, "#yes")
     def _yes(self) -> None:

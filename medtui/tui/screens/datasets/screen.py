@@ -31,9 +31,10 @@ from medtui.core.errors import MedtuiError
 from medtui.core.stages.fit import TRAIN_STAGES
 from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import localise_bindings, t
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
-from medtui.tui.screens.datasets.text import localize_bindings, render_page, tr
+from medtui.tui.screens.datasets.text import render_page
 
 
 class CountReady(Message):
@@ -134,41 +135,41 @@ class DatasetsScreen(Screen):
         self._readers: dict[str, DatasetReader] = {}
         self._readers_lock = threading.Lock()
         self._cancel = threading.Event()
-        localize_bindings(self, lang)
+        localise_bindings(self, lang)
 
     def _t(self, key: str, **kw: Any) -> str:
-        return tr(key, self.lang, **kw)
+        return t(key, self.lang, **kw)
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self._t
+        tx = self._t
         yield Static("", id="banner")
         yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
         with TabbedContent(id="tabs"):
-            with TabPane(t("preview"), id="tab-preview"):
+            with TabPane(tx("datasets.preview"), id="tab-preview"):
                 with Horizontal(id="page-bar"):
                     yield Static("", id="page-info")
-                    yield Input(placeholder=t("jump") + " #", id="jump", type="integer", compact=True)
+                    yield Input(placeholder=tx("datasets.jump_to") + " #", id="jump", type="integer", compact=True)
                 with VerticalScroll(id="records"):
                     yield Static("", id="records-view")
-            with TabPane(t("validate"), id="tab-validate"):
+            with TabPane(tx("datasets.validate"), id="tab-validate"):
                 with Horizontal(classes="controls"):
                     yield Select([(f"{s} · {stage_title(s, self.lang)}", s) for s in TRAIN_STAGES], value="sft",
                                  allow_blank=False, id="stage", compact=True)
-                    yield Select(self._model_options(), prompt=t("no_model_short"), id="model", compact=True)
-                    yield Input(str(ARG_BY_NAME["cutoff_len"].default), placeholder=t("cutoff"), id="cutoff",
+                    yield Select(self._model_options(), prompt=tx("datasets.no_model_short"), id="model", compact=True)
+                    yield Input(str(ARG_BY_NAME["cutoff_len"].default), placeholder=tx("datasets.cutoff"), id="cutoff",
                                 type="integer", compact=True)
-                    yield Button(t("run_validate"), id="run-validate", variant="primary", compact=True)
+                    yield Button(tx("datasets.run_validate"), id="run-validate", variant="primary", compact=True)
                 with VerticalScroll(id="report-scroll"):
                     yield Static("", id="report")
-            with TabPane(t("stats"), id="tab-stats"):
+            with TabPane(tx("datasets.stats"), id="tab-stats"):
                 with Horizontal(classes="controls"):
-                    yield Select(self._model_options(), prompt=t("no_model_short"), id="stats-model", compact=True)
+                    yield Select(self._model_options(), prompt=tx("datasets.no_model_short"), id="stats-model", compact=True)
                     yield Select([("record", "record")], value="record", allow_blank=False, id="field",
                                  compact=True)
-                    yield Select([(t("chars"), "chars"), (t("tokens"), "tokens")], value="chars",
+                    yield Select([(tx("datasets.chars"), "chars"), (tx("datasets.tokens"), "tokens")], value="chars",
                                  allow_blank=False, id="unit", compact=True)
-                    yield Button(t("run_stats"), id="run-stats", variant="primary", compact=True)
+                    yield Button(tx("datasets.run_stats"), id="run-stats", variant="primary", compact=True)
                 with Horizontal(id="stats-body"):
                     with VerticalScroll(id="stats-scroll"):
                         yield Static("", id="stats-summary")
@@ -182,7 +183,7 @@ class DatasetsScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#datasets", DataTable)
         for key in COLUMNS:
-            table.add_column(self._t(key), key=key)
+            table.add_column(self._t(f"datasets.{key}"), key=key)
         self._reload()
 
     def on_unmount(self) -> None:
@@ -200,11 +201,11 @@ class DatasetsScreen(Screen):
         banner = self.query_one("#banner", Static)
         rel = self.workspace.relative(self.registry.path)
         if self.registry.error:
-            banner.update(f"{self._t('title')} · {rel} · {self._t('read_only')}\n"
-                          + self._t("registry_error", error=self.registry.error))
+            banner.update(f"{self._t('datasets.title')} · {rel} · {self._t('datasets.read_only')}\n"
+                          + self._t("datasets.registry_error", error=self.registry.error))
             banner.add_class("error")
         else:
-            banner.update(f"{self._t('title')} · {rel}")
+            banner.update(f"{self._t('datasets.title')} · {rel}")
             banner.remove_class("error")
         self.rows = {row.name: row for row in list_datasets(self.registry)}
         with self._readers_lock:
@@ -222,22 +223,22 @@ class DatasetsScreen(Screen):
         if names:
             self._select(names[table.cursor_row] if table.cursor_row < len(names) else names[0])
         else:
-            self._show_message(self._t("no_dataset"))
+            self._show_message(self._t("datasets.no_dataset"))
         self._count_all()
 
     def _cells(self, row: DatasetRow) -> tuple[str, ...]:
         if row.hub:
-            exists = self._t("hub")
+            exists = self._t("datasets.hub")
         else:
-            exists = self._t("yes") if row.exists else self._t("missing")
+            exists = self._t("datasets.yes") if row.exists else self._t("datasets.missing")
         if row.name in self.errors:
             records = "error"
         elif row.name in self.totals:
             records = str(self.totals[row.name])
         else:
-            records = self._t("counting") if row.exists else "-"
+            records = self._t("datasets.counting") if row.exists else "-"
         return (_clip_start(row.name, 24), records, ",".join(row.stages) or "-", row.formatting,
-                self._t("yes") if row.ranking else self._t("no"), human_size(row.size), exists,
+                self._t("datasets.yes") if row.ranking else self._t("datasets.no"), human_size(row.size), exists,
                 _clip_start(row.source, 32, keep_end=True))
 
     def _reader(self, name: str) -> DatasetReader:
@@ -298,12 +299,12 @@ class DatasetsScreen(Screen):
             return
         if row.hub:
             source = next((f"{k}: {row.entry[k]}" for k in SOURCE_KEYS if row.entry.get(k)), "")
-            self._show_message(self._t("hub_hosted", source=source))
+            self._show_message(self._t("datasets.hub_hosted", source=source))
             return
         if not row.exists:
             self._show_message(f"{row.path}: file not found")
             return
-        self.query_one("#page-info", Static).update(self._t("loading"))
+        self.query_one("#page-info", Static).update(self._t("datasets.loading"))
         self._read_page(row.name, self.start, self.page_size)
 
     @work(thread=True, exclusive=True, group="datasets-page", exit_on_error=False)
@@ -328,8 +329,7 @@ class DatasetsScreen(Screen):
         if not message.page and self.start > 0:
             total = self.totals.get(message.name)
             self.start = max(0, (total or 0) - self.page_size)
-            self.notify(f"no record {message.start} (the dataset has {total})" if self.lang != "zh"
-                        else f"没有第 {message.start} 条记录(共 {total} 条)", severity="warning")
+            self.notify(self._t("datasets.no_record", n=message.start, total=total), severity="warning")
             self._load_page()
             return
         self.page = message.page
@@ -338,7 +338,7 @@ class DatasetsScreen(Screen):
     def _render_page(self) -> None:
         view = self.query_one("#records-view", Static)
         if not self.page:
-            view.update(self._t("no_records"))
+            view.update(self._t("datasets.no_records"))
         else:
             view.update(render_page(self.page, expanded=self.expanded, lang=self.lang))
         self.query_one("#records", VerticalScroll).scroll_home(animate=False)
@@ -349,11 +349,11 @@ class DatasetsScreen(Screen):
         if row is None or row.hub or not row.exists or not self.page:
             return
         total = self.totals.get(row.name)
-        info = self._t("page_info", first=self.page[0][0], last=self.page[-1][0],
+        info = self._t("datasets.page_info", first=self.page[0][0], last=self.page[-1][0],
                        total=total if total is not None else "…")
         size = row.size or 0
-        edit = (self._t("preview_only", size=human_size(size), limit=human_size(self.edit_limit))
-                if size > self.edit_limit or (row.path and row.path.is_dir()) else self._t("editable"))
+        edit = (self._t("datasets.preview_only", size=human_size(size), limit=human_size(self.edit_limit))
+                if size > self.edit_limit or (row.path and row.path.is_dir()) else self._t("datasets.editable"))
         self.query_one("#page-info", Static).update(f"{info} · {edit}")
 
     def action_next_page(self) -> None:
@@ -392,7 +392,7 @@ class DatasetsScreen(Screen):
     # -- registry edits ----------------------------------------------------------------
     def _writable(self) -> bool:
         if self.registry.read_only:
-            self.notify(self._t("refused"), severity="error")
+            self.notify(self._t("datasets.refused"), severity="error")
             return False
         return True
 
@@ -417,10 +417,10 @@ class DatasetsScreen(Screen):
             self.registry.reload()
             if name in self.registry:
                 self.registry.update(name, entry)
-                self.notify(self._t("updated", name=name))
+                self.notify(self._t("datasets.updated", name=name))
             else:
                 self.registry.add(name, entry)
-                self.notify(self._t("registered", name=name))
+                self.notify(self._t("datasets.registered", name=name))
         except MedtuiError as exc:
             self.notify(str(exc), severity="error")
         self._reload(select=name)
@@ -436,7 +436,7 @@ class DatasetsScreen(Screen):
             try:
                 self.registry.reload()
                 self.registry.remove(name)
-                self.notify(self._t("removed", name=name))
+                self.notify(self._t("datasets.removed", name=name))
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
             self._reload()
@@ -457,7 +457,7 @@ class DatasetsScreen(Screen):
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.notify(self._t("created", file=self.workspace.relative(path), name=name))
+            self.notify(self._t("datasets.created", file=self.workspace.relative(path), name=name))
             self._reload(select=name)
             self.action_edit_records()
 
@@ -502,7 +502,7 @@ class DatasetsScreen(Screen):
             cutoff = int(self.query_one("#cutoff", Input).value or ARG_BY_NAME["cutoff_len"].default)
         except ValueError:
             cutoff = ARG_BY_NAME["cutoff_len"].default
-        self.query_one("#report", Static).update(self._t("working"))
+        self.query_one("#report", Static).update(self._t("datasets.working"))
         self._validate(row.name, row.path, row.entry, stage, None if model is Select.NULL else str(model), cutoff)
 
     @work(thread=True, exclusive=True, group="datasets-validate", exit_on_error=False)
@@ -547,7 +547,7 @@ class DatasetsScreen(Screen):
         if row is None or row.path is None:
             return
         model = self.query_one("#stats-model", Select).value
-        self.query_one("#stats-summary", Static).update(self._t("working"))
+        self.query_one("#stats-summary", Static).update(self._t("datasets.working"))
         self._compute_stats(row.name, row.path, row.entry, None if model is Select.NULL else str(model))
 
     @work(thread=True, exclusive=True, group="datasets-stats", exit_on_error=False)
@@ -591,11 +591,11 @@ class DatasetsScreen(Screen):
         plt = plot.plt
         plt.clear_figure()
         if not data:
-            self.plotted = (self._t("no_model") if unit == "tokens" else "-", [])
+            self.plotted = (self._t("datasets.no_model") if unit == "tokens" else "-", [])
         else:
             edges, counts = data["edges"], data["counts"]
             plt.bar([str(e) for e in edges[:-1]], counts)
-            self.plotted = (self._t("histogram", field=field, unit=self._t(unit)), counts)
+            self.plotted = (self._t("datasets.histogram", field=field, unit=self._t(f"datasets.{unit}")), counts)
         plt.title(self.plotted[0])
         plot.refresh()
 

@@ -7,7 +7,6 @@ values are cut to a few lines unless expanded.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from rich import box
@@ -16,122 +15,109 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Datasets", "数据集"),
-    "read_only": ("read-only", "只读"),
-    "name": ("Name", "名称"),
-    "file": ("File", "文件"),
-    "exists": ("Exists", "存在"),
-    "size": ("Size", "大小"),
-    "records": ("Records", "记录数"),
-    "format": ("Format", "格式"),
-    "ranking": ("Ranking", "偏好"),
-    "stages": ("Stages", "适用阶段"),
-    "preview": ("Preview", "预览"),
-    "validate": ("Validate", "校验"),
-    "stats": ("Stats", "统计"),
-    "register": ("Register", "注册"),
-    "edit_entry": ("Edit entry", "编辑注册"),
-    "remove": ("Remove", "移除"),
-    "new_file": ("New file", "新建文件"),
-    "edit_records": ("Edit records", "编辑记录"),
-    "next_page": ("Next page", "下一页"),
-    "prev_page": ("Prev page", "上一页"),
-    "jump": ("Go to record", "跳转到记录"),
-    "expand": ("Expand fields", "展开字段"),
-    "refresh": ("Refresh", "刷新"),
-    "back": ("Back", "返回"),
-    "save": ("Save", "保存"),
-    "cancel": ("Cancel", "取消"),
-    "add": ("Add", "添加"),
-    "edit": ("Edit", "编辑"),
-    "duplicate": ("Duplicate", "复制"),
-    "delete": ("Delete", "删除"),
-    "stage": ("Stage", "阶段"),
-    "model": ("Model (tokenizer)", "模型(分词器)"),
-    "no_model": ("no model: skip token checks", "不选模型:跳过 token 检查"),
-    "no_model_short": ("no model", "无模型"),
-    "cutoff": ("cutoff_len", "cutoff_len"),
-    "run_validate": ("Validate", "开始校验"),
-    "run_stats": ("Compute", "开始统计"),
-    "field": ("Field", "字段"),
-    "unit": ("Unit", "单位"),
-    "chars": ("characters", "字符"),
-    "tokens": ("tokens", "token"),
-    "counting": ("counting…", "计数中…"),
-    "loading": ("loading…", "加载中…"),
-    "working": ("working…", "处理中…"),
-    "hub": ("hub", "远程"),
-    "missing": ("MISSING", "缺失"),
-    "yes": ("yes", "是"),
-    "no": ("no", "否"),
-    "no_dataset": ("No dataset selected.", "未选择数据集。"),
-    "no_records": ("The dataset holds no records.", "数据集中没有记录。"),
-    "hub_hosted": ("Hosted on a hub ({source}); nothing local to preview.",
-                   "托管在远程仓库({source}),无本地文件可预览。"),
-    "page_info": ("records {first}–{last} of {total}", "第 {first}–{last} 条,共 {total} 条"),
-    "preview_only": ("preview only: {size} is over the {limit} edit limit",
-                     "仅可预览:{size} 超过 {limit} 的编辑上限"),
-    "editable": ("o: edit records", "o:编辑记录"),
-    "registry_error": ("dataset_info.json cannot be read; shown read-only, nothing will be written:\n{error}",
-                       "dataset_info.json 无法解析;只读显示,不会写入任何内容:\n{error}"),
-    "refused": ("dataset_info.json is read-only (it does not parse); fix it first",
-                "dataset_info.json 无法解析,处于只读状态;请先修复"),
-    "dataset_name": ("Dataset name", "数据集名称"),
-    "columns": ("Columns", "列映射"),
-    "tags": ("Tags (sharegpt / openai)", "标签 (sharegpt / openai)"),
-    "formatting": ("Formatting", "格式"),
-    "kind": ("Kind", "类型"),
-    "file_name": ("File name (in data/)", "文件名(在 data/ 中)"),
-    "register_title": ("Register a dataset", "注册数据集"),
-    "edit_title": ("Edit dataset entry", "编辑数据集注册"),
-    "new_title": ("New dataset file from a schema", "按模板新建数据集文件"),
-    "confirm_remove": ("Remove {name} from dataset_info.json? The data file is kept.",
-                       "从 dataset_info.json 中移除 {name}?数据文件会保留。"),
-    "record_title": ("Record {index}", "记录 {index}"),
-    "new_record": ("New record", "新记录"),
-    "unsaved": ("unsaved changes", "有未保存的修改"),
-    "saved": ("saved {file}", "已保存 {file}"),
-    "discard": ("Unsaved changes: ctrl+s saves, escape again discards", "有未保存修改:ctrl+s 保存,再按 escape 放弃"),
-    "editing": ("Editing {file}: {n} records", "正在编辑 {file}:{n} 条记录"),
-    "registered": ("registered {name}", "已注册 {name}"),
-    "updated": ("updated {name}", "已更新 {name}"),
-    "removed": ("removed {name}", "已移除 {name}"),
-    "created": ("created {file} and registered {name}", "已创建 {file} 并注册 {name}"),
-    "confirm": ("Remove", "移除"),
-    "histogram": ("{field} length ({unit})", "{field} 长度({unit})"),
-}
+from medtui.tui.i18n import register, t
 
-#: Binding id -> TEXT key of its footer label.
-BINDING_TEXT = {
-    "datasets.register": "register", "datasets.edit_entry": "edit_entry", "datasets.remove": "remove",
-    "datasets.new_file": "new_file", "datasets.edit_records": "edit_records", "datasets.next_page": "next_page",
-    "datasets.prev_page": "prev_page", "datasets.jump": "jump", "datasets.expand": "expand",
-    "datasets.validate": "validate", "datasets.stats": "stats", "datasets.refresh": "refresh",
-    "datasets.editor.add": "add", "datasets.editor.edit": "edit", "datasets.editor.duplicate": "duplicate",
-    "datasets.editor.delete": "delete", "datasets.editor.save": "save", "datasets.editor.close": "back",
-    "datasets.form.cancel": "cancel", "datasets.form.save": "save", "datasets.new.cancel": "cancel",
-    "datasets.new.create": "save", "datasets.remove.cancel": "cancel", "datasets.record.cancel": "cancel",
-    "datasets.record.save": "save",
-}
+TEXT = register({
+    "datasets.title": ("Datasets", "数据集"),
+    "datasets.read_only": ("read-only", "只读"),
+    "datasets.name": ("Name", "名称"),
+    "datasets.file": ("File", "文件"),
+    "datasets.exists": ("Exists", "存在"),
+    "datasets.size": ("Size", "大小"),
+    "datasets.records": ("Records", "记录数"),
+    "datasets.format": ("Format", "格式"),
+    "datasets.ranking": ("Ranking", "偏好"),
+    "datasets.stages": ("Stages", "适用阶段"),
+    "datasets.preview": ("Preview", "预览"),
+    "datasets.validate": ("Validate", "校验"),
+    "datasets.stats": ("Stats", "统计"),
+    "datasets.register": ("Register", "注册"),
+    "datasets.edit_entry": ("Edit entry", "编辑注册"),
+    "datasets.remove": ("Remove", "移除"),
+    "datasets.new_file": ("New file", "新建文件"),
+    "datasets.edit_records": ("Edit records", "编辑记录"),
+    "datasets.next_page": ("Next page", "下一页"),
+    "datasets.prev_page": ("Prev page", "上一页"),
+    "datasets.jump_to": ("Go to record", "跳转到记录"),
+    "datasets.refresh": ("Refresh", "刷新"),
+    "datasets.back": ("Back", "返回"),
+    "datasets.save": ("Save", "保存"),
+    "datasets.cancel": ("Cancel", "取消"),
+    "datasets.add": ("Add", "添加"),
+    "datasets.edit": ("Edit", "编辑"),
+    "datasets.duplicate": ("Duplicate", "复制"),
+    "datasets.delete": ("Delete", "删除"),
+    "datasets.stage": ("Stage", "阶段"),
+    "datasets.model": ("Model (tokenizer)", "模型(分词器)"),
+    "datasets.no_model": ("no model: skip token checks", "不选模型:跳过 token 检查"),
+    "datasets.no_model_short": ("no model", "无模型"),
+    "datasets.cutoff": ("cutoff_len", "cutoff_len"),
+    "datasets.run_validate": ("Validate", "开始校验"),
+    "datasets.run_stats": ("Compute", "开始统计"),
+    "datasets.field": ("Field", "字段"),
+    "datasets.unit": ("Unit", "单位"),
+    "datasets.chars": ("characters", "字符"),
+    "datasets.tokens": ("tokens", "token"),
+    "datasets.counting": ("counting…", "计数中…"),
+    "datasets.loading": ("loading…", "加载中…"),
+    "datasets.working": ("working…", "处理中…"),
+    "datasets.hub": ("hub", "远程"),
+    "datasets.missing": ("MISSING", "缺失"),
+    "datasets.yes": ("yes", "是"),
+    "datasets.no": ("no", "否"),
+    "datasets.no_dataset": ("No dataset selected.", "未选择数据集。"),
+    "datasets.no_records": ("The dataset holds no records.", "数据集中没有记录。"),
+    "datasets.hub_hosted": ("Hosted on a hub ({source}); nothing local to preview.", "托管在远程仓库({source}),无本地文件可预览。"),
+    "datasets.page_info": ("records {first}–{last} of {total}", "第 {first}–{last} 条,共 {total} 条"),
+    "datasets.preview_only": ("preview only: {size} is over the {limit} edit limit", "仅可预览:{size} 超过 {limit} 的编辑上限"),
+    "datasets.editable": ("o: edit records", "o:编辑记录"),
+    "datasets.registry_error": ("dataset_info.json cannot be read; shown read-only, nothing will be written:\n{error}", "dataset_info.json 无法解析;只读显示,不会写入任何内容:\n{error}"),
+    "datasets.refused": ("dataset_info.json is read-only (it does not parse); fix it first", "dataset_info.json 无法解析,处于只读状态;请先修复"),
+    "datasets.dataset_name": ("Dataset name", "数据集名称"),
+    "datasets.columns": ("Columns", "列映射"),
+    "datasets.tags": ("Tags (sharegpt / openai)", "标签 (sharegpt / openai)"),
+    "datasets.formatting": ("Formatting", "格式"),
+    "datasets.kind": ("Kind", "类型"),
+    "datasets.file_name": ("File name (in data/)", "文件名(在 data/ 中)"),
+    "datasets.register_title": ("Register a dataset", "注册数据集"),
+    "datasets.edit_title": ("Edit dataset entry", "编辑数据集注册"),
+    "datasets.new_title": ("New dataset file from a schema", "按模板新建数据集文件"),
+    "datasets.confirm_remove": ("Remove {name} from dataset_info.json? The data file is kept.", "从 dataset_info.json 中移除 {name}?数据文件会保留。"),
+    "datasets.record_title": ("Record {index}", "记录 {index}"),
+    "datasets.new_record": ("New record", "新记录"),
+    "datasets.unsaved": ("unsaved changes", "有未保存的修改"),
+    "datasets.saved": ("saved {file}", "已保存 {file}"),
+    "datasets.discard": ("Unsaved changes: ctrl+s saves, escape again discards", "有未保存修改:ctrl+s 保存,再按 escape 放弃"),
+    "datasets.editing": ("Editing {file}: {n} records", "正在编辑 {file}:{n} 条记录"),
+    "datasets.registered": ("registered {name}", "已注册 {name}"),
+    "datasets.updated": ("updated {name}", "已更新 {name}"),
+    "datasets.removed": ("removed {name}", "已移除 {name}"),
+    "datasets.created": ("created {file} and registered {name}", "已创建 {file} 并注册 {name}"),
+    "datasets.confirm": ("Remove", "移除"),
+    "datasets.histogram": ("{field} length ({unit})", "{field} 长度({unit})"),
+    "datasets.more": (" … (+{cut} chars, x expands)", " … (+{cut} 字符, x 展开)"),
+    "datasets.no_record": ("no record {n} (the dataset has {total})", "没有第 {n} 条记录(共 {total} 条)"),
+    "datasets.already": ("{name}: already registered", "{name}:已注册"),
+    # footer labels, keyed by binding id
+    "datasets.jump": ("Go to", "跳转到记录"),
+    "datasets.expand": ("Expand", "展开字段"),
+    "datasets.editor.add": ("Add", "添加"),
+    "datasets.editor.edit": ("Edit", "编辑"),
+    "datasets.editor.duplicate": ("Duplicate", "复制"),
+    "datasets.editor.delete": ("Delete", "删除"),
+    "datasets.editor.save": ("Save", "保存"),
+    "datasets.editor.close": ("Back", "返回"),
+    "datasets.form.cancel": ("Cancel", "取消"),
+    "datasets.form.save": ("Save", "保存"),
+    "datasets.new.cancel": ("Cancel", "取消"),
+    "datasets.new.create": ("Create", "创建"),
+    "datasets.remove.cancel": ("Cancel", "取消"),
+    "datasets.record.cancel": ("Cancel", "取消"),
+    "datasets.record.save": ("Save", "保存"),
+})
 
 LONG_CELLS = 240
 LONG_LINES = 4
-
-
-def tr(key: str, lang: str = "en", **kwargs: Any) -> str:
-    en, zh = TEXT[key]
-    return (zh if lang == "zh" else en).format(**kwargs)
-
-
-def localize_bindings(node: Any, lang: str) -> None:
-    """Give a screen's footer labels in ``lang`` (the bindings' keys and ids stay as they are)."""
-    if lang != "zh":
-        return
-    table = node._bindings.key_to_bindings
-    for key, bindings in table.items():
-        table[key] = [replace(b, description=tr(BINDING_TEXT[b.id], lang)) if b.id in BINDING_TEXT else b
-                      for b in bindings]
 
 
 def value_text(value: Any) -> str:
@@ -157,7 +143,7 @@ def render_record(index: int, record: dict[str, Any], *, expanded: bool = False,
         if not expanded:
             shown, cut = clip(text)
             if cut > 0:
-                more = f" … (+{cut} 字符, x 展开)" if lang == "zh" else f" … (+{cut} chars, x expands)"
+                more = t("datasets.more", lang, cut=cut)
                 table.add_row(key, Text(shown) + Text(more, style="dim italic"))
                 continue
         style = "" if isinstance(value, str) else "magenta"

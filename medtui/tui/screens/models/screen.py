@@ -37,36 +37,60 @@ from textual.widgets import (
 from medtui.core.errors import MedtuiError
 from medtui.core.hub import download
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import localise_bindings, register, t
 
-TEXT = {
-    "en": {"title": "Models & downloads", "download_tab": "Download", "check_tab": "Check a model",
-           "model": "model", "dataset": "dataset", "id": "ID", "revision": "Revision", "include": "Include",
-           "exclude": "Exclude", "endpoint": "Endpoint", "start": "Download", "cancel": "Cancel",
-           "id_hint": "OWNER/NAME, e.g. qwen/Qwen2-0.5B", "globs": "globs, space-separated",
-           "endpoint_hint": "default hub (or MODELSCOPE_ENDPOINT)", "file": "File", "size": "Size",
-           "progress": "Progress", "state": "State", "idle": "Enter an id and press Download (ctrl+s).",
-           "listing": "listing files…", "queued": "queued", "skipped": "already complete", "done_file": "✔ done",
-           "failed_file": "✖ failed", "to": "→ {dest}", "done": "✔ {n} file(s) in {dest} ({fetched} fetched, "
-           "{skipped} already there)", "cancelled": "cancelled; press Download again to resume",
-           "register": "Register in dataset_info.json", "registered": "registered: {names}",
-           "nothing_to_register": "no data file to register", "path": "Model folder",
-           "check": "Check", "load": "load with transformers", "checking": "checking {path}…",
-           "local": "Model folders in this workspace", "none_local": "(none yet: download one)", "rows": {}},
-    "zh": {"title": "模型与下载", "download_tab": "下载", "check_tab": "验证模型", "model": "模型",
-           "dataset": "数据集", "id": "ID", "revision": "版本", "include": "包含", "exclude": "排除",
-           "endpoint": "地址", "start": "下载", "cancel": "取消", "id_hint": "所有者/名称,例如 qwen/Qwen2-0.5B",
-           "globs": "通配符,空格分隔", "endpoint_hint": "默认地址(或 MODELSCOPE_ENDPOINT)", "file": "文件",
-           "size": "大小", "progress": "进度", "state": "状态", "idle": "输入 ID 后按“下载”(ctrl+s)。",
-           "listing": "正在获取文件列表…", "queued": "排队中", "skipped": "已完整", "done_file": "✔ 完成",
-           "failed_file": "✖ 失败", "to": "→ {dest}", "done": "✔ {dest} 中共 {n} 个文件(下载 {fetched} 个,"
-           "已有 {skipped} 个)", "cancelled": "已取消;再次下载即可断点续传",
-           "register": "注册到 dataset_info.json", "registered": "已注册:{names}",
-           "nothing_to_register": "没有可注册的数据文件", "path": "模型目录", "check": "验证",
-           "load": "用 transformers 加载", "checking": "正在验证 {path}…", "local": "工作区中的模型目录",
-           "none_local": "(暂无,请先下载)",
-           "rows": {"architecture": "架构", "parameters": "参数量", "dtype": "精度", "context length": "上下文长度",
-                    "weights": "权重", "tokenizer": "分词器", "load": "加载", "template": "模板"}},
-}
+TEXT = register({
+    "models.title": ("Models & downloads", "模型与下载"),
+    "models.download_tab": ("Download", "下载"),
+    "models.check_tab": ("Check a model", "验证模型"),
+    "models.model": ("model", "模型"),
+    "models.dataset": ("dataset", "数据集"),
+    "models.id": ("ID", "ID"),
+    "models.revision": ("Revision", "版本"),
+    "models.include": ("Include", "包含"),
+    "models.exclude": ("Exclude", "排除"),
+    "models.endpoint": ("Endpoint", "地址"),
+    "models.start": ("Download", "下载"),
+    "models.cancel": ("Cancel", "取消"),
+    "models.id_hint": ("OWNER/NAME, e.g. qwen/Qwen2-0.5B", "所有者/名称,例如 qwen/Qwen2-0.5B"),
+    "models.globs": ("globs, space-separated", "通配符,空格分隔"),
+    "models.endpoint_hint": ("default hub (or MODELSCOPE_ENDPOINT)", "默认地址(或 MODELSCOPE_ENDPOINT)"),
+    "models.file": ("File", "文件"),
+    "models.size": ("Size", "大小"),
+    "models.progress": ("Progress", "进度"),
+    "models.state": ("State", "状态"),
+    "models.idle": ("Enter an id and press Download (ctrl+s).", "输入 ID 后按“下载”(ctrl+s)。"),
+    "models.listing": ("listing files…", "正在获取文件列表…"),
+    "models.queued": ("queued", "排队中"),
+    "models.skipped": ("already complete", "已完整"),
+    "models.done_file": ("✔ done", "✔ 完成"),
+    "models.failed_file": ("✖ failed", "✖ 失败"),
+    "models.to": ("→ {dest}", "→ {dest}"),
+    "models.done": ("✔ {n} file(s) in {dest} ({fetched} fetched, {skipped} already there)", "✔ {dest} 中共 {n} 个文件(下载 {fetched} 个,已有 {skipped} 个)"),
+    "models.cancelled": ("cancelled; press Download again to resume", "已取消;再次下载即可断点续传"),
+    "models.register_files": ("Register in dataset_info.json", "注册到 dataset_info.json"),
+    "models.registered": ("registered: {names}", "已注册:{names}"),
+    "models.nothing_to_register": ("no data file to register", "没有可注册的数据文件"),
+    "models.path": ("Model folder", "模型目录"),
+    "models.check_button": ("Check", "验证"),
+    "models.load": ("load with transformers", "用 transformers 加载"),
+    "models.checking": ("checking {path}…", "正在验证 {path}…"),
+    "models.local": ("Model folders in this workspace", "工作区中的模型目录"),
+    "models.none_local": ("(none yet: download one)", "(暂无,请先下载)"),
+    "models.row.architecture": ("architecture", "架构"),
+    "models.row.parameters": ("parameters", "参数量"),
+    "models.row.dtype": ("dtype", "精度"),
+    "models.row.context length": ("context length", "上下文长度"),
+    "models.row.weights": ("weights", "权重"),
+    "models.row.tokenizer": ("tokenizer", "分词器"),
+    "models.row.load": ("load", "加载"),
+    "models.row.template": ("template", "模板"),
+    # footer labels, keyed by binding id
+    "models.download": ("Download", "下载"),
+    "models.register": ("Register", "注册"),
+    "models.check": ("Check model", "验证模型"),
+    "models.back": ("Back", "返回"),
+})
 
 JobFactory = Callable[[download.DownloadRequest], Any]
 
@@ -161,8 +185,8 @@ class ModelsScreen(Screen):
     def __init__(self, workspace: Workspace, lang: str = "en", *, start_download: JobFactory | None = None):
         super().__init__()
         self.workspace = workspace
-        self.lang = lang if lang in TEXT else "en"
-        self.t = TEXT[self.lang]
+        self.lang = lang
+        localise_bindings(self, lang)
         self.start_download = start_download or (lambda req: download.Download(req))
         self.job: Any = None
         self.request: download.DownloadRequest | None = None
@@ -170,58 +194,66 @@ class ModelsScreen(Screen):
         self.suggestions: list = []
         self._rows: dict[str, FileRow] = {}
 
+    def _t(self, key: str, **fmt: Any) -> str:
+        return t(key, self.lang, **fmt)
+
+    def _row_label(self, label: str) -> str:
+        """A model-check row's label in the screen's language (unknown labels stay as they are)."""
+        key = f"models.row.{label}"
+        return self._t(key) if key in TEXT else label
+
     # -- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self.t
-        yield Static(t["title"], id="models-title")
+        tx = self._t
+        yield Static(tx("models.title"), id="models-title")
         with TabbedContent(id="models-tabs"):
-            with TabPane(t["download_tab"], id="tab-download"):
+            with TabPane(tx("models.download_tab"), id="tab-download"):
                 with Horizontal(classes="row"):
                     with RadioSet(id="dl-kind", compact=True):
-                        yield RadioButton(t["model"], value=True, id="kind-model")
-                        yield RadioButton(t["dataset"], id="kind-dataset")
+                        yield RadioButton(tx("models.model"), value=True, id="kind-model")
+                        yield RadioButton(tx("models.dataset"), id="kind-dataset")
                     with RadioSet(id="dl-hub", compact=True):
                         yield RadioButton("ModelScope", value=True, id="hub-modelscope")
                         yield RadioButton("Hugging Face", id="hub-hf")
                 with Horizontal(classes="row"):
-                    yield Label(t["id"])
-                    yield Input(placeholder=t["id_hint"], id="dl-id", compact=True)
-                    yield Input(placeholder=t["revision"], id="dl-revision", compact=True)
+                    yield Label(tx("models.id"))
+                    yield Input(placeholder=tx("models.id_hint"), id="dl-id", compact=True)
+                    yield Input(placeholder=tx("models.revision"), id="dl-revision", compact=True)
                 with Horizontal(classes="row"):
-                    yield Label(t["include"])
-                    yield Input(placeholder=t["globs"], id="dl-include", compact=True)
-                    yield Label(t["exclude"])
-                    yield Input(placeholder=t["globs"], id="dl-exclude", compact=True)
+                    yield Label(tx("models.include"))
+                    yield Input(placeholder=tx("models.globs"), id="dl-include", compact=True)
+                    yield Label(tx("models.exclude"))
+                    yield Input(placeholder=tx("models.globs"), id="dl-exclude", compact=True)
                 with Horizontal(classes="row"):
-                    yield Label(t["endpoint"])
-                    yield Input(download.default_endpoint() or "", placeholder=t["endpoint_hint"], id="dl-endpoint",
+                    yield Label(tx("models.endpoint"))
+                    yield Input(download.default_endpoint() or "", placeholder=tx("models.endpoint_hint"), id="dl-endpoint",
                                 compact=True)
                 with Horizontal(classes="row", id="dl-actions"):
-                    yield Button(t["start"], id="dl-start", variant="primary", compact=True)
-                    yield Button(t["cancel"], id="dl-cancel", compact=True, disabled=True)
+                    yield Button(tx("models.start"), id="dl-start", variant="primary", compact=True)
+                    yield Button(tx("models.cancel"), id="dl-cancel", compact=True, disabled=True)
                     yield Static("", id="dl-dest")
                 with Horizontal(id="dl-progress-row"):
                     yield ProgressBar(total=100, show_eta=False, id="dl-bar")
                     yield Static("", id="dl-summary")
                 yield DataTable(id="dl-files", cursor_type="row")
-                yield Static(t["idle"], id="dl-status")
-                yield Button(t["register"], id="dl-register", compact=True)
-            with TabPane(t["check_tab"], id="tab-check"):
+                yield Static(tx("models.idle"), id="dl-status")
+                yield Button(tx("models.register_files"), id="dl-register", compact=True)
+            with TabPane(tx("models.check_tab"), id="tab-check"):
                 with Horizontal(classes="row"):
-                    yield Label(t["path"])
+                    yield Label(tx("models.path"))
                     yield Input(placeholder="models/Qwen2-0.5B", id="mc-path", compact=True)
-                    yield Checkbox(t["load"], value=True, id="mc-load", compact=True)
-                    yield Button(t["check"], id="mc-check", compact=True)
+                    yield Checkbox(tx("models.load"), value=True, id="mc-load", compact=True)
+                    yield Button(tx("models.check_button"), id="mc-check", compact=True)
                 yield OptionList(id="mc-local")
                 yield DataTable(id="mc-result", cursor_type="none", show_header=False)
         yield Footer()
 
     def on_mount(self) -> None:
         files = self.query_one("#dl-files", DataTable)
-        files.add_column(self.t["file"], key="file")
-        files.add_column(self.t["size"], key="size", width=10)
-        files.add_column(self.t["progress"], key="progress", width=8)
-        files.add_column(self.t["state"], key="state", width=18)
+        files.add_column(self._t("models.file"), key="file")
+        files.add_column(self._t("models.size"), key="size", width=10)
+        files.add_column(self._t("models.progress"), key="progress", width=8)
+        files.add_column(self._t("models.state"), key="state", width=18)
         self.query_one("#mc-result", DataTable).add_columns("", "")
         self._fill_local()
         self.query_one("#dl-id", Input).focus()
@@ -235,8 +267,8 @@ class ModelsScreen(Screen):
         options = self.query_one("#mc-local", OptionList)
         options.clear_options()
         folders = [self.workspace.relative(p) for p in self.workspace.model_dirs()]
-        options.add_options(folders or [self.t["none_local"]])
-        options.border_title = self.t["local"]
+        options.add_options(folders or [self._t("models.none_local")])
+        options.border_title = self._t("models.local")
 
     # -- download ---------------------------------------------------------------------------------
     def _form_request(self) -> download.DownloadRequest:
@@ -264,8 +296,8 @@ class ModelsScreen(Screen):
         self.query_one("#dl-register").remove_class("visible")
         self.query_one("#dl-bar", ProgressBar).update(progress=0)
         self.query_one("#dl-summary", Static).update("")
-        self.query_one("#dl-dest", Static).update(self.t["to"].format(dest=self.workspace.relative(request.dest)))
-        self._status(self.t["listing"])
+        self.query_one("#dl-dest", Static).update(self._t("models.to", dest=self.workspace.relative(request.dest)))
+        self._status(self._t("models.listing"))
         self._set_running(True)
         self.job = self.start_download(request)
         self._download_worker(self.job)
@@ -315,7 +347,7 @@ class ModelsScreen(Screen):
         dest = self.workspace.relative(self.request.dest) if self.request else ""
         if view.status == "done":
             fetched = len(view.files) - view.skipped
-            text = self.t["done"].format(n=len(view.files), dest=dest, fetched=fetched, skipped=view.skipped)
+            text = self._t("models.done", n=len(view.files), dest=dest, fetched=fetched, skipped=view.skipped)
             self.suggestions = [s for s in message.suggestions if s.entry is not None and not s.registered_as]
             lines = [text]
             for s in message.suggestions:
@@ -327,7 +359,7 @@ class ModelsScreen(Screen):
             self.query_one("#dl-register").set_class(bool(self.suggestions), "visible")
             self.refresh_bindings()
         elif view.status == "cancelled":
-            self._status(f"[yellow]{self.t['cancelled']}[/]")
+            self._status(f"[yellow]{self._t('models.cancelled')}[/]")
         else:
             self._status(f"[red]{_escape(view.message)}[/]")
         self._fill_local()
@@ -352,8 +384,8 @@ class ModelsScreen(Screen):
             self._status("")
 
     def _state_text(self, row: FileRow) -> str:
-        return {"queued": self.t["queued"], "skipped": self.t["skipped"], "done": self.t["done_file"],
-                "failed": self.t["failed_file"], "active": "↓"}[row.state]
+        return {"queued": self._t("models.queued"), "skipped": self._t("models.skipped"),
+                "done": self._t("models.done_file"), "failed": self._t("models.failed_file"), "active": "↓"}[row.state]
 
     def _status(self, text: str) -> None:
         self.query_one("#dl-status", Static).update(text)
@@ -369,7 +401,7 @@ class ModelsScreen(Screen):
         from medtui.core.data.detect import register
 
         if not self.suggestions:
-            self._status(self.t["nothing_to_register"])
+            self._status(self._t("models.nothing_to_register"))
             return
         names, errors = [], []
         for s in self.suggestions:
@@ -380,7 +412,7 @@ class ModelsScreen(Screen):
         self.suggestions = []
         self.query_one("#dl-register").remove_class("visible")
         self.refresh_bindings()
-        text = self.t["registered"].format(names=", ".join(names)) if names else ""
+        text = self._t("models.registered", names=", ".join(names)) if names else ""
         self._status(_escape("\n".join(filter(None, [text, *errors]))))
 
     def action_back(self) -> None:
@@ -391,7 +423,7 @@ class ModelsScreen(Screen):
     @on(OptionList.OptionSelected, "#mc-local")
     def _pick_local(self, event: OptionList.OptionSelected) -> None:
         text = str(event.option.prompt)
-        if text != self.t["none_local"]:
+        if text != self._t("models.none_local"):
             self.query_one("#mc-path", Input).value = text
             self.action_check_model()
 
@@ -404,7 +436,7 @@ class ModelsScreen(Screen):
         table = self.query_one("#mc-result", DataTable)
         table.clear(columns=True)
         table.add_columns("", "")
-        table.add_row("…", self.t["checking"].format(path=path))
+        table.add_row("…", self._t("models.checking", path=path))
         self._check_worker(self.workspace.resolve(path), self.query_one("#mc-load", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
@@ -428,7 +460,7 @@ class ModelsScreen(Screen):
         mark = {"ok": "✔ ok", "warn": "▲ warn", "fail": "✖ fail"}[report.status]
         table.add_row(mark, self.workspace.relative(report.path))
         for label, value in report.rows():
-            table.add_row(self.t["rows"].get(label, label), value)
+            table.add_row(self._row_label(label), value)
         for problem in report.problems:
             table.add_row("✖", problem)
         for warning in report.warnings:

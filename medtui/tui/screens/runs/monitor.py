@@ -33,8 +33,9 @@ from medtui.core.runs.progress import format_seconds, smooth
 from medtui.core.runs.records import load_run
 from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
-from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.i18n import localise_bindings, t
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.widgets.chart import Chart, Series
 from medtui.tui.widgets.gauges import Gauges
 
@@ -166,11 +167,11 @@ class MonitorScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        title = text(self.lang, "monitor.title")
+        title = t("monitor.title", self.lang)
         if self.comparing:
-            title = text(self.lang, "monitor.compare_title", n=len(self.run_ids))
+            title = t("monitor.compare_title", self.lang, n=len(self.run_ids))
         self.title = f"{title}: {self.run_id}"
-        self.query_one("#log", Log).border_title = text(self.lang, "monitor.log")
+        self.query_one("#log", Log).border_title = t("monitor.log", self.lang)
         self._show_status()
         self._draw_charts()
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
@@ -227,7 +228,7 @@ class MonitorScreen(Screen):
         state = self.primary
         line = Text(no_wrap=True, overflow="ellipsis")
         if self.run_id in self.missing:
-            line.append(text(self.lang, "monitor.missing", id=self.run_id), style="bold red")
+            line.append(t("monitor.missing", self.lang, id=self.run_id), style="bold red")
             self._set("#status", line)
             return
         line.append(self.run_id, style="bold")
@@ -235,8 +236,8 @@ class MonitorScreen(Screen):
             self._set("#status", line)
             return
         line.append(f" · {state.stage} · ")
-        line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
-        line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+        line.append(t(f"status.{state.status}", self.lang), style=STATUS_STYLE.get(state.status, ""))
+        line.append(f" · {t('monitor.elapsed', self.lang)} {format_seconds(state.elapsed(self.clock()))}")
         if self.stop_phase and state.status == "running":
             line.append(f" · {self.stop_phase}", style="yellow")
         elif state.reason:
@@ -247,21 +248,21 @@ class MonitorScreen(Screen):
         bar = self.query_one("#progress", ProgressBar)
         if p.total_steps and (bar.total != p.total_steps or bar.progress != p.steps):
             bar.update(total=p.total_steps, progress=p.steps)
-        parts = [f"{text(self.lang, 'monitor.step')} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
+        parts = [f"{t('monitor.step', self.lang)} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
         if p.eta is not None and state.status == "running":
-            parts.append(f"{text(self.lang, 'monitor.eta')} {format_seconds(p.eta)}")
+            parts.append(f"{t('monitor.eta', self.lang)} {format_seconds(p.eta)}")
         if p.throughput:
             parts.append(f"{p.throughput:.0f} tok/s")
         if p.steps_per_second:
             parts.append(f"{p.steps_per_second:.2f} it/s")
         if p.steps == 0 and not p.total_steps:
-            parts = [text(self.lang, "monitor.waiting")]
+            parts = [t("monitor.waiting", self.lang)]
         self._set("#progress-text", " · ".join(parts))
 
     def _write_log(self, lines: list[str]) -> None:
         if self.log_paused:
             self._held.extend(lines)
-            self.query_one("#log", Log).border_title = text(self.lang, "monitor.log_paused", n=len(self._held))
+            self.query_one("#log", Log).border_title = t("monitor.log_paused", self.lang, n=len(self._held))
         else:
             self.query_one("#log", Log).write_lines(lines)
 
@@ -269,12 +270,12 @@ class MonitorScreen(Screen):
         log = self.query_one("#log", Log)
         self.log_paused = not self.log_paused
         if self.log_paused:
-            log.border_title = text(self.lang, "monitor.log_paused", n=0)
+            log.border_title = t("monitor.log_paused", self.lang, n=0)
         else:
             if self._held:
                 log.write_lines(list(self._held))
                 self._held.clear()
-            log.border_title = text(self.lang, "monitor.log")
+            log.border_title = t("monitor.log", self.lang)
 
     # -- charts ---------------------------------------------------------------------------
 
@@ -316,24 +317,24 @@ class MonitorScreen(Screen):
             series = self.primary.progress.series
             xs, ys = _pair(series["loss"])
             if xs:
-                loss.append(Series(xs, ys, text(self.lang, "monitor.raw"), "gray"))
-                loss.append(Series(xs, smooth(ys), text(self.lang, "monitor.smoothed"), "cyan"))
+                loss.append(Series(xs, ys, t("monitor.raw", self.lang), "gray"))
+                loss.append(Series(xs, smooth(ys), t("monitor.smoothed", self.lang), "cyan"))
                 self.plotted["loss"] = len(xs)
             ex, ey = _pair(series["eval_loss"])
             if ex:
                 loss.append(Series(ex, ey, "eval_loss", "orange", "dot"))
                 self.plotted["eval_loss"] = len(ex)
-        self.query_one("#loss-chart", Chart).show(text(self.lang, "monitor.loss"), loss)
+        self.query_one("#loss-chart", Chart).show(t("monitor.loss", self.lang), loss)
 
         metric = self.primary.stage_metric
         mx, my = _pair(self.primary.progress.series[metric]) if metric else ([], [])
         self.set_class(bool(mx), "-metric")
         if mx:
-            self.query_one("#metric-chart", Chart).show(text(self.lang, f"monitor.{metric}"),
+            self.query_one("#metric-chart", Chart).show(t(f"monitor.{metric}", self.lang),
                                                         [Series(mx, my, None, "green")])
             self.plotted[metric] = len(mx)
         lx, ly = _pair(self.primary.progress.series["lr"])
-        self.query_one("#lr-chart", Chart).show(text(self.lang, "monitor.lr"),
+        self.query_one("#lr-chart", Chart).show(t("monitor.lr", self.lang),
                                                 [Series(lx, ly, None, "magenta")] if lx else [])
         if lx:
             self.plotted["lr"] = len(lx)
@@ -349,18 +350,18 @@ class MonitorScreen(Screen):
     def _ask_stop(self, kill: bool) -> None:
         state = self.primary
         if state.status != "running":
-            self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
-                             status=text(self.lang, f"status.{state.status}")), severity="warning")
+            self.notify(t("monitor.not_running", self.lang, id=self.run_id,
+                             status=t(f"status.{state.status}", self.lang)), severity="warning")
             return
-        message = text(self.lang, "confirm.kill" if kill else "confirm.stop", id=self.run_id)
+        message = t("monitor.confirm.kill" if kill else "monitor.confirm.stop", self.lang, id=self.run_id)
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.stop_phase = text(self.lang, "status.stopping")
+                self.stop_phase = t("status.stopping", self.lang)
                 self._show_status()
                 self._stop_run(kill)
 
-        confirm = ConfirmScreen(message, yes=text(self.lang, "confirm.yes"), no=text(self.lang, "confirm.no"),
+        confirm = ConfirmScreen(message, yes=t("yes", self.lang), no=t("no", self.lang),
                                 danger=kill)
         self.app.push_screen(confirm, answered)
 

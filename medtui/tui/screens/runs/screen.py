@@ -25,7 +25,8 @@ from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
-from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
@@ -79,10 +80,10 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "runs.title")
+        self.title = t("runs.title", self.lang)
         table = self.query_one("#runs-table", DataTable)
         for key in COLUMNS:
-            table.add_column(text(self.lang, f"col.{key}"), key=key, width=WIDTHS[key])
+            table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
         self._show_hint()
         table.focus()
         self.run_worker(self._poll_loop, thread=True, group="runs-poll", exclusive=True, exit_on_error=False)
@@ -120,7 +121,7 @@ class RunsScreen(Screen):
             "mark": "●" if row.id in self.marked else " ",
             "id": row.id,
             "stage": row.stage,
-            "status": Text(text(self.lang, f"status.{row.status}"), style=STATUS_STYLE.get(row.status, "")),
+            "status": Text(t(f"status.{row.status}", self.lang), style=STATUS_STYLE.get(row.status, "")),
             "loss": loss,
             "duration": duration,
             "started": started,
@@ -158,12 +159,12 @@ class RunsScreen(Screen):
     def _show_hint(self) -> None:
         hint = self.query_one("#runs-hint", Static)
         if not self.rows:
-            hint.update(text(self.lang, "runs.empty"))
+            hint.update(t("runs.empty", self.lang))
         elif self.marked:
-            hint.update(text(self.lang, "runs.marked", n=len(self.marked)) + " · "
-                        + text(self.lang, "runs.compare_need"))
+            hint.update(t("runs.marked", self.lang, n=len(self.marked)) + " · "
+                        + t("runs.compare_need", self.lang))
         else:
-            hint.update(text(self.lang, "runs.compare_need"))
+            hint.update(t("runs.compare_need", self.lang))
 
     def cursor_run(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)
@@ -195,7 +196,7 @@ class RunsScreen(Screen):
         if run_id in self.marked:
             self.marked.remove(run_id)
         elif len(self.marked) >= MAX_COMPARE:
-            self.notify(text(self.lang, "runs.marked_max"), severity="warning")
+            self.notify(t("runs.marked_max", self.lang), severity="warning")
             return
         else:
             self.marked.append(run_id)
@@ -203,7 +204,7 @@ class RunsScreen(Screen):
 
     def action_compare(self) -> None:
         if not 2 <= len(self.marked) <= MAX_COMPARE:
-            self.notify(text(self.lang, "runs.compare_need"), severity="warning")
+            self.notify(t("runs.compare_need", self.lang), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
 

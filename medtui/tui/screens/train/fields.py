@@ -11,8 +11,9 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from medtui.core.stages.spec import Arg
-from medtui.tui.i18n import problem_text, t
+from medtui.tui.i18n import t
 from medtui.tui.screens.train.formmodel import select_options, shown_default, uses_select
+from medtui.tui.screens.train.text import problem_text
 
 
 class FieldRow(Vertical):

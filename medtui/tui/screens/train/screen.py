@@ -27,6 +27,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui import pickers
 from medtui.tui.messages import RunStarted, StartFailed
 from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.train import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.train.fields import FieldRow
 from medtui.tui.screens.train.formmodel import (
     SELECTOR_KEYS,

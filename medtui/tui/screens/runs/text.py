@@ -1,0 +1,47 @@
+"""The Runs and Monitor screens' strings in English and Chinese."""
+
+from __future__ import annotations
+
+from medtui.tui.i18n import register
+
+TEXT = register({
+    "runs.title": ("Runs", "运行记录"),
+    "runs.empty": ("No runs in this workspace yet. Start one from Train or with `medtui train`.", "此工作区还没有运行记录。可在训练页或用 `medtui train` 启动。"),
+    "runs.marked_max": ("Up to four runs can be compared.", "最多可对比四个运行。"),
+    "runs.compare_need": ("Mark two to four runs with space, then press c to compare.", "用空格标记二到四个运行，再按 c 对比。"),
+    "runs.marked": ("{n} marked", "已标记 {n} 个"),
+    "runs.col.mark": (" ", " "),
+    "runs.col.id": ("Run", "运行"),
+    "runs.col.stage": ("Stage", "阶段"),
+    "runs.col.status": ("Status", "状态"),
+    "runs.col.output": ("Output", "输出目录"),
+    "runs.col.started": ("Started", "开始时间"),
+    "runs.col.duration": ("Duration", "时长"),
+    "runs.col.loss": ("Final loss", "最终损失"),
+    "runs.open": ("Open", "打开"),
+    "runs.mark": ("Mark", "标记"),
+    "runs.compare": ("Compare", "对比"),
+    "runs.back": ("Back", "返回"),
+    "monitor.stop": ("Stop", "停止"),
+    "monitor.kill": ("Kill", "强制终止"),
+    "monitor.pause_log": ("Pause log", "暂停日志"),
+    "monitor.back": ("Back", "返回"),
+    "monitor.title": ("Monitor", "监控"),
+    "monitor.compare_title": ("Compare {n} runs", "对比 {n} 个运行"),
+    "monitor.loss": ("Loss", "损失"),
+    "monitor.raw": ("raw", "原始"),
+    "monitor.smoothed": ("smoothed", "平滑"),
+    "monitor.lr": ("Learning rate", "学习率"),
+    "monitor.accuracy": ("Accuracy", "准确率"),
+    "monitor.reward": ("Reward", "奖励"),
+    "monitor.step": ("step", "步"),
+    "monitor.log": ("Log", "日志"),
+    "monitor.log_paused": ("Log (paused, {n} new lines)", "日志（已暂停，{n} 行新内容）"),
+    "monitor.elapsed": ("elapsed", "已用时"),
+    "monitor.eta": ("ETA", "剩余"),
+    "monitor.waiting": ("waiting for the first trainer log line", "等待第一条训练日志"),
+    "monitor.not_running": ("Run {id} is not running ({status}).", "运行 {id} 未在运行（{status}）。"),
+    "monitor.missing": ("Run {id} not found in this workspace.", "此工作区中找不到运行 {id}。"),
+    "monitor.confirm.stop": ("Stop run {id}?\nThe trainer saves and stops after the current step.", "停止运行 {id}？\n训练器会在当前步结束后保存并停止。"),
+    "monitor.confirm.kill": ("Kill run {id}?\nIts processes are killed at once; nothing is saved.", "强制终止运行 {id}？\n进程会被立即杀死，不保存任何内容。"),
+})
