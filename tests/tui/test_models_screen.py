@@ -6,13 +6,13 @@ import json
 import threading
 
 import pytest
-from tests.tui.test_environment_screen import Host, wait_for
 from textual.widgets import DataTable, ProgressBar, Static
 
 from medtui.core.hub import download
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.models.screen import ModelsScreen
 from tests.fakehub import FakeHub
+from tests.tui.test_environment_screen import Host, wait_for
 
 BIG = 1_500_000
 DATA = (bytes(range(256)) * (BIG // 256 + 1))[:BIG]
@@ -58,7 +58,7 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await _fill(pilot, screen, "qwen/Tiny-Model", hub.url)
         await pilot.press("ctrl+s")
-        big = lambda: next((r for r in (screen.view.files if screen.view else ()) if r.path == "model.safetensors"), None)  # noqa: E731
+        big = lambda: next((r for r in (screen.download.view.files if screen.download.view else ()) if r.path == "model.safetensors"), None)  # noqa: E731
         await wait_for(pilot, lambda: big() is not None and 0.1 < big().fraction < 0.9)
         bar = screen.query_one("#dl-bar", ProgressBar)
         assert 0 < bar.progress < 100
@@ -69,16 +69,16 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
         assert str(table.get_cell("model.safetensors", "state")) == "↓"
 
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: screen.job is None)
+        await wait_for(pilot, lambda: screen.download.job is None)
         assert "cancelled" in str(screen.query_one("#dl-status", Static).render())
-        assert screen.view.status == "cancelled"
+        assert screen.download.view.status == "cancelled"
         partial = dest / "model.safetensors.incomplete"
         assert partial.is_file() and not (dest / "model.safetensors").exists()
         kept = partial.stat().st_size
 
         hub.slow = {}
         await pilot.press("ctrl+s")  # the same form again: resume
-        await wait_for(pilot, lambda: screen.job is None and screen.view.status == "done")
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view.status == "done")
         assert (dest / "model.safetensors").read_bytes() == DATA
         assert f"bytes={kept}-" in hub.ranges()
         status = str(screen.query_one("#dl-status", Static).render())
@@ -92,8 +92,8 @@ async def test_dataset_download_offers_registration(ws, hub, factory):
         await pilot.click("#kind-dataset")
         await _fill(pilot, screen, "xiaofengalg/Chinese-medical-dialogue", hub.url)
         await pilot.press("enter")  # submitting the id starts too
-        await wait_for(pilot, lambda: screen.job is None and screen.view is not None)
-        assert screen.view.status == "done"
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view is not None)
+        assert screen.download.view.status == "done"
         assert screen.query_one("#dl-register").has_class("visible")
         assert "prompt=instruction, query=input, response=output" in str(
             screen.query_one("#dl-status", Static).render())
@@ -112,11 +112,11 @@ async def test_bad_input_and_unknown_id_are_shown(ws, hub, factory):
         await _fill(pilot, screen, "Qwen2-0.5B", hub.url)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert screen.job is None
+        assert screen.download.job is None
         assert "expected OWNER/NAME" in str(screen.query_one("#dl-status", Static).render())
         screen.query_one("#dl-id").value = "qwen/Nope"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: screen.job is None and screen.view is not None)
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view is not None)
         assert "model 'qwen/Nope' was not found" in str(screen.query_one("#dl-status", Static).render())
 
 
@@ -189,8 +189,8 @@ def test_snapshot(snap_compare, ws, size):
     async def run(pilot):
         screen.query_one("#dl-id").value = "qwen/Qwen2-0.5B"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.view is not None
-                       and any(r.fraction > 0.4 for r in screen.view.files))
+        await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.download.view is not None
+                       and any(r.fraction > 0.4 for r in screen.download.view.files))
         screen.query_one("#dl-files").focus()
         await pilot.pause()
 

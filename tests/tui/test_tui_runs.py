@@ -158,7 +158,7 @@ async def test_mark_up_to_four_and_compare(ws):
         await pilot.press("c")
         monitor = app.screen
         assert isinstance(monitor, MonitorScreen) and monitor.run_ids == ids[::-1][:3]
-        await wait_until(pilot, lambda: len(monitor.plotted) >= 3, what="three curves")
+        await wait_until(pilot, lambda: len(monitor.charts.plotted) >= 3, what="three curves")
 
 
 async def test_empty_workspace_explains_itself(ws):

@@ -38,7 +38,6 @@ TEXT = register({
     "environment.yes": ("Install", "安装"),
     "environment.no": ("Cancel", "取消"),
     "environment.fix": ("fix", "修复"),
-    "environment.installing": ("installing tf-keras…", "正在安装 tf-keras…"),
     "environment.installed": ("pip finished (exit {code})", "pip 已结束(退出码 {code})"),
     "environment.rerun": ("Re-run", "重新检查"),
     "environment.select": ("Select a check to see its detail and fix.", "选择一项查看详情和修复方法。"),

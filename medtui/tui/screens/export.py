@@ -34,7 +34,6 @@ TEXT = register({
     "export.title": ("Export", "导出"),
     "export.base": ("Model: a base, or a LoRA run", "模型:基础模型或 LoRA 运行"),
     "export.adapters": ("LoRA adapters to merge (in order)", "要合并的 LoRA 适配器(按顺序)"),
-    "export.add": ("Add", "添加"),
     "export.remove": ("Remove", "移除"),
     "export.out": ("Export folder", "导出目录"),
     "export.size": ("Shard size (GB)", "分片大小(GB)"),
@@ -43,17 +42,14 @@ TEXT = register({
     "export.template": ("Template", "对话模板"),
     "export.start": ("Export", "导出"),
     "export.verify": ("Verify", "验证"),
-    "export.stop": ("Stop", "停止"),
     "export.idle": ("Choose a base model and the adapters to merge.", "请选择基础模型和要合并的适配器。"),
     "export.running": ("Exporting to {out} …", "正在导出到 {out} …"),
     "export.succeeded": ("Exported to {out}.", "已导出到 {out}。"),
     "export.failed": ("Export failed: {reason}", "导出失败:{reason}"),
     "export.verifying": ("Verifying: loading {out} in a worker and generating a few tokens …", "正在验证:在子进程中加载 {out} 并生成几个 token …"),
     "export.verified": ("Verified: {message}", "验证通过:{message}"),
-    "export.log": ("Log", "日志"),
     "export.need_base": ("Choose a base model.", "请选择基础模型。"),
     "export.need_out": ("Give an export folder.", "请填写导出目录。"),
-    "export.no_adapters": ("Choose a LoRA adapter to merge (or pick a LoRA run).", "请选择要合并的 LoRA 适配器(或选择一个 LoRA 运行)。"),
 })
 
 

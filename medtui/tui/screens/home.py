@@ -53,7 +53,6 @@ TEXT = register({
     "home.queue.done": ("Pipeline {name} finished: {n} stage(s) succeeded", "流程 {name} 完成:{n} 个阶段成功"),
     "home.queue.failed": ("Pipeline {name} stopped at {stage}: {reason}", "流程 {name} 停在 {stage}:{reason}"),
     "home.queue.running": ("pipeline running: {stage}", "流程运行中:{stage}"),
-    "home.workspace": ("Workspace {path}", "工作区 {path}"),
 })
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).

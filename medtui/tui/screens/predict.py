@@ -45,7 +45,6 @@ TEXT = register({
     "predict.idle": ("Choose a model and a held-out dataset, then press Predict.", "请选择模型和验证数据集,然后点击开始预测。"),
     "predict.running": ("Predicting: {progress}", "预测中:{progress}"),
     "predict.failed": ("Predict failed: {reason}", "预测失败:{reason}"),
-    "predict.metrics": ("Metrics", "指标"),
     "predict.no_metrics": ("No metrics yet.", "暂无指标。"),
     "predict.prompt": ("Prompt", "提示词"),
     "predict.predict": ("Prediction", "预测"),

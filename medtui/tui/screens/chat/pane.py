@@ -1,4 +1,4 @@
-"""One side of the chat screen: a status line and a scrolling conversation.
+"""The conversation side of the chat screen: a pane per model (status line and scrolling log), the message box.
 
 The pane only shows; the screen owns the worker client and feeds the pane. A reply streams
 into a Markdown widget through ``Markdown.get_stream`` (fragments that arrive faster than the
@@ -9,8 +9,9 @@ there.
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from medtui.core.chat.client import ChatClient
@@ -105,3 +106,26 @@ class ChatPane(Vertical):
         self._pieces = []
         self._reply = None
         self._stream = None
+
+
+class PromptInput(Input):
+    """The message box; ↑/↓ walk through the prompts sent before."""
+
+    BINDINGS = [Binding("up", "history(-1)", show=False), Binding("down", "history(1)", show=False)]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self._pos = 0
+
+    def remember(self, prompt: str) -> None:
+        if not self.history or self.history[-1] != prompt:
+            self.history.append(prompt)
+        self._pos = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._pos = max(0, min(len(self.history), self._pos + step))
+        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
+        self.cursor_position = len(self.value)

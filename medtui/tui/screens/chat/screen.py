@@ -15,47 +15,22 @@ from typing import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select
+from textual.widgets import Button, Checkbox, Footer, Header, Input
 
 from medtui.core.chat import transcript as transcripts
 from medtui.core.chat.client import ChatClient, WorkerError
-from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
-from medtui.core.chat.settings import GEN_ARGS, parse_gen
+from medtui.core.chat.models import ModelSource, resolve_model
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import TEMPLATES
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import localise_bindings, t
 from medtui.tui.screens.chat import text as _text  # noqa: F401  (registers the screen's strings)
-from medtui.tui.screens.chat.pane import ChatPane
+from medtui.tui.screens.chat.pane import ChatPane, PromptInput
+from medtui.tui.screens.chat.settings import ChatSettings
 
 SLOTS = ("a", "b")
-
-
-class PromptInput(Input):
-    """The message box; ↑/↓ walk through the prompts sent before."""
-
-    BINDINGS = [Binding("up", "history(-1)", show=False), Binding("down", "history(1)", show=False)]
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.history: list[str] = []
-        self._pos = 0
-
-    def remember(self, prompt: str) -> None:
-        if not self.history or self.history[-1] != prompt:
-            self.history.append(prompt)
-        self._pos = len(self.history)
-
-    def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self._pos = max(0, min(len(self.history), self._pos + step))
-        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
-        self.cursor_position = len(self.value)
 
 
 class ChatScreen(Screen):
@@ -126,7 +101,6 @@ class ChatScreen(Screen):
         self.autoload = autoload and model is not None
         self.client_factory = client_factory
         self.transcripts_dir = transcripts_dir or workspace.root / "chats"
-        self.sources: dict[str, ModelSource] = {}
         self.compare = False
         #: Extra generation keys sent with every message (e.g. ``min_new_tokens`` on the HF backend).
         self.gen_extra: dict = {}
@@ -135,43 +109,28 @@ class ChatScreen(Screen):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        def tx(key: str, **fmt) -> str:
-            return t(key, self.lang, **fmt)
-
         yield Header()
         with Horizontal(id="chat-body"):
-            with VerticalScroll(id="chat-settings"):
-                yield Label(tx("chat.model"), classes="field")
-                yield Select([], prompt=tx("pick.model"), id="model-a")
-                yield Label(tx("chat.adapters"), classes="field")
-                yield Input(id="adapters", placeholder="saves/…/lora/sft")
-                yield Label(tx("chat.template"), classes="field")
-                yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
-                yield Label(tx("chat.system"), classes="field")
-                yield Input(id="system")
-                yield Label(tx("chat.generation"), classes="field")
-                for arg in GEN_ARGS:
-                    with Horizontal(classes="gen-row"):
-                        yield Label(tx(f"gen.{arg.name}"))
-                        yield Input(str(arg.default), id=f"gen-{arg.name}",
-                                    type="integer" if arg.type == "int" else "number", tooltip=arg.help(self.lang))
-                with Horizontal(id="load-row"):
-                    yield Button(tx("chat.load"), id="load", variant="primary")
-                    yield Button(tx("chat.unload"), id="unload")
-                yield Checkbox(tx("chat.compare"), id="compare")
-                yield Label(tx("chat.model_b"), classes="field")
-                yield Select([], prompt=tx("pick.model"), id="model-b", disabled=True)
+            yield ChatSettings(self.workspace, self.lang)
             with Vertical(id="chat-main"):
                 with Horizontal(id="panes"):
                     yield ChatPane("a", self.lang, id="pane-a")
                     yield ChatPane("b", self.lang, id="pane-b")
-                yield PromptInput(id="prompt", placeholder=tx("chat.prompt"))
+                yield PromptInput(id="prompt", placeholder=t("chat.prompt", self.lang))
         yield Footer()
+
+    @property
+    def settings(self) -> ChatSettings:
+        return self.query_one(ChatSettings)
+
+    @property
+    def sources(self) -> dict[str, ModelSource]:
+        return self.settings.sources
 
     def on_mount(self) -> None:
         self.title = t("chat.title", self.lang)
         self._panes = {slot: self.query_one(f"#pane-{slot}", ChatPane) for slot in SLOTS}
-        self.refresh_models()
+        self.settings.refresh_models()
         initial = self.initial_model
         if isinstance(initial, str):
             try:
@@ -180,9 +139,7 @@ class ChatScreen(Screen):
                 self.notify(str(exc), severity="error")
                 initial = None
         if isinstance(initial, ModelSource):
-            key = self._add_source(initial)
-            self.query_one("#model-a", Select).value = key
-            self.query_one("#template", Input).value = self.initial_template or suggest_template(initial)
+            self.settings.choose(initial, self.initial_template)
             if self.autoload:
                 self.call_after_refresh(self.action_load)
         self.query_one("#prompt", PromptInput).focus()
@@ -193,31 +150,6 @@ class ChatScreen(Screen):
                 pane.client.close(timeout=1.0)
                 pane.client = None
 
-    def refresh_models(self) -> None:
-        """Offer finished runs by name, then model folders of the workspace."""
-        for source in model_sources(self.workspace):
-            self._add_source(source, refresh=False)
-        self._refresh_selects()
-
-    def _add_source(self, source: ModelSource, *, refresh: bool = True) -> str:
-        key = source.key()
-        if not source.label:
-            source = ModelSource(source.model, source.adapters, source.template,
-                                 self.workspace.relative(source.adapters[-1] if source.adapters else source.model),
-                                 source.run_id)
-        self.sources.setdefault(key, source)
-        if refresh:
-            self._refresh_selects()
-        return key
-
-    def _refresh_selects(self) -> None:
-        options = [(s.label, key) for key, s in self.sources.items()]
-        for select in self.query(Select).results(Select):
-            value = select.value
-            select.set_options(options)
-            if value in self.sources:
-                select.value = value
-
     def panes(self) -> list[ChatPane]:
         return list(self._panes.values())
 
@@ -227,47 +159,26 @@ class ChatScreen(Screen):
     def active_panes(self) -> list[ChatPane]:
         return self.panes() if self.compare else [self.pane("a")]
 
-    # -- settings -----------------------------------------------------------------------------
-    @on(Select.Changed, "#model-a")
-    def _model_a_changed(self, event: Select.Changed) -> None:
-        source = self.sources.get(event.value) if isinstance(event.value, str) else None
-        if source is not None:
-            self.query_one("#template", Input).value = suggest_template(source)
-
     @on(Checkbox.Changed, "#compare")
     def _compare_changed(self, event: Checkbox.Changed) -> None:
         self.compare = event.value
         self.set_class(event.value, "-compare")
-        self.query_one("#model-b", Select).disabled = not event.value
-
-    def _source_for(self, slot: str) -> ModelSource | None:
-        value = self.query_one(f"#model-{slot}", Select).value
-        source = self.sources.get(value) if isinstance(value, str) else None
-        if source is None:
-            return None
-        extra = [a.strip() for a in self.query_one("#adapters", Input).value.split(",") if a.strip()]
-        if slot == "a" and extra:
-            source = resolve_model(self.workspace, source.model, [*source.adapters, *extra])
-            source = ModelSource(source.model, source.adapters, source.template,
-                                 self.sources[value].label + f" + {len(extra)}", source.run_id)
-        return source
 
     def gen_settings(self) -> dict | None:
-        values = {arg.name: self.query_one(f"#gen-{arg.name}", Input).value for arg in GEN_ARGS}
-        gen, problems = parse_gen(values)
+        gen, problems = self.settings.gen_settings()
         for problem in problems:
             self.notify(t("chat.bad_setting", self.lang, field=t(f"gen.{problem.field}", self.lang),
-                             message=problem.message), severity="error")
+                          message=problem.message), severity="error")
         return None if problems else gen
 
     # -- load / unload ------------------------------------------------------------------------
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
-        template = self.query_one("#template", Input).value.strip() or "default"
+        template = self.settings.template
         wanted: list[tuple[ChatPane, ModelSource]] = []
         for pane in self.active_panes():
             try:
-                source = self._source_for(pane.slot)
+                source = self.settings.source_for(pane.slot)
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
@@ -361,7 +272,7 @@ class ChatScreen(Screen):
         if gen is None:
             return False
         gen.update(self.gen_extra)
-        system = self.query_one("#system", Input).value.strip() or None
+        system = self.settings.system
         box = self.query_one("#prompt", PromptInput)
         box.remember(prompt)
         box.value = ""

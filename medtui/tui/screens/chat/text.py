@@ -28,7 +28,6 @@ TEXT = register({
     "chat.generating": ("{model} · generating (Esc stops)", "{model} · 生成中(Esc 停止)"),
     "chat.stats": ("{model} · {tokens} tokens, {rate} tokens/s", "{model} · {tokens} 个 token,{rate} token/秒"),
     "chat.stopped": ("(stopped)", "(已停止)"),
-    "chat.crashed": ("{message}", "{message}"),
     "chat.reload_hint": ("Press Ctrl+R to reload.", "按 Ctrl+R 重新加载。"),
     "chat.need_model": ("Load a model first.", "请先加载模型。"),
     "chat.need_model_b": ("Choose the second model to compare with.", "请选择用于对比的第二个模型。"),

@@ -2,12 +2,8 @@
 
 One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.watch.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
-:class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
-(clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
-copies of each series thinned to the chart's width; a
-redraw waits while the new points would not move a character cell, and the charts' measured
-render time is kept under CHART_CPU_BUDGET of one core.
-Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
+:class:`RunState` s on the UI thread. The charts (:mod:`.charts`) are redrawn by a timer, only
+when the data changed. Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
@@ -29,34 +25,19 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
-from medtui.core.runs.progress import format_seconds, smooth
+from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
 from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import localise_bindings, t
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
-from medtui.tui.widgets.chart import Chart, Series
+from medtui.tui.screens.runs.charts import MonitorCharts
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
-CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
-COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
-
-
-def short_id(run_id: str) -> str:
-    """``20261127-235925-sft-7b5e`` → ``sft-7b5e`` (legend labels)."""
-    parts = run_id.split("-")
-    return "-".join(parts[-2:]) if len(parts) > 2 else run_id
-
-
-def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[float]]:
-    """Copies of an (xs, ys) series, cut to the same length."""
-    xs, ys = series
-    n = min(len(xs), len(ys))
-    return xs[:n], ys[:n]
 
 
 class MonitorScreen(Screen):
@@ -76,7 +57,7 @@ class MonitorScreen(Screen):
     MonitorScreen #loss-chart { width: 2fr; }
     MonitorScreen #side { width: 1fr; }
     MonitorScreen #metric-chart { display: none; }
-    MonitorScreen.-metric #metric-chart { display: block; }
+    MonitorScreen #charts.-metric #metric-chart { display: block; }
     MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
     BINDINGS = [
@@ -123,13 +104,8 @@ class MonitorScreen(Screen):
         self.log_paused = False
         self.missing: list[str] = []
         self.stop_phase = ""
-        self.redraws = 0
-        self.plotted: dict[str, int] = {}  # points handed to the charts per series at the last redraw
         self._held: deque[str] = deque(maxlen=LOG_LINES)
         self._shown: dict[str, object] = {}
-        self._dirty = False
-        self._drawn: dict[str, int] = {}
-        self._drawn_at = 0.0
         self.max_stale = max_stale
         self._polled = False
         self._halt = threading.Event()
@@ -156,11 +132,7 @@ class MonitorScreen(Screen):
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
-        with Horizontal(id="charts"):
-            yield Chart(id="loss-chart")
-            with Vertical(id="side"):
-                yield Chart(id="metric-chart")
-                yield Chart(id="lr-chart", sci=True)
+        yield MonitorCharts(self.states, self.lang, max_stale=self.max_stale)
         yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
                      disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
         yield Log(max_lines=LOG_LINES, id="log")
@@ -173,7 +145,7 @@ class MonitorScreen(Screen):
         self.title = f"{title}: {self.run_id}"
         self.query_one("#log", Log).border_title = t("monitor.log", self.lang)
         self._show_status()
-        self._draw_charts()
+        self.charts.draw()
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
         self.set_interval(self.redraw_interval, self._redraw_if_dirty)
 
@@ -210,11 +182,10 @@ class MonitorScreen(Screen):
             self._write_log(lines)
         first = not self._polled
         self._polled = True
-        if changed or first:
-            self._dirty = True
-            if first:  # the history is shown at once; later redraws wait for the timer
-                self._dirty = False
-                self._draw_charts()
+        if first:  # the history is shown at once; later redraws wait for the timer
+            self.charts.draw()
+        elif changed:
+            self.charts.dirty = True
         self._show_status()
 
     # -- status, progress, log ------------------------------------------------------------
@@ -279,65 +250,13 @@ class MonitorScreen(Screen):
 
     # -- charts ---------------------------------------------------------------------------
 
+    @property
+    def charts(self) -> MonitorCharts:
+        return self.query_one(MonitorCharts)
+
     def _redraw_if_dirty(self) -> None:
-        """Timer tick: redraw when new data would move at least one chart column, else every ``max_stale`` s.
-
-        With a long history one more point is thinner than a character cell, so redrawing for it
-        costs a full plotext build for no visible change.
-        """
-        if not self._dirty or not self.is_current:
-            return  # nothing new, or another screen covers this one: redraw when it comes back
-        since = time.monotonic() - self._drawn_at
-        if since < sum(chart.cost for chart in self.query(Chart)) / CHART_CPU_BUDGET:
-            return  # a slow terminal or a huge chart: keep the charts' CPU share within budget
-        width = max(1, self.query_one("#loss-chart").size.width)
-        visible = False
-        for rid, state in self.states.items():
-            count = len(state.progress.series["loss"][0])
-            grown = count - self._drawn.get(rid, 0)
-            visible |= grown < 0 or grown >= max(1, count // width)  # < 0: the log was rewritten
-        if visible or since >= self.max_stale:
-            self._dirty = False
-            self._draw_charts()
-
-    def _draw_charts(self) -> None:
-        """Hand each chart copies of its series; the chart thins and plots them when it renders."""
-        self.redraws += 1
-        self._drawn = {rid: len(st.progress.series["loss"][0]) for rid, st in self.states.items()}
-        self._drawn_at = time.monotonic()
-        loss: list[Series] = []
-        self.plotted = {}
-        if self.comparing:
-            for rid, color in zip(self.run_ids, COMPARE_COLORS):
-                xs, ys = _pair(self.states[rid].progress.series["loss"])
-                if xs:
-                    loss.append(Series(xs, smooth(ys), short_id(rid), color))
-                    self.plotted[f"loss:{rid}"] = len(xs)
-        else:
-            series = self.primary.progress.series
-            xs, ys = _pair(series["loss"])
-            if xs:
-                loss.append(Series(xs, ys, t("monitor.raw", self.lang), "gray"))
-                loss.append(Series(xs, smooth(ys), t("monitor.smoothed", self.lang), "cyan"))
-                self.plotted["loss"] = len(xs)
-            ex, ey = _pair(series["eval_loss"])
-            if ex:
-                loss.append(Series(ex, ey, "eval_loss", "orange", "dot"))
-                self.plotted["eval_loss"] = len(ex)
-        self.query_one("#loss-chart", Chart).show(t("monitor.loss", self.lang), loss)
-
-        metric = self.primary.stage_metric
-        mx, my = _pair(self.primary.progress.series[metric]) if metric else ([], [])
-        self.set_class(bool(mx), "-metric")
-        if mx:
-            self.query_one("#metric-chart", Chart).show(t(f"monitor.{metric}", self.lang),
-                                                        [Series(mx, my, None, "green")])
-            self.plotted[metric] = len(mx)
-        lx, ly = _pair(self.primary.progress.series["lr"])
-        self.query_one("#lr-chart", Chart).show(t("monitor.lr", self.lang),
-                                                [Series(lx, ly, None, "magenta")] if lx else [])
-        if lx:
-            self.plotted["lr"] = len(lx)
+        if self.is_current:  # another screen covers this one: redraw when it comes back
+            self.charts.redraw_if_dirty()
 
     # -- stop / kill ----------------------------------------------------------------------
 

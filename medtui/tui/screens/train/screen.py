@@ -15,32 +15,29 @@ import yaml
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.content import Content
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, Collapsible, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Header, Input, Label, Select, TextArea
 
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import METHODS, SECTION_TITLES, STAGES, stage_title
+from medtui.core.stages.spec import METHODS, STAGES, stage_title
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
-from medtui.tui import pickers
 from medtui.tui.messages import RunStarted, StartFailed
 from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.train import pickers
 from medtui.tui.screens.train import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.train.fields import FieldRow
+from medtui.tui.screens.train.form import EXTRAS, StageForm
 from medtui.tui.screens.train.formmodel import (
     SELECTOR_KEYS,
     FormState,
     form_fields,
-    form_sections,
     switch,
     typed_config,
 )
 from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.footer import MedtuiFooter
-
-EXTRAS = "extras"
 
 
 class PickerReady(Message):
@@ -73,25 +70,6 @@ class FileFailed(Message):
         self.message = message
 
 
-class FormSection(Collapsible):
-    """One spec section; its fields are only built when it is first expanded (keeps the form fast)."""
-
-    def __init__(self, section: str, args: list, title: str, collapsed: bool, rows: list[FieldRow]) -> None:
-        super().__init__(*rows, title=title, collapsed=collapsed, id=f"sec-{section}", classes="form-section")
-        self.section = section
-        self.args = args
-        self.base_title = title
-        self.populated = bool(rows)
-
-    async def populate(self, rows: list[FieldRow]) -> None:
-        self.populated = True
-        await self.query_one(Collapsible.Contents).mount_all(rows)
-
-    def show_hidden_problems(self, count: int, lang: str) -> None:
-        """Problems of fields not built yet are counted in the title."""
-        self.title = self.base_title + (f"  ✗ {count}" if count else "")
-
-
 class TrainScreen(MedtuiScreen):
     NAME = "train"
     BINDINGS = [
@@ -111,7 +89,6 @@ class TrainScreen(MedtuiScreen):
         self.preview_plan = None
         self.preview_config: dict[str, Any] | None = None
         self.config_path: str | None = None
-        self.expanded: set[str] = {"basic"}
         self.starting = False
         self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
 
@@ -124,14 +101,16 @@ class TrainScreen(MedtuiScreen):
             yield Label(self.t("train.method"), id="method-label")
             yield Select([(m, m) for m in METHODS], value=self.state.method, allow_blank=False, compact=True,
                          id="method")
-        with VerticalScroll(id="fields"):
-            yield Static(id="form-problems")
-            yield from self._sections()
+        yield StageForm(self.state, self.lang)
         with Horizontal(id="train-actions"):
             for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
                              variant="success" if action == "start" else "default")
         yield MedtuiFooter()
+
+    @property
+    def form(self) -> StageForm:
+        return self.query_one(StageForm)
 
     def _button_label(self, action: str, key: str) -> str:
         return f"{self.t('train.' + action)} {key}"
@@ -139,49 +118,16 @@ class TrainScreen(MedtuiScreen):
     def _stage_options(self) -> list[tuple[str, str]]:
         return [(f"{s} · {stage_title(s, self.lang)}", s) for s in STAGES]
 
-    def _sections(self) -> list[Collapsible]:
-        out: list[Collapsible] = []
-        for section, args in form_sections(self.state.stage, self.state.method):
-            collapsed = section not in self.expanded
-            out.append(FormSection(section, args, self._section_title(section), collapsed,
-                                   [] if collapsed else self._rows(args)))
-        extras = TextArea(self._extras_text(), id="extras", soft_wrap=False, show_line_numbers=False)
-        out.append(Collapsible(Static(Content(self.t("train.extras.help")), classes="field-help"), extras,
-                               Static("", id="extras-error", classes="field-error"),
-                               title=self.t("train.extras"), collapsed=not self.state.extras and EXTRAS not in self.expanded,
-                               id=f"sec-{EXTRAS}", classes="form-section"))
-        return out
-
-    def _rows(self, args) -> list[FieldRow]:
-        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS)
-                for arg in args]
-
-    @on(Collapsible.Expanded)
-    async def _section_expanded(self, event: Collapsible.Expanded) -> None:
-        section = event.collapsible
-        if isinstance(section, FormSection) and not section.populated:
-            await section.populate(self._rows(section.args))
-            self._revalidate()
-
-    def _section_title(self, section: str) -> str:
-        en, zh = SECTION_TITLES[section]
-        return zh if self.lang == "zh" else en
-
-    def _extras_text(self) -> str:
-        if not self.state.extras:
-            return ""
-        return yaml.safe_dump(self.state.extras, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
     def on_mount(self) -> None:
         self.ready = True
         self._revalidate(extra=self.load_problems)
 
     async def _rebuild(self) -> None:
-        self.expanded = {c.id.removeprefix("sec-") for c in self.query(".form-section").results(Collapsible)
-                         if not c.collapsed} or {"basic"}
-        container = self.query_one("#fields", VerticalScroll)
-        await container.remove_children(".form-section")
-        await container.mount_all(self._sections())
+        await self.form.rebuild(self.state)
+        self._revalidate()
+
+    @on(StageForm.RowsBuilt)
+    def _rows_built(self) -> None:
         self._revalidate()
 
     def relabel(self) -> None:
@@ -193,14 +139,7 @@ class TrainScreen(MedtuiScreen):
             stage.value = self.state.stage
         for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
             self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
-        for row in self.query(FieldRow):
-            row.set_lang(self.lang)
-        for section in self.query(".form-section").results(Collapsible):
-            name = section.id.removeprefix("sec-")
-            if isinstance(section, FormSection):
-                section.base_title = self._section_title(name)
-            section.title = self.t("train.extras") if name == EXTRAS else self._section_title(name)
-        self.query_one(f"#sec-{EXTRAS} .field-help", Static).update(Content(self.t("train.extras.help")))
+        self.form.relabel(self.lang)
         self._revalidate()
 
     # -- the state -----------------------------------------------------------------------------
@@ -272,33 +211,8 @@ class TrainScreen(MedtuiScreen):
     def _revalidate(self, extra: list[Problem] | None = None) -> list[Problem]:
         problems = validate(self.current_config()) + self.extras_problems + list(extra or []) + self.preflight_problems
         self.problems = problems
-        if not self.ready:
-            return problems
-        by_field: dict[str, Problem] = {}
-        for p in problems:
-            if p.field not in by_field or (p.level == "error" and by_field[p.field].level != "error"):
-                by_field[p.field] = p
-        rows = {row.arg.name: row for row in self.query(FieldRow)}
-        for name, row in rows.items():
-            p = by_field.get(name)
-            row.set_problem(p.message if p else None, p.level if p else "error")
-        extras_problem = by_field.get(EXTRAS)
-        extras_error = self.query_one("#extras-error", Static)
-        extras_error.update(Content(extras_problem.message if extras_problem else ""))
-        extras_error.set_class(extras_problem is not None, "-shown")
-        general = [p for p in problems if p.field not in rows and p.field != EXTRAS]
-        box = self.query_one("#form-problems", Static)
-        box.update(Content("\n".join(str(p) for p in general)))
-        box.set_class(bool(general), "-shown")
-        for section in self.query(FormSection):
-            hidden = [a.name for a in section.args if a.name not in rows]
-            errors = [n for n in hidden if n in by_field and by_field[n].level == "error"]
-            section.show_hidden_problems(len(errors), self.lang)
-            if errors and (self.preflight_problems or extra):
-                section.collapsed = False  # builds its rows, then revalidates
-            elif any(by_field.get(a.name) and by_field[a.name].level == "error" and a.name in rows
-                     for a in section.args) and section.collapsed and (self.preflight_problems or extra):
-                section.collapsed = False
+        if self.ready:
+            self.form.show_problems(problems, reveal=bool(self.preflight_problems or extra))
         return problems
 
     def errors(self) -> list[Problem]:
@@ -398,16 +312,7 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False)
     def _gather_picker(self, field: str, stage: str, dataset_dir: str | None) -> None:
-        kind = pickers.PICKERS[field]
-        error = None
-        if kind == "dataset":
-            options, error = pickers.dataset_choices(self.workspace, stage, dataset_dir)
-        elif kind == "model":
-            options = pickers.model_choices(self.workspace)
-        elif kind == "adapter":
-            options = pickers.adapter_choices(self.workspace)
-        else:
-            options = pickers.output_choices(self.workspace)
+        kind, options, error = pickers.choices(self.workspace, field, stage, dataset_dir)
         self.post_message(PickerReady(field, kind, options, error))
 
     @on(PickerReady)

@@ -9,7 +9,6 @@ from medtui.tui.i18n import register
 TEXT = register({
     "train.stage": ("Stage", "阶段"),
     "train.method": ("Method", "方法"),
-    "train.form": ("Form", "表单"),
     "train.preview": ("Preview", "预览"),
     "train.preview.title": ("Exactly what Start runs: working folder, environment and command, then the YAML",
                             "启动时实际执行的内容:工作目录、环境变量与命令,以及 YAML 配置"),
@@ -43,7 +42,6 @@ TEXT = register({
     "train.nopicker": ("This field has no picker; type a value.", "此字段没有选择器,请直接输入。"),
     "train.new": ("new: {path}", "新建:{path}"),
     "train.nopreview": ("Fix the marked fields to see the preview.", "请先修正标出的字段再预览。"),
-    "train.required": ("required", "必填"),
 })
 
 #: Field-check messages of medtui.core.stages.validate, as patterns, with their Chinese form.
