@@ -18,7 +18,8 @@ from medtui.core.settings import Settings, load_settings, save_settings
 from medtui.core.workspace import Workspace
 from medtui.tui import navigation
 from medtui.tui.commands import MedtuiCommands
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.i18n import localise_bindings
+from medtui.tui.screens.base import MedtuiScreen
 
 
 class MedtuiApp(App):
@@ -52,9 +53,7 @@ class MedtuiApp(App):
     def _factory(self, name: str):
         def make() -> Screen:
             screen = navigation.SCREENS[name](self.workspace, self.lang)
-            if not screen.title:
-                screen.title = t(f"title.{name}", self.lang)
-                screen.sub_title = str(self.workspace.root)
+            screen.sub_title = str(self.workspace.root)
             self.screens_by_name[name] = screen
             return screen
 
@@ -106,32 +105,16 @@ class MedtuiApp(App):
         self.set_language("zh" if self.lang == "en" else "en")
 
     def set_language(self, lang: str) -> None:
+        """Relabel every screen of every stack in place: nothing is rebuilt, no state is lost."""
         self.lang = lang
         localise_bindings(self, lang)
-        stale: list[str] = []
-        for name, stack in self._screen_stacks.items():
+        for stack in self._screen_stacks.values():
             for screen in stack:
-                if hasattr(screen, "set_lang"):
+                if isinstance(screen, MedtuiScreen):
                     screen.set_lang(lang)
-                elif name in self.screens_by_name:
-                    stale.append(name)
         self.refresh_bindings()
         self.settings.lang = lang
         self._save_settings()
-        if stale:
-            self.run_worker(self._rebuild(sorted(set(stale))), group="language", exclusive=True)
-
-    async def _rebuild(self, names: list[str]) -> None:
-        """Screens that cannot relabel themselves are built afresh in the new language."""
-        current = self.current_mode
-        if current in names:
-            await self.switch_mode("home")
-        for name in names:
-            await self.remove_mode(name)
-            self.screens_by_name.pop(name, None)
-            self.add_mode(name, self._factory(name))
-        if current in names:
-            await self.switch_mode(current)
 
     def _theme_changed(self, theme: Any) -> None:
         self.settings.theme = self.theme

@@ -9,7 +9,7 @@ from the spec instead.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Table = dict[str, tuple[str, str]]
@@ -27,7 +27,7 @@ def register(table: Table) -> Table:
     return table
 
 
-def t(key: str, lang: str = "en", **fmt: Any) -> str:
+def t(key: str, lang: str = "en", /, **fmt: Any) -> str:
     """The text for ``key`` in ``lang`` (English when unknown), formatted with ``fmt``."""
     en, zh = TEXT.get(key, (key, key))
     text = zh if lang == "zh" else en
@@ -47,6 +47,78 @@ def localise_bindings(node: Any, lang: str) -> None:
         bindings.key_to_bindings[key] = [
             replace(b, description=t(b.id, lang)) if b.id and b.id in TEXT else b for b in items
         ]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A text key and its values, to be shown in whatever language is current (``str`` values are literal)."""
+
+    key: str
+    fmt: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, lang: str) -> str:
+        return t(self.key, lang, **{k: text_of(v, lang) for k, v in self.fmt.items()})
+
+
+def phrase(key: str, **fmt: Any) -> Phrase:
+    return Phrase(key, fmt)
+
+
+def text_of(value: str | Phrase, lang: str) -> str:
+    """A literal string as it is, a :class:`Phrase` in ``lang``."""
+    return value.text(lang) if isinstance(value, Phrase) else value
+
+
+#: The attribute a widget's translated texts are remembered in: ``{attribute: Phrase}``.
+MARKS = "_medtui_phrases"
+
+
+def _set_text(widget: Any, attr: str, text: str) -> None:
+    if attr == "content":
+        widget.update(text)
+    elif attr == "tab":
+        widget._title = widget.render_str(text)  # before mount; afterwards its Tab carries the label
+        tabbed = next((a for a in widget.ancestors if type(a).__name__ == "TabbedContent"), None)
+        if tabbed is not None and widget.id:
+            tabbed.get_tab(widget.id).label = text
+    else:
+        setattr(widget, attr, text)
+
+
+def default_attr(widget: Any) -> str:
+    """Which text of ``widget`` a translation goes to, by its kind."""
+    from textual.widgets import Button, Collapsible, Input, Select, TabPane
+    from textual.widgets._toggle_button import ToggleButton
+
+    if isinstance(widget, (Button, ToggleButton)):
+        return "label"
+    if isinstance(widget, Input):
+        return "placeholder"
+    if isinstance(widget, Select):
+        return "prompt"
+    if isinstance(widget, TabPane):
+        return "tab"
+    if isinstance(widget, Collapsible):
+        return "title"
+    return "content"
+
+
+def mark(widget: Any, value: str | Phrase, lang: str, attr: str | None = None) -> Any:
+    """Show ``value`` on ``widget`` (a :class:`Phrase` is remembered, so a language switch relabels it)."""
+    attr = attr or default_attr(widget)
+    marks = widget.__dict__.setdefault(MARKS, {})
+    if isinstance(value, Phrase):
+        marks[attr] = value
+    else:
+        marks.pop(attr, None)
+    _set_text(widget, attr, text_of(value, lang))
+    return widget
+
+
+def relabel_marked(widget: Any, lang: str) -> None:
+    """Show ``widget``'s remembered phrases in ``lang``."""
+    for attr, value in widget.__dict__.get(MARKS, {}).items():
+        _set_text(widget, attr, value.text(lang))
 
 
 register({
@@ -87,6 +159,7 @@ register({
     "yes": ("Yes", "确定"),
     "no": ("No", "取消"),
     # dialogs
+    "dialog.keyed": ("{label} ({key})", "{label} ({key})"),
     "dialog.cancel": ("Cancel", "取消"),
     "dialog.ok": ("OK", "确定"),
     "dialog.close": ("Close", "关闭"),

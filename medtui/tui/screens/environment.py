@@ -7,20 +7,21 @@ installs tf-keras after a confirmation that shows the exact command, with pip's 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from medtui.core.env import doctor
 from medtui.core.env.doctor import CheckResult
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, register, t
+from medtui.tui.i18n import phrase, register
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 
 TEXT = register({
@@ -56,8 +57,10 @@ def _default_checks(ws: Workspace, only: list[str] | None) -> Iterable[CheckResu
     return doctor.iter_checks(ws, only=only)
 
 
-class EnvironmentScreen(Screen):
+class EnvironmentScreen(MedtuiScreen):
     """``EnvironmentScreen(workspace, lang)``; ``checks``/``install_command`` are injectable for tests."""
+
+    NAME = "environment"
 
     DEFAULT_CSS = """
     EnvironmentScreen { layout: vertical; }
@@ -100,46 +103,53 @@ class EnvironmentScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, checks: ChecksFn | None = None,
                  install_command: list[str] | None = None):
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
-        localise_bindings(self, lang)
+        super().__init__(workspace, lang)
         self.checks = checks or _default_checks
         self.install_command = install_command or doctor.tf_keras_command()
         self.results: dict[str, CheckResult] = {}
         self.running = False
         self.installing = False
 
-    def _t(self, key: str, **fmt: Any) -> str:
-        return t(key, self.lang, **fmt)
-
     def compose(self) -> ComposeResult:
-        yield Static(self._t("environment.title"), id="env-title")
+        yield self.tr(Static(id="env-title"), "environment.title")
         yield Static("", id="env-summary")
         yield DataTable(id="env-table", cursor_type="row", zebra_stripes=True)
-        yield Static(self._t("environment.select"), id="env-detail")
+        yield self.tr(Static(id="env-detail"), "environment.select")
         with Horizontal(id="env-fixes"):
-            yield Button(self._t("environment.use_tf_off"), id="env-use-tf", compact=True)
-            yield Button(self._t("environment.install"), id="env-tf-keras", variant="warning", compact=True)
+            yield Button(self.t("environment.use_tf_off"), id="env-use-tf", compact=True)
+            yield self.tr(Button("", id="env-tf-keras", variant="warning", compact=True), "environment.install")
         yield RichLog(id="env-log", wrap=True, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#env-table", DataTable)
-        table.add_column(self._t("environment.status"), key="status", width=8)
-        table.add_column(self._t("environment.check"), key="check", width=22)
-        table.add_column(self._t("environment.detail"), key="detail")
+        table.add_column(self.t("environment.status"), key="status", width=8)
+        table.add_column(self.t("environment.check"), key="check", width=22)
+        table.add_column(self.t("environment.detail"), key="detail")
         for check_id in doctor.TITLES:
-            table.add_row(self._t("environment.pending"), doctor.title(check_id, self.lang), "", key=check_id)
+            table.add_row(self.t("environment.pending"), doctor.title(check_id, self.lang), "", key=check_id)
         table.focus()
         self.run_checks()
+
+    def relabel(self) -> None:
+        table = self.query_one("#env-table", DataTable)
+        for key in ("status", "check", "detail"):
+            table.columns[key].label = Text(self.t(f"environment.{key}"))
+        for check_id in doctor.TITLES:
+            table.update_cell(check_id, "check", doctor.title(check_id, self.lang))
+            if check_id not in self.results:
+                table.update_cell(check_id, "status", self.t("environment.pending"))
+        self._update_summary()
+        self._update_fixes()
+        if self.results:
+            self._show_selected()
 
     # -- checks ---------------------------------------------------------------------------------
     def run_checks(self, only: list[str] | None = None) -> None:
         table = self.query_one("#env-table", DataTable)
         for check_id in only or list(doctor.TITLES):
             self.results.pop(check_id, None)
-            table.update_cell(check_id, "status", self._t("environment.pending"))
+            table.update_cell(check_id, "status", self.t("environment.pending"))
         self.running = True
         self._update_summary()
         self._check_worker(only)
@@ -182,10 +192,10 @@ class EnvironmentScreen(Screen):
     def _update_summary(self) -> None:
         done = len(self.results)
         if self.running and done < len(doctor.TITLES):
-            text = self._t("environment.checking", done=done, total=len(doctor.TITLES))
+            text = self.t("environment.checking", done=done, total=len(doctor.TITLES))
         else:
             counts = {s: sum(r.status == s for r in self.results.values()) for s in doctor.STATUSES}
-            text = self._t("environment.summary", **counts)
+            text = self.t("environment.summary", **counts)
         self.query_one("#env-summary", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#env-table")
@@ -197,12 +207,12 @@ class EnvironmentScreen(Screen):
         res = self.results.get(key)
         detail = self.query_one("#env-detail", Static)
         if res is None:
-            detail.update(f"{doctor.title(key, self.lang)}: {self._t('environment.pending')}")
+            self.show(detail, f"{doctor.title(key, self.lang)}: {self.t('environment.pending')}")
             return
         text = f"[b]{doctor.title(res.id, self.lang)}[/b] {MARK[res.status]}\n{_escape(res.detail)}"
         if res.fix and res.status != "ok":
-            text += f"\n[b]{self._t('environment.fix')}:[/b] {_escape(res.fix)}"
-        detail.update(text)
+            text += f"\n[b]{self.t('environment.fix')}:[/b] {_escape(res.fix)}"
+        self.show(detail, text)
 
     # -- fixes ----------------------------------------------------------------------------------
     def _update_fixes(self) -> None:
@@ -210,7 +220,7 @@ class EnvironmentScreen(Screen):
         fixes = self.query_one("#env-fixes")
         fixes.set_class(bool(keras and keras.actions), "visible")
         self.query_one("#env-use-tf", Button).label = (
-            self._t("environment.use_tf_on") if doctor.use_tf_disabled() else self._t("environment.use_tf_off"))
+            self.t("environment.use_tf_on") if doctor.use_tf_disabled() else self.t("environment.use_tf_off"))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -239,9 +249,8 @@ class EnvironmentScreen(Screen):
         if self.installing:
             return
         command = " ".join(self.install_command)
-        self.app.push_screen(ConfirmScreen(self._t("environment.confirm"), command, yes=self._t("environment.yes"),
-                                           no=self._t("environment.no")),
-                             self._confirmed)
+        self.app.push_screen(ConfirmScreen(phrase("environment.confirm"), command, yes=phrase("environment.yes"),
+                                           no=phrase("environment.no")), self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
@@ -264,7 +273,7 @@ class EnvironmentScreen(Screen):
     @on(InstallDone)
     def _on_install_done(self, message: InstallDone) -> None:
         self.installing = False
-        self.query_one("#env-log", RichLog).write(self._t("environment.installed", code=message.code))
+        self.query_one("#env-log", RichLog).write(self.t("environment.installed", code=message.code))
         self.run_checks(["keras"])
 
 

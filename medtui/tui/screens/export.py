@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Static
 
@@ -27,8 +26,9 @@ from medtui.core.runs.progress import TextTail
 from medtui.core.runs.records import Run, load_run
 from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, register, t
+from medtui.tui.i18n import Phrase, phrase, register, t
 from medtui.tui.messages import Launched
+from medtui.tui.screens.base import MedtuiScreen
 
 TEXT = register({
     "export.title": ("Export", "导出"),
@@ -53,7 +53,8 @@ TEXT = register({
 })
 
 
-class ExportScreen(Screen):
+class ExportScreen(MedtuiScreen):
+    NAME = "export"
     DEFAULT_CSS = """
     ExportScreen #export-body { height: 1fr; }
     ExportScreen #export-form { width: 42; height: 1fr; padding: 0 1; background: $panel; scrollbar-size-vertical: 1; }
@@ -88,9 +89,7 @@ class ExportScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, source: ModelSource | None = None,
                  poll_interval: float = 0.5) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.initial = source
         self.poll_interval = poll_interval
         self.sources: dict[str, ModelSource] = {}
@@ -100,45 +99,41 @@ class ExportScreen(Screen):
         self.run: Run | None = None
         self.state = "idle"  # idle | starting | running | succeeded | failed | verifying | verified
         self._tails: list[TextTail] = []
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        def tx(key: str, **fmt) -> str:
-            return t(key, self.lang, **fmt)
-
         size, device, legacy = ARG_BY_NAME["export_size"], ARG_BY_NAME["export_device"], \
             ARG_BY_NAME["export_legacy_format"]
         yield Header()
         with Horizontal(id="export-body"):
             with VerticalScroll(id="export-form"):
-                yield Label(tx("export.base"), classes="field")
-                yield Select([], prompt=tx("pick.model"), id="source")
-                yield Label(tx("export.adapters"), classes="field")
+                yield self.tr(Label(classes="field"), "export.base")
+                yield self.tr(Select([], id="source"), "pick.model")
+                yield self.tr(Label(classes="field"), "export.adapters")
                 yield Static("—", id="adapter-list")
                 with Horizontal(id="adapter-row", classes="row"):
                     yield Select([], prompt="+", id="adapter-pick")
-                    yield Button(tx("export.remove"), id="adapter-remove")
-                yield Label(tx("export.out"), classes="field")
+                    yield self.tr(Button("", id="adapter-remove"), "export.remove")
+                yield self.tr(Label(classes="field"), "export.out")
                 yield Input(id="out", placeholder="saves/export/…", tooltip=ARG_BY_NAME["export_dir"].help(self.lang))
-                yield Label(tx("export.size"), classes="field")
+                yield self.tr(Label(classes="field"), "export.size")
                 yield Input(str(size.default), id="size", type="integer", tooltip=size.help(self.lang))
-                yield Label(tx("export.device"), classes="field")
+                yield self.tr(Label(classes="field"), "export.device")
                 yield Select([(str(c), c) for c in device.choices], value=device.default, allow_blank=False,
                              id="device", tooltip=device.help(self.lang))
-                yield Checkbox(tx("export.legacy"), bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang))
-                yield Label(tx("export.template"), classes="field")
+                yield self.tr(Checkbox("", bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang)),
+                              "export.legacy")
+                yield self.tr(Label(classes="field"), "export.template")
                 yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
                 with Horizontal(classes="row"):
-                    yield Button(tx("export.start"), id="start", variant="primary")
-                    yield Button(tx("export.verify"), id="verify")
+                    yield self.tr(Button("", id="start", variant="primary"), "export.start")
+                    yield self.tr(Button("", id="verify"), "export.verify")
             with Vertical(id="export-main"):
-                yield Static(tx("export.idle"), id="export-status")
+                yield self.tr(Static(id="export-status"), "export.idle")
                 yield ProgressBar(total=1, show_eta=False, id="export-progress")
                 yield RichLog(id="export-log", wrap=True, markup=False, max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = t("export.title", self.lang)
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         for source in self.sources.values():
@@ -216,9 +211,9 @@ class ExportScreen(Screen):
             config["finetuning_type"] = "lora"
         return config
 
-    def _status(self, message: str, kind: str = "") -> None:
+    def _status(self, message: str | Phrase, kind: str = "") -> None:
         status = self.query_one("#export-status", Static)
-        status.update(message)
+        self.show(status, message)
         status.set_class(kind == "error", "-error")
         status.set_class(kind == "ok", "-ok")
 
@@ -252,14 +247,14 @@ class ExportScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(t("export.failed", self.lang, reason=reason), "error")
+        self._status(phrase("export.failed", reason=reason), "error")
         self.query_one("#export-log", RichLog).write(reason)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self._tails = [TextTail(run.stdout_path), TextTail(run.stderr_path)]
-        self._status(t("export.running", self.lang, out=self.workspace.relative(run.output_dir)))
+        self._status(phrase("export.running", out=self.workspace.relative(run.output_dir)))
         self.query_one("#export-progress", ProgressBar).update(total=None, progress=0)
         self._poll_timer = self.set_interval(self.poll_interval, self._poll)
 
@@ -282,12 +277,12 @@ class ExportScreen(Screen):
         if fresh.status == "succeeded":
             self.state = "succeeded"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=1)
-            self._status(t("export.succeeded", self.lang, out=out), "ok")
+            self._status(phrase("export.succeeded", out=out), "ok")
             self.action_verify()
         else:
             self.state = "failed"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=0)
-            self._status(t("export.failed", self.lang, reason=fresh.reason() or fresh.status), "error")
+            self._status(phrase("export.failed", reason=fresh.reason() or fresh.status), "error")
 
     # -- verify -------------------------------------------------------------------------------
     @on(Button.Pressed, "#verify")
@@ -299,7 +294,7 @@ class ExportScreen(Screen):
             self.notify(t("export.failed", self.lang, reason=f"no exported model in {out}"), severity="error")
             return
         self.state = "verifying"
-        self._status(t("export.verifying", self.lang, out=self.workspace.relative(out)))
+        self._status(phrase("export.verifying", out=self.workspace.relative(out)))
         template = self.query_one("#template", Input).value.strip() or "default"
         self.run_worker(functools.partial(self._verify_thread, str(out), template), thread=True,
                         group="export-verify", exit_on_error=False)
@@ -312,7 +307,7 @@ class ExportScreen(Screen):
         result = message.result
         self.state = "verified" if result.ok else "failed"
         if result.ok:
-            self._status(t("export.verified", self.lang, message=result.message), "ok")
+            self._status(phrase("export.verified", message=result.message), "ok")
         else:
             self._status(result.message, "error")
         self.query_one("#export-log", RichLog).write(result.message + (f": {result.text!r}" if result.text else ""))

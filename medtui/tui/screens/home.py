@@ -23,7 +23,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import register, t
+from medtui.tui.i18n import phrase, register, t
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
@@ -252,14 +252,14 @@ class HomeScreen(MedtuiScreen):
         if not message.names:
             self.notify(self.t("home.alldone", name=message.pipeline.name))
             return
-        question = self.t("home.confirm", n=len(message.names), name=message.pipeline.name,
+        question = phrase("home.confirm", n=len(message.names), name=message.pipeline.name,
                           stages=" → ".join(message.names))
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._run_queue(message.pipeline, message.names)
 
-        confirm = ConfirmScreen(question, self.t("home.confirm.note"), yes=self.t("yes"), no=self.t("no"))
+        confirm = ConfirmScreen(question, phrase("home.confirm.note"))
         self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)

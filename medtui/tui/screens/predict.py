@@ -14,7 +14,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
 
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
@@ -23,8 +22,9 @@ from medtui.core.predict import METRICS, default_output_dir, predict_config, rea
 from medtui.core.runs.progress import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, register, t
+from medtui.tui.i18n import Phrase, phrase, register, t
 from medtui.tui.messages import Launched
+from medtui.tui.screens.base import MedtuiScreen
 
 PAGE = 500  # predictions shown in the table
 
@@ -53,7 +53,7 @@ TEXT = register({
 })
 
 
-class PredictScreen(Screen):
+class PredictScreen(MedtuiScreen):
     DEFAULT_CSS = """
     PredictScreen #predict-body { height: 1fr; }
     PredictScreen #predict-form { width: 36; height: 1fr; padding: 0 1; background: $panel; scrollbar-size-vertical: 1; }
@@ -76,43 +76,36 @@ class PredictScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, run: Run | None = None,
                  poll_interval: float = 0.5) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.run = run
         self.poll_interval = poll_interval
         self.sources: dict[str, ModelSource] = {}
         self.state = "idle"  # idle | starting | running | succeeded | failed
         self.reader: RunReader | None = None
         self.predictions = []
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        def tx(key: str, **fmt) -> str:
-            return t(key, self.lang, **fmt)
-
         yield Header()
         with Horizontal(id="predict-body"):
             with VerticalScroll(id="predict-form"):
-                yield Label(tx("predict.model"), classes="field")
-                yield Select([], prompt=tx("pick.model"), id="model")
-                yield Label(tx("predict.dataset"), classes="field")
+                yield self.tr(Label(classes="field"), "predict.model")
+                yield self.tr(Select([], id="model"), "pick.model")
+                yield self.tr(Label(classes="field"), "predict.dataset")
                 yield Select([], prompt="—", id="dataset")
-                yield Label(tx("predict.max_samples"), classes="field")
+                yield self.tr(Label(classes="field"), "predict.max_samples")
                 yield Input("100", id="max-samples", type="integer")
-                yield Label(tx("predict.max_new_tokens"), classes="field")
+                yield self.tr(Label(classes="field"), "predict.max_new_tokens")
                 yield Input("128", id="max-new-tokens", type="integer")
-                yield Button(tx("predict.start"), id="start", variant="primary")
+                yield self.tr(Button("", id="start", variant="primary"), "predict.start")
             with Vertical(id="predict-main"):
-                yield Static(tx("predict.idle"), id="predict-status")
+                yield self.tr(Static(id="predict-status"), "predict.idle")
                 yield ProgressBar(total=1, show_eta=False, id="predict-progress")
-                yield Static(tx("predict.no_metrics"), id="predict-metrics")
+                yield self.tr(Static(id="predict-metrics"), "predict.no_metrics")
                 yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="prediction-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = t("predict.title", self.lang)
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         self.query_one("#model", Select).set_options([(s.label, k) for k, s in self.sources.items()])
@@ -166,14 +159,14 @@ class PredictScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(t("predict.failed", self.lang, reason=reason), error=True)
+        self._status(phrase("predict.failed", reason=reason), error=True)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self.reader = RunReader(run.trainer_log)
         self.query_one("#predict-progress", ProgressBar).update(total=None, progress=0)
-        self._status(t("predict.running", self.lang, progress="…"))
+        self._status(phrase("predict.running", progress="…"))
         self._timer = self.set_interval(self.poll_interval, self._poll)
 
     def _poll(self) -> None:
@@ -184,7 +177,7 @@ class PredictScreen(Screen):
         bar = self.query_one("#predict-progress", ProgressBar)
         if progress.total_steps:
             bar.update(total=progress.total_steps, progress=progress.steps)
-            self._status(t("predict.running", self.lang, progress=f"{progress.steps}/{progress.total_steps}"))
+            self._status(phrase("predict.running", progress=f"{progress.steps}/{progress.total_steps}"))
         fresh = load_run(self.run.run_dir)
         if fresh.is_running:
             return
@@ -194,12 +187,23 @@ class PredictScreen(Screen):
             self._show_results(fresh)
         else:
             self.state = "failed"
-            self._status(t("predict.failed", self.lang, reason=fresh.reason() or fresh.status), error=True)
+            self._status(phrase("predict.failed", reason=fresh.reason() or fresh.status), error=True)
 
     # -- results ------------------------------------------------------------------------------
-    def _status(self, message: str, *, error: bool = False) -> None:
+    def _apply_title(self) -> None:
+        self.title = self.t("predict.title")
+
+    def relabel(self) -> None:
+        table = self.query_one("#predictions", DataTable)
+        for key in ("predict.prompt", "predict.predict", "predict.label"):
+            table.columns[key].label = Text(self.t(key))
+        table.refresh()
+        if self.predictions:
+            self._show_detail(table.cursor_row or 0)
+
+    def _status(self, message: str | Phrase, *, error: bool = False) -> None:
         status = self.query_one("#predict-status", Static)
-        status.update(message)
+        self.show(status, message)
         status.set_class(error, "-error")
 
     def _show_results(self, run: Run) -> None:
@@ -212,7 +216,11 @@ class PredictScreen(Screen):
         self.query_one("#predict-progress", ProgressBar).update(total=1, progress=1)
         self._status(self.workspace.relative(run.output_dir))
         shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
-        self.query_one("#predict-metrics", Static).update(shown or t("predict.no_metrics", self.lang))
+        metrics_view = self.query_one("#predict-metrics", Static)
+        if shown:
+            self.show(metrics_view, shown)
+        else:
+            self.tr(metrics_view, "predict.no_metrics")
         table = self.query_one("#predictions", DataTable)
         table.clear()
         self.predictions = read_predictions(run.output_dir, 0, PAGE)
@@ -231,9 +239,6 @@ class PredictScreen(Screen):
         if not 0 <= index < len(self.predictions):
             return
         pred = self.predictions[index]
-        def tx(key: str, **fmt) -> str:
-            return t(key, self.lang, **fmt)
-
         self.query_one("#prediction-detail", Static).update(
-            f"{tx('predict.prompt')}: {pred.prompt}\n{tx('predict.predict')}: {pred.predict}\n"
-            f"{tx('predict.label')}: {pred.label}")
+            f"{self.t('predict.prompt')}: {pred.prompt}\n{self.t('predict.predict')}: {pred.predict}\n"
+            f"{self.t('predict.label')}: {pred.label}")

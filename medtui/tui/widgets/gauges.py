@@ -74,6 +74,10 @@ class Gauges(Widget):
         self.stats: SysStats | None = None
         self._halt = threading.Event()
 
+    def set_lang(self, lang: str) -> None:
+        self.lang = lang
+        self.refresh()
+
     def on_mount(self) -> None:
         self.run_worker(self._sample_loop, thread=True, group="gauges", exclusive=True, exit_on_error=False)
 

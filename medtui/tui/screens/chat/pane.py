@@ -17,10 +17,11 @@ from textual.widgets.markdown import MarkdownStream
 from medtui.core.chat.client import ChatClient
 from medtui.core.chat.models import ModelSource
 from medtui.core.chat.transcript import Transcript
-from medtui.tui.i18n import t
+from medtui.tui.i18n import Phrase, t
+from medtui.tui.screens.base import Localised
 
 
-class ChatPane(Vertical):
+class ChatPane(Localised, Vertical):
     DEFAULT_CSS = """
     ChatPane { width: 1fr; height: 1fr; border: round $primary-darken-2; }
     ChatPane .pane-status { height: 1; padding: 0 1; color: $text-muted; text-style: italic; }
@@ -46,7 +47,7 @@ class ChatPane(Vertical):
         self._pieces: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(t("chat.empty", self.lang), classes="pane-status")
+        yield self.tr(Static(classes="pane-status"), "chat.empty")
         yield VerticalScroll(classes="pane-log")
 
     @property
@@ -61,19 +62,19 @@ class ChatPane(Vertical):
     def reply_so_far(self) -> str:
         return "".join(self._pieces)
 
-    def set_status(self, message: str, *, error: bool = False) -> None:
-        self.query_one(".pane-status", Static).update(message)
+    def set_status(self, message: str | Phrase, *, error: bool = False) -> None:
+        self.show(self.query_one(".pane-status", Static), message)
         self.set_class(error, "-error")
 
     async def add_user(self, message: str) -> None:
-        await self.log_view.mount_all([Static(t("chat.you", self.lang), classes="who who-user"),
+        await self.log_view.mount_all([self.tr(Static(classes="who who-user"), "chat.you"),
                                        Markdown(message, classes="user-text")])
         self.log_view.scroll_end(animate=False)
 
     async def begin_reply(self) -> None:
         self._pieces = []
         self._reply = Markdown("", classes="reply")
-        await self.log_view.mount_all([Static(t("chat.assistant", self.lang), classes="who"), self._reply])
+        await self.log_view.mount_all([self.tr(Static(classes="who"), "chat.assistant"), self._reply])
         self.log_view.anchor()
         self._stream = Markdown.get_stream(self._reply)
 

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input
 
 from medtui.core.chat import transcript as transcripts
@@ -25,7 +24,8 @@ from medtui.core.chat.client import ChatClient, WorkerError
 from medtui.core.chat.models import ModelSource, resolve_model
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.i18n import phrase, t
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.chat import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.chat.pane import ChatPane, PromptInput
 from medtui.tui.screens.chat.settings import ChatSettings
@@ -33,7 +33,8 @@ from medtui.tui.screens.chat.settings import ChatSettings
 SLOTS = ("a", "b")
 
 
-class ChatScreen(Screen):
+class ChatScreen(MedtuiScreen):
+    NAME = "chat"
     DEFAULT_CSS = """
     ChatScreen #chat-body { height: 1fr; }
     ChatScreen #chat-settings { width: 34; height: 1fr; padding: 0 1; background: $panel;
@@ -93,9 +94,7 @@ class ChatScreen(Screen):
     def __init__(self, workspace: Workspace, lang: str = "en", model: ModelSource | str | None = None, *,
                  template: str | None = None, autoload: bool = True,
                  client_factory: Callable[[], ChatClient] = ChatClient, transcripts_dir: Path | None = None) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.initial_model = model
         self.initial_template = template
         self.autoload = autoload and model is not None
@@ -105,7 +104,6 @@ class ChatScreen(Screen):
         #: Extra generation keys sent with every message (e.g. ``min_new_tokens`` on the HF backend).
         self.gen_extra: dict = {}
         self._panes: dict[str, ChatPane] = {}
-        localise_bindings(self, lang)
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -116,7 +114,7 @@ class ChatScreen(Screen):
                 with Horizontal(id="panes"):
                     yield ChatPane("a", self.lang, id="pane-a")
                     yield ChatPane("b", self.lang, id="pane-b")
-                yield PromptInput(id="prompt", placeholder=t("chat.prompt", self.lang))
+                yield self.tr(PromptInput(id="prompt"), "chat.prompt")
         yield Footer()
 
     @property
@@ -128,7 +126,6 @@ class ChatScreen(Screen):
         return self.settings.sources
 
     def on_mount(self) -> None:
-        self.title = t("chat.title", self.lang)
         self._panes = {slot: self.query_one(f"#pane-{slot}", ChatPane) for slot in SLOTS}
         self.settings.refresh_models()
         initial = self.initial_model
@@ -199,7 +196,7 @@ class ChatScreen(Screen):
     def _start_load(self, pane: ChatPane, source: ModelSource, template: str, *, reload: bool = False) -> None:
         pane.source, pane.template, pane.state = source, template, "loading"
         pane.transcript.model = source.label
-        pane.set_status(t("chat.loading", self.lang, model=source.label))
+        pane.set_status(phrase("chat.loading", model=source.label))
         if pane.client is None:
             pane.client = self.client_factory()
         self.run_worker(functools.partial(self._load_thread, pane.slot, pane.client, source, template, reload),
@@ -243,13 +240,13 @@ class ChatScreen(Screen):
     def _loaded(self, message: Loaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "ready"
-        pane.set_status(t("chat.ready", self.lang, model=pane.name_shown, template=pane.template))
+        pane.set_status(phrase("chat.ready", model=pane.name_shown, template=pane.template))
 
     @on(Unloaded)
     def _unloaded(self, message: Unloaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "empty"
-        pane.set_status(t("chat.empty", self.lang))
+        pane.set_status(phrase("chat.empty"))
         self.notify(t("chat.unloaded", self.lang))
 
     # -- chat ---------------------------------------------------------------------------------
@@ -280,7 +277,7 @@ class ChatScreen(Screen):
             pane.transcript.system = system
             pane.transcript.add_user(prompt)
             pane.state = "generating"
-            pane.set_status(t("chat.generating", self.lang, model=pane.name_shown))
+            pane.set_status(phrase("chat.generating", model=pane.name_shown))
             await pane.add_user(prompt)
             await pane.begin_reply()
             assert pane.client is not None
@@ -313,7 +310,7 @@ class ChatScreen(Screen):
         pane.transcript.add_assistant(reply, stopped=stopped or None, usage=usage, timings=timings)
         pane.state = "ready"
         rate = timings.get("tokens_per_s")
-        pane.set_status(t("chat.stats", self.lang, model=pane.name_shown,
+        pane.set_status(phrase("chat.stats", model=pane.name_shown,
                              tokens=usage.get("completion_tokens", "?"), rate=f"{rate:.1f}" if rate else "?"))
 
     @on(Failed)
@@ -326,8 +323,8 @@ class ChatScreen(Screen):
         crashed = message.kind in ("crash", "oom")
         pane.state = "error" if crashed or pane.client is None or not pane.client.alive else (
             "ready" if pane.client.loaded else "error")
-        hint = f" {t('chat.reload_hint', self.lang)}" if pane.state == "error" else ""
-        pane.set_status(message.message + hint, error=True)
+        pane.set_status(phrase("chat.with_hint", message=message.message, hint=phrase("chat.reload_hint"))
+                        if pane.state == "error" else message.message, error=True)
         await pane.add_error(message.message)
         self.notify(message.message, severity="error", timeout=8)
 

@@ -17,10 +17,10 @@ from medtui.core.chat.settings import GEN_ARGS, parse_gen
 from medtui.core.stages.spec import TEMPLATES
 from medtui.core.stages.validate import Problem
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import t
+from medtui.tui.screens.base import Localised
 
 
-class ChatSettings(VerticalScroll):
+class ChatSettings(Localised, VerticalScroll):
     """The left column; ``sources`` are the models offered, by key."""
 
     def __init__(self, workspace: Workspace, lang: str, *, id: str = "chat-settings") -> None:
@@ -30,29 +30,30 @@ class ChatSettings(VerticalScroll):
         self.sources: dict[str, ModelSource] = {}
 
     def compose(self) -> ComposeResult:
-        def tx(key: str) -> str:
-            return t(key, self.lang)
-
-        yield Label(tx("chat.model"), classes="field")
-        yield Select([], prompt=tx("pick.model"), id="model-a")
-        yield Label(tx("chat.adapters"), classes="field")
+        yield self.tr(Label(classes="field"), "chat.model")
+        yield self.tr(Select([], id="model-a"), "pick.model")
+        yield self.tr(Label(classes="field"), "chat.adapters")
         yield Input(id="adapters", placeholder="saves/…/lora/sft")
-        yield Label(tx("chat.template"), classes="field")
+        yield self.tr(Label(classes="field"), "chat.template")
         yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
-        yield Label(tx("chat.system"), classes="field")
+        yield self.tr(Label(classes="field"), "chat.system")
         yield Input(id="system")
-        yield Label(tx("chat.generation"), classes="field")
+        yield self.tr(Label(classes="field"), "chat.generation")
         for arg in GEN_ARGS:
             with Horizontal(classes="gen-row"):
-                yield Label(tx(f"gen.{arg.name}"))
+                yield self.tr(Label(), f"gen.{arg.name}")
                 yield Input(str(arg.default), id=f"gen-{arg.name}",
                             type="integer" if arg.type == "int" else "number", tooltip=arg.help(self.lang))
         with Horizontal(id="load-row"):
-            yield Button(tx("chat.load"), id="load", variant="primary")
-            yield Button(tx("chat.unload"), id="unload")
-        yield Checkbox(tx("chat.compare"), id="compare")
-        yield Label(tx("chat.model_b"), classes="field")
-        yield Select([], prompt=tx("pick.model"), id="model-b", disabled=True)
+            yield self.tr(Button("", id="load", variant="primary"), "chat.load")
+            yield self.tr(Button("", id="unload"), "chat.unload")
+        yield self.tr(Checkbox("", id="compare"), "chat.compare")
+        yield self.tr(Label(classes="field"), "chat.model_b")
+        yield self.tr(Select([], id="model-b", disabled=True), "pick.model")
+
+    def relabel(self) -> None:
+        for arg in GEN_ARGS:
+            self.query_one(f"#gen-{arg.name}", Input).tooltip = arg.help(self.lang)
 
     # -- models -------------------------------------------------------------------------------
     def refresh_models(self) -> None:

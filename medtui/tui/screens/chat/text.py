@@ -5,7 +5,6 @@ from __future__ import annotations
 from medtui.tui.i18n import register
 
 TEXT = register({
-    "chat.title": ("Chat", "对话"),
     "chat.model": ("Model", "模型"),
     "chat.adapters": ("Extra LoRA adapters (a,b)", "额外的 LoRA 适配器(a,b)"),
     "chat.template": ("Template", "对话模板"),
@@ -28,6 +27,7 @@ TEXT = register({
     "chat.generating": ("{model} · generating (Esc stops)", "{model} · 生成中(Esc 停止)"),
     "chat.stats": ("{model} · {tokens} tokens, {rate} tokens/s", "{model} · {tokens} 个 token,{rate} token/秒"),
     "chat.stopped": ("(stopped)", "(已停止)"),
+    "chat.with_hint": ("{message} {hint}", "{message} {hint}"),
     "chat.reload_hint": ("Press Ctrl+R to reload.", "按 Ctrl+R 重新加载。"),
     "chat.need_model": ("Load a model first.", "请先加载模型。"),
     "chat.need_model_b": ("Choose the second model to compare with.", "请选择用于对比的第二个模型。"),

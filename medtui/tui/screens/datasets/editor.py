@@ -9,19 +9,19 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static, TextArea
 
 from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.i18n import Phrase, phrase, t
+from medtui.tui.screens.base import MedtuiModal, MedtuiScreen
 from medtui.tui.screens.datasets.forms import FORM_CSS
 from medtui.tui.screens.datasets.text import clip, value_text
 
 CELL = 28
 
 
-class RecordForm(ModalScreen[dict[str, Any] | None]):
+class RecordForm(MedtuiModal):
     """One record's fields: text areas for strings, a checkbox for booleans, JSON for the rest."""
 
     DEFAULT_CSS = FORM_CSS + """
@@ -31,15 +31,14 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.record.cancel"),
                 Binding("ctrl+s", "submit", "Save", id="datasets.record.save")]
 
-    def __init__(self, record: dict[str, Any], title: str, lang: str = "en"):
-        super().__init__()
-        self.record, self.title_text, self.lang = dict(record), title, lang
+    def __init__(self, record: dict[str, Any], title: str | Phrase, lang: str | None = None):
+        super().__init__(lang=lang)
+        self.record, self.title_text = dict(record), title
         self.fields = list(record)
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form", id="record-form"):
-            yield Label(self.title_text, classes="title")
+            yield self.show(Label(classes="title"), self.title_text)
             for i, key in enumerate(self.fields):
                 value = self.record[key]
                 if isinstance(value, bool):
@@ -52,8 +51,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                     yield Input(json.dumps(value, ensure_ascii=False), id=f"field-{i}")
             yield Static("", classes="error", id="record-error")
             with Horizontal(classes="buttons"):
-                yield Button(t("datasets.save", self.lang), variant="primary", id="ok")
-                yield Button(t("datasets.cancel", self.lang), id="cancel")
+                yield self.tr(Button("", variant="primary", id="ok"), "datasets.save")
+                yield self.tr(Button("", id="cancel"), "datasets.cancel")
 
     @on(Button.Pressed, "#ok")
     def action_submit(self) -> None:
@@ -77,7 +76,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.dismiss(None)
 
 
-class RecordsEditor(Screen[bool]):
+class RecordsEditor(MedtuiScreen):
     """Add, edit, duplicate and delete the records of a :class:`DatasetDocument`; ctrl+s saves atomically.
 
     Dismisses with True when something was saved.
@@ -96,12 +95,11 @@ class RecordsEditor(Screen[bool]):
         Binding("escape", "close", "Back", id="datasets.editor.close"),
     ]
 
-    def __init__(self, document: DatasetDocument, blank: dict[str, Any], label: str, lang: str = "en"):
-        super().__init__()
-        self.document, self.blank, self.label, self.lang = document, blank, label, lang
+    def __init__(self, document: DatasetDocument, blank: dict[str, Any], label: str, lang: str | None = None):
+        super().__init__(lang=lang)
+        self.document, self.blank, self.label = document, blank, label
         self.saved = False
         self._confirm_discard = False
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title")
@@ -128,6 +126,9 @@ class RecordsEditor(Screen[bool]):
             table.move_cursor(row=max(0, min(cursor, len(self.document.records) - 1)))
         self._title()
 
+    def relabel(self) -> None:
+        self._title()
+
     def _title(self) -> None:
         text = t("datasets.editing", self.lang, file=self.label, n=len(self.document.records))
         if self.document.dirty:
@@ -145,7 +146,7 @@ class RecordsEditor(Screen[bool]):
             if record is not None:
                 self._fill(self.document.add(record))
 
-        self.app.push_screen(RecordForm(template, t("datasets.new_record", self.lang), self.lang), done)
+        self.app.push_screen(RecordForm(template, phrase("datasets.new_record"), self.lang), done)
 
     def action_edit(self) -> None:
         row = self._row()
@@ -158,7 +159,7 @@ class RecordsEditor(Screen[bool]):
                 self._fill(row)
 
         record = {**{f: "" for f in self._fields()}, **self.document.records[row]}
-        self.app.push_screen(RecordForm(record, t("datasets.record_title", self.lang, index=row), self.lang), done)
+        self.app.push_screen(RecordForm(record, phrase("datasets.record_title", index=row), self.lang), done)
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:

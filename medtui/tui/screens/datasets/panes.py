@@ -27,7 +27,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.stages.fit import TRAIN_STAGES
 from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import t
+from medtui.tui.screens.base import Localised
 from medtui.tui.screens.datasets.text import render_page
 
 
@@ -65,17 +65,15 @@ def model_options(workspace: Workspace) -> list[tuple[str, str]]:
             if (p / "tokenizer.json").is_file() or (p / "tokenizer_config.json").is_file()]
 
 
-class DatasetPane(TabPane):
+class DatasetPane(Localised, TabPane):
     """A tab about the dataset highlighted in the list."""
 
-    def __init__(self, title: str, catalog: Catalog, lang: str, *, id: str) -> None:
-        super().__init__(title, id=id)
+    def __init__(self, title_key: str, catalog: Catalog, lang: str, *, id: str) -> None:
+        super().__init__("", id=id)
         self.catalog = catalog
         self.lang = lang
         self.row: DatasetRow | None = None
-
-    def _t(self, key: str, **kw: Any) -> str:
-        return t(key, self.lang, **kw)
+        self.tr(self, title_key)
 
     def show(self, row: DatasetRow | None) -> None:
         """Show ``row`` (None: nothing is selected)."""
@@ -94,7 +92,7 @@ class PreviewPane(DatasetPane):
     """Pages of records; ``]``/``[`` page, ``g`` jumps to a record, ``x`` expands long fields."""
 
     def __init__(self, catalog: Catalog, lang: str, *, page_size: int = 5, edit_limit: int = EDIT_LIMIT) -> None:
-        super().__init__(t("datasets.preview", lang), catalog, lang, id="tab-preview")
+        super().__init__("datasets.preview", catalog, lang, id="tab-preview")
         self.page_size, self.edit_limit = page_size, edit_limit
         self.start = 0
         self.page: list[tuple[int, dict]] = []
@@ -103,7 +101,7 @@ class PreviewPane(DatasetPane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="page-bar"):
             yield Static("", id="page-info")
-            yield Input(placeholder=self._t("datasets.jump_to") + " #", id="jump", type="integer", compact=True)
+            yield self.tr(Input(id="jump", type="integer", compact=True), "datasets.jump_to")
         with VerticalScroll(id="records"):
             yield Static("", id="records-view")
 
@@ -111,7 +109,15 @@ class PreviewPane(DatasetPane):
         super().show(row)
         self.start, self.page = 0, []
         if row is None:
-            self.show_message(self._t("datasets.no_dataset"))
+            self.show_message(self.t("datasets.no_dataset"))
+        else:
+            self.load_page()
+
+    def relabel(self) -> None:
+        if self.page:
+            self.render_page()
+        elif self.row is None:
+            self.show_message(self.t("datasets.no_dataset"))
         else:
             self.load_page()
 
@@ -125,12 +131,12 @@ class PreviewPane(DatasetPane):
             return
         if row.hub:
             source = next((f"{k}: {row.entry[k]}" for k in SOURCE_KEYS if row.entry.get(k)), "")
-            self.show_message(self._t("datasets.hub_hosted", source=source))
+            self.show_message(self.t("datasets.hub_hosted", source=source))
             return
         if not row.exists:
             self.show_message(f"{row.path}: file not found")
             return
-        self.query_one("#page-info", Static).update(self._t("datasets.loading"))
+        self.query_one("#page-info", Static).update(self.t("datasets.loading"))
         self._read_page(row.name, self.start, self.page_size)
 
     @work(thread=True, exclusive=True, group="datasets-page", exit_on_error=False)
@@ -155,7 +161,7 @@ class PreviewPane(DatasetPane):
         if not message.page and self.start > 0:
             total = self.catalog.totals.get(message.name)
             self.start = max(0, (total or 0) - self.page_size)
-            self.notify(self._t("datasets.no_record", n=message.start, total=total), severity="warning")
+            self.notify(self.t("datasets.no_record", n=message.start, total=total), severity="warning")
             self.load_page()
             return
         self.page = message.page
@@ -164,7 +170,7 @@ class PreviewPane(DatasetPane):
     def render_page(self) -> None:
         view = self.query_one("#records-view", Static)
         if not self.page:
-            view.update(self._t("datasets.no_records"))
+            view.update(self.t("datasets.no_records"))
         else:
             view.update(render_page(self.page, expanded=self.expanded, lang=self.lang))
         self.query_one("#records", VerticalScroll).scroll_home(animate=False)
@@ -175,11 +181,11 @@ class PreviewPane(DatasetPane):
         if row is None or row.hub or not row.exists or not self.page:
             return
         total = self.catalog.totals.get(row.name)
-        info = self._t("datasets.page_info", first=self.page[0][0], last=self.page[-1][0],
+        info = self.t("datasets.page_info", first=self.page[0][0], last=self.page[-1][0],
                        total=total if total is not None else "…")
         size = row.size or 0
-        edit = (self._t("datasets.preview_only", size=human_size(size), limit=human_size(self.edit_limit))
-                if size > self.edit_limit or (row.path and row.path.is_dir()) else self._t("datasets.editable"))
+        edit = (self.t("datasets.preview_only", size=human_size(size), limit=human_size(self.edit_limit))
+                if size > self.edit_limit or (row.path and row.path.is_dir()) else self.t("datasets.editable"))
         self.query_one("#page-info", Static).update(f"{info} · {edit}")
 
     def next_page(self) -> None:
@@ -223,22 +229,35 @@ class ValidatePane(DatasetPane):
     """Checks the records against a stage (and a tokenizer, for lengths over cutoff_len)."""
 
     def __init__(self, catalog: Catalog, lang: str) -> None:
-        super().__init__(t("datasets.validate", lang), catalog, lang, id="tab-validate")
+        super().__init__("datasets.validate", catalog, lang, id="tab-validate")
+        self.validated: ValidationDone | None = None
+
+    def relabel(self) -> None:
+        stage = self.query_one("#stage", Select)
+        with self.prevent(Select.Changed):
+            value = stage.value
+            stage.set_options(self._stages())
+            stage.value = value
+        if self.validated is not None:
+            self._validated(self.validated)
+
+    def _stages(self) -> list[tuple[str, str]]:
+        return [(f"{s} · {stage_title(s, self.lang)}", s) for s in TRAIN_STAGES]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="controls"):
-            yield Select([(f"{s} · {stage_title(s, self.lang)}", s) for s in TRAIN_STAGES], value="sft",
-                         allow_blank=False, id="stage", compact=True)
-            yield Select(model_options(self.catalog.workspace), prompt=self._t("datasets.no_model_short"), id="model",
-                         compact=True)
-            yield Input(str(ARG_BY_NAME["cutoff_len"].default), placeholder=self._t("datasets.cutoff"), id="cutoff",
-                        type="integer", compact=True)
-            yield Button(self._t("datasets.run_validate"), id="run-validate", variant="primary", compact=True)
+            yield Select(self._stages(), value="sft", allow_blank=False, id="stage", compact=True)
+            yield self.tr(Select(model_options(self.catalog.workspace), id="model", compact=True),
+                          "datasets.no_model_short")
+            yield self.tr(Input(str(ARG_BY_NAME["cutoff_len"].default), id="cutoff", type="integer", compact=True),
+                          "datasets.cutoff")
+            yield self.tr(Button("", id="run-validate", variant="primary", compact=True), "datasets.run_validate")
         with VerticalScroll(id="report-scroll"):
             yield Static("", id="report")
 
     def show(self, row: DatasetRow | None) -> None:
         super().show(row)
+        self.validated = None
         self.query_one("#report", Static).update("")
 
     @on(Button.Pressed, "#run-validate")
@@ -252,7 +271,7 @@ class ValidatePane(DatasetPane):
             cutoff = int(self.query_one("#cutoff", Input).value or ARG_BY_NAME["cutoff_len"].default)
         except ValueError:
             cutoff = ARG_BY_NAME["cutoff_len"].default
-        self.query_one("#report", Static).update(self._t("datasets.working"))
+        self.query_one("#report", Static).update(self.t("datasets.working"))
         self._validate(row.name, row.path, row.entry, stage, None if model is Select.NULL else str(model), cutoff)
 
     @work(thread=True, exclusive=True, group="datasets-validate", exit_on_error=False)
@@ -271,6 +290,7 @@ class ValidatePane(DatasetPane):
     def _validated(self, message: ValidationDone) -> None:
         if self.row is None or message.name != self.row.name:
             return
+        self.validated = message
         report = self.query_one("#report", Static)
         if message.error:
             report.update(f"[red]{message.error}[/red]")
@@ -298,22 +318,34 @@ class StatsPane(DatasetPane):
     """Length statistics and a histogram per field, in characters or tokens."""
 
     def __init__(self, catalog: Catalog, lang: str) -> None:
-        super().__init__(t("datasets.stats", lang), catalog, lang, id="tab-stats")
+        super().__init__("datasets.stats", catalog, lang, id="tab-stats")
         self.stats: dict | None = None
         self.plotted: tuple[str, list[int]] | None = None  # (title, bar heights) of the histogram shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="controls"):
-            yield Select(model_options(self.catalog.workspace), prompt=self._t("datasets.no_model_short"),
-                         id="stats-model", compact=True)
+            yield self.tr(Select(model_options(self.catalog.workspace), id="stats-model", compact=True),
+                          "datasets.no_model_short")
             yield Select([("record", "record")], value="record", allow_blank=False, id="field", compact=True)
-            yield Select([(self._t("datasets.chars"), "chars"), (self._t("datasets.tokens"), "tokens")], value="chars",
-                         allow_blank=False, id="unit", compact=True)
-            yield Button(self._t("datasets.run_stats"), id="run-stats", variant="primary", compact=True)
+            yield Select(self._units(), value="chars", allow_blank=False, id="unit", compact=True)
+            yield self.tr(Button("", id="run-stats", variant="primary", compact=True), "datasets.run_stats")
         with Horizontal(id="stats-body"):
             with VerticalScroll(id="stats-scroll"):
                 yield Static("", id="stats-summary")
             yield PlotextPlot(id="histogram")
+
+    def _units(self) -> list[tuple[str, str]]:
+        return [(self.t("datasets.chars"), "chars"), (self.t("datasets.tokens"), "tokens")]
+
+    def relabel(self) -> None:
+        unit = self.query_one("#unit", Select)
+        with self.prevent(Select.Changed):
+            value = unit.value
+            unit.set_options(self._units())
+            unit.value = value
+        if self.stats:
+            self.query_one("#stats-summary", Static).update("\n".join(format_stats(self.stats, self.lang)))
+            self.plot()
 
     def show(self, row: DatasetRow | None) -> None:
         super().show(row)
@@ -329,7 +361,7 @@ class StatsPane(DatasetPane):
         if row is None or row.path is None:
             return
         model = self.query_one("#stats-model", Select).value
-        self.query_one("#stats-summary", Static).update(self._t("datasets.working"))
+        self.query_one("#stats-summary", Static).update(self.t("datasets.working"))
         self._compute_stats(row.name, row.path, row.entry, None if model is Select.NULL else str(model))
 
     @work(thread=True, exclusive=True, group="datasets-stats", exit_on_error=False)
@@ -373,10 +405,10 @@ class StatsPane(DatasetPane):
         plt = plot.plt
         plt.clear_figure()
         if not data:
-            self.plotted = (self._t("datasets.no_model") if unit == "tokens" else "-", [])
+            self.plotted = (self.t("datasets.no_model") if unit == "tokens" else "-", [])
         else:
             edges, counts = data["edges"], data["counts"]
             plt.bar([str(e) for e in edges[:-1]], counts)
-            self.plotted = (self._t("datasets.histogram", field=field, unit=self._t(f"datasets.{unit}")), counts)
+            self.plotted = (self.t("datasets.histogram", field=field, unit=self.t(f"datasets.{unit}")), counts)
         plt.title(self.plotted[0])
         plot.refresh()

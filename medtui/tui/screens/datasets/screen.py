@@ -8,13 +8,11 @@ handlers own the screen's state.
 
 from __future__ import annotations
 
-from typing import Any
-
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent
 from textual.worker import Worker, WorkerState
 
@@ -24,7 +22,7 @@ from medtui.core.data.listing import DatasetRow, human_size, list_datasets
 from medtui.core.data.schema import SCHEMAS, create_dataset
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
 from medtui.tui.screens.datasets.panes import Catalog, PreviewPane, StatsPane, ValidatePane
@@ -55,7 +53,8 @@ def _clip_start(text: str, cells: int, *, keep_end: bool = False) -> str:
     return text + "…"
 
 
-class DatasetsScreen(Screen):
+class DatasetsScreen(MedtuiScreen):
+    NAME = "datasets"
     DEFAULT_CSS = """
     DatasetsScreen #banner { height: auto; padding: 0 1; background: $boost; }
     DatasetsScreen #banner.error { background: $error 30%; }
@@ -93,16 +92,11 @@ class DatasetsScreen(Screen):
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, page_size: int = 5, edit_limit: int = EDIT_LIMIT):
-        super().__init__()
-        self.workspace, self.lang = workspace, lang
+        super().__init__(workspace, lang)
         self.page_size, self.edit_limit = page_size, edit_limit
         self.registry = workspace.registry()
         self.catalog = Catalog(workspace)
         self.current: str | None = None
-        localise_bindings(self, lang)
-
-    def _t(self, key: str, **kw: Any) -> str:
-        return t(key, self.lang, **kw)
 
     @property
     def rows(self) -> dict[str, DatasetRow]:
@@ -137,7 +131,7 @@ class DatasetsScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#datasets", DataTable)
         for key in COLUMNS:
-            table.add_column(self._t(f"datasets.{key}"), key=key)
+            table.add_column(self.t(f"datasets.{key}"), key=key)
         self._reload()
 
     def on_unmount(self) -> None:
@@ -150,18 +144,34 @@ class DatasetsScreen(Screen):
             self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", severity="error")
 
     # -- list --------------------------------------------------------------------------
+    def relabel(self) -> None:
+        self._show_banner()
+        table = self.query_one("#datasets", DataTable)
+        for key in COLUMNS:
+            table.columns[key].label = Text(self.t(f"datasets.{key}"))
+        for row in self.rows.values():
+            for key, cell in zip(COLUMNS, self._cells(row)):
+                table.update_cell(row.name, key, cell)
+        table.refresh()
+
     def _reload(self, select: str | None = None) -> None:
         self.registry.reload()
+        self._show_banner()
+        self.catalog.reset(list_datasets(self.registry))
+        self._fill_table(select)
+
+    def _show_banner(self) -> None:
         banner = self.query_one("#banner", Static)
         rel = self.workspace.relative(self.registry.path)
         if self.registry.error:
-            banner.update(f"{self._t('datasets.title')} · {rel} · {self._t('datasets.read_only')}\n"
-                          + self._t("datasets.registry_error", error=self.registry.error))
+            banner.update(f"{self.t('datasets.title')} · {rel} · {self.t('datasets.read_only')}\n"
+                          + self.t("datasets.registry_error", error=self.registry.error))
             banner.add_class("error")
         else:
-            banner.update(f"{self._t('datasets.title')} · {rel}")
+            banner.update(f"{self.t('datasets.title')} · {rel}")
             banner.remove_class("error")
-        self.catalog.reset(list_datasets(self.registry))
+
+    def _fill_table(self, select: str | None) -> None:
         table = self.query_one("#datasets", DataTable)
         table.clear()
         for row in self.rows.values():
@@ -178,17 +188,17 @@ class DatasetsScreen(Screen):
 
     def _cells(self, row: DatasetRow) -> tuple[str, ...]:
         if row.hub:
-            exists = self._t("datasets.hub")
+            exists = self.t("datasets.hub")
         else:
-            exists = self._t("datasets.yes") if row.exists else self._t("datasets.missing")
+            exists = self.t("datasets.yes") if row.exists else self.t("datasets.missing")
         if row.name in self.catalog.errors:
             records = "error"
         elif row.name in self.totals:
             records = str(self.totals[row.name])
         else:
-            records = self._t("datasets.counting") if row.exists else "-"
+            records = self.t("datasets.counting") if row.exists else "-"
         return (_clip_start(row.name, 24), records, ",".join(row.stages) or "-", row.formatting,
-                self._t("datasets.yes") if row.ranking else self._t("datasets.no"), human_size(row.size), exists,
+                self.t("datasets.yes") if row.ranking else self.t("datasets.no"), human_size(row.size), exists,
                 _clip_start(row.source, 32, keep_end=True))
 
     @work(thread=True, exclusive=True, group="datasets-count", exit_on_error=False)
@@ -250,7 +260,7 @@ class DatasetsScreen(Screen):
     # -- registry edits ----------------------------------------------------------------
     def _writable(self) -> bool:
         if self.registry.read_only:
-            self.notify(self._t("datasets.refused"), severity="error")
+            self.notify(self.t("datasets.refused"), severity="error")
             return False
         return True
 
@@ -275,10 +285,10 @@ class DatasetsScreen(Screen):
             self.registry.reload()
             if name in self.registry:
                 self.registry.update(name, entry)
-                self.notify(self._t("datasets.updated", name=name))
+                self.notify(self.t("datasets.updated", name=name))
             else:
                 self.registry.add(name, entry)
-                self.notify(self._t("datasets.registered", name=name))
+                self.notify(self.t("datasets.registered", name=name))
         except MedtuiError as exc:
             self.notify(str(exc), severity="error")
         self._reload(select=name)
@@ -294,7 +304,7 @@ class DatasetsScreen(Screen):
             try:
                 self.registry.reload()
                 self.registry.remove(name)
-                self.notify(self._t("datasets.removed", name=name))
+                self.notify(self.t("datasets.removed", name=name))
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
             self._reload()
@@ -315,7 +325,7 @@ class DatasetsScreen(Screen):
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.notify(self._t("datasets.created", file=self.workspace.relative(path), name=name))
+            self.notify(self.t("datasets.created", file=self.workspace.relative(path), name=name))
             self._reload(select=name)
             self.action_edit_records()
 

@@ -38,7 +38,7 @@ TEXT = register({
     "datasets.edit_records": ("Edit records", "编辑记录"),
     "datasets.next_page": ("Next page", "下一页"),
     "datasets.prev_page": ("Prev page", "上一页"),
-    "datasets.jump_to": ("Go to record", "跳转到记录"),
+    "datasets.jump_to": ("Go to record #", "跳转到记录 #"),
     "datasets.refresh": ("Refresh", "刷新"),
     "datasets.back": ("Back", "返回"),
     "datasets.save": ("Save", "保存"),
@@ -97,6 +97,8 @@ TEXT = register({
     "datasets.histogram": ("{field} length ({unit})", "{field} 长度({unit})"),
     "datasets.more": (" … (+{cut} chars, x expands)", " … (+{cut} 字符, x 展开)"),
     "datasets.no_record": ("no record {n} (the dataset has {total})", "没有第 {n} 条记录(共 {total} 条)"),
+    "datasets.need": ("{field}: ?", "{field}:?"),
+    "datasets.ranking_box": ("Ranking (ranking)", "偏好 (ranking)"),
     "datasets.already": ("{name}: already registered", "{name}:已注册"),
     # footer labels, keyed by binding id
     "datasets.jump": ("Go to", "跳转到记录"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -33,7 +34,7 @@ from textual.widgets import (
 from medtui.core.errors import MedtuiError
 from medtui.core.hub import download
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import t
+from medtui.tui.screens.base import Localised
 from medtui.tui.screens.models.text import TEXT
 
 JobFactory = Callable[[download.DownloadRequest], Any]
@@ -70,20 +71,12 @@ class View:
         return cls(state.status, state.message, state.error_kind, state.summary(), state.fraction, tuple(rows), skipped)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-class ModelsPane(TabPane):
+class ModelsPane(Localised, TabPane):
     def __init__(self, title_key: str, workspace: Workspace, lang: str, *, id: str) -> None:
-        super().__init__(t(title_key, lang), id=id)
+        super().__init__("", id=id)
         self.workspace = workspace
         self.lang = lang
-
-    def _t(self, key: str, **fmt: Any) -> str:
-        return t(key, self.lang, **fmt)
+        self.tr(self, title_key)
 
 
 class DownloadPane(ModelsPane):
@@ -114,46 +107,45 @@ class DownloadPane(ModelsPane):
         self.view: View | None = None
         self.suggestions: list = []
         self._rows: dict[str, FileRow] = {}
+        self._say: Callable[[], str] = lambda: self.t("models.idle")
 
     def compose(self) -> ComposeResult:
-        tx = self._t
         with Horizontal(classes="row"):
             with RadioSet(id="dl-kind", compact=True):
-                yield RadioButton(tx("models.model"), value=True, id="kind-model")
-                yield RadioButton(tx("models.dataset"), id="kind-dataset")
+                yield self.tr(RadioButton("", value=True, id="kind-model"), "models.model")
+                yield self.tr(RadioButton("", id="kind-dataset"), "models.dataset")
             with RadioSet(id="dl-hub", compact=True):
                 yield RadioButton("ModelScope", value=True, id="hub-modelscope")
                 yield RadioButton("Hugging Face", id="hub-hf")
         with Horizontal(classes="row"):
-            yield Label(tx("models.id"))
-            yield Input(placeholder=tx("models.id_hint"), id="dl-id", compact=True)
-            yield Input(placeholder=tx("models.revision"), id="dl-revision", compact=True)
+            yield self.tr(Label(), "models.id")
+            yield self.tr(Input(id="dl-id", compact=True), "models.id_hint")
+            yield self.tr(Input(id="dl-revision", compact=True), "models.revision")
         with Horizontal(classes="row"):
-            yield Label(tx("models.include"))
-            yield Input(placeholder=tx("models.globs"), id="dl-include", compact=True)
-            yield Label(tx("models.exclude"))
-            yield Input(placeholder=tx("models.globs"), id="dl-exclude", compact=True)
+            yield self.tr(Label(), "models.include")
+            yield self.tr(Input(id="dl-include", compact=True), "models.globs")
+            yield self.tr(Label(), "models.exclude")
+            yield self.tr(Input(id="dl-exclude", compact=True), "models.globs")
         with Horizontal(classes="row"):
-            yield Label(tx("models.endpoint"))
-            yield Input(download.default_endpoint() or "", placeholder=tx("models.endpoint_hint"), id="dl-endpoint",
-                        compact=True)
+            yield self.tr(Label(), "models.endpoint")
+            yield self.tr(Input(download.default_endpoint() or "", id="dl-endpoint", compact=True), "models.endpoint_hint")
         with Horizontal(classes="row", id="dl-actions"):
-            yield Button(tx("models.start"), id="dl-start", variant="primary", compact=True)
-            yield Button(tx("models.cancel"), id="dl-cancel", compact=True, disabled=True)
+            yield self.tr(Button("", id="dl-start", variant="primary", compact=True), "models.start")
+            yield self.tr(Button("", id="dl-cancel", compact=True, disabled=True), "models.cancel")
             yield Static("", id="dl-dest")
         with Horizontal(id="dl-progress-row"):
             yield ProgressBar(total=100, show_eta=False, id="dl-bar")
             yield Static("", id="dl-summary")
         yield DataTable(id="dl-files", cursor_type="row")
-        yield Static(tx("models.idle"), id="dl-status")
-        yield Button(tx("models.register_files"), id="dl-register", compact=True)
+        yield Static(self.t("models.idle"), id="dl-status", markup=False)
+        yield self.tr(Button("", id="dl-register", compact=True), "models.register_files")
 
     def on_mount(self) -> None:
         files = self.query_one("#dl-files", DataTable)
-        files.add_column(self._t("models.file"), key="file")
-        files.add_column(self._t("models.size"), key="size", width=10)
-        files.add_column(self._t("models.progress"), key="progress", width=8)
-        files.add_column(self._t("models.state"), key="state", width=18)
+        files.add_column(self.t("models.file"), key="file")
+        files.add_column(self.t("models.size"), key="size", width=10)
+        files.add_column(self.t("models.progress"), key="progress", width=8)
+        files.add_column(self.t("models.state"), key="state", width=18)
 
     def on_unmount(self) -> None:
         """Leaving the screen stops a running download (it resumes when started again)."""
@@ -176,7 +168,8 @@ class DownloadPane(ModelsPane):
         try:
             request = self._form_request()
         except MedtuiError as exc:
-            self._status(f"[red]{_escape(str(exc))}[/]")
+            reason = str(exc)
+            self._status(lambda: reason, "error")
             return
         self.request = request
         self.suggestions = []
@@ -185,8 +178,8 @@ class DownloadPane(ModelsPane):
         self.query_one("#dl-register").remove_class("visible")
         self.query_one("#dl-bar", ProgressBar).update(progress=0)
         self.query_one("#dl-summary", Static).update("")
-        self.query_one("#dl-dest", Static).update(self._t("models.to", dest=self.workspace.relative(request.dest)))
-        self._status(self._t("models.listing"))
+        self.query_one("#dl-dest", Static).update(self.t("models.to", dest=self.workspace.relative(request.dest)))
+        self._status(lambda: self.t("models.listing"))
         self._set_running(True)
         self.job = self.start_download(request)
         self._download_worker(self.job)
@@ -226,21 +219,21 @@ class DownloadPane(ModelsPane):
         dest = self.workspace.relative(self.request.dest) if self.request else ""
         if view.status == "done":
             fetched = len(view.files) - view.skipped
-            text = self._t("models.done", n=len(view.files), dest=dest, fetched=fetched, skipped=view.skipped)
             self.suggestions = [s for s in message.suggestions if s.entry is not None and not s.registered_as]
-            lines = [text]
+            lines = []
             for s in message.suggestions:
                 if s.registered_as:
                     lines.append(f"{s.entry['file_name'] if s.entry else s.file.name}: = {s.registered_as}")
                 elif s.entry is not None:
                     lines.append(f"{s.name}: {s.entry['file_name']} ({s.columns_text})")
-            self._status("\n".join(_escape(line) for line in lines))
+            self._status(lambda: "\n".join([self.t("models.done", n=len(view.files), dest=dest, fetched=fetched,
+                                                     skipped=view.skipped), *lines]))
             self.query_one("#dl-register").set_class(bool(self.suggestions), "visible")
             self.post_message(self.StateChanged())
         elif view.status == "cancelled":
-            self._status(f"[yellow]{self._t('models.cancelled')}[/]")
+            self._status(lambda: self.t("models.cancelled"), "warning")
         else:
-            self._status(f"[red]{_escape(view.message)}[/]")
+            self._status(lambda: view.message, "error")
 
     def _show(self, view: View) -> None:
         self.view = view
@@ -259,14 +252,28 @@ class DownloadPane(ModelsPane):
                     table.update_cell(row.path, key, cell)
             self._rows[row.path] = row
         if view.status == "downloading":
-            self._status("")
+            self._status(lambda: "")
 
     def _state_text(self, row: FileRow) -> str:
-        return {"queued": self._t("models.queued"), "skipped": self._t("models.skipped"),
-                "done": self._t("models.done_file"), "failed": self._t("models.failed_file"), "active": "↓"}[row.state]
+        return {"queued": self.t("models.queued"), "skipped": self.t("models.skipped"),
+                "done": self.t("models.done_file"), "failed": self.t("models.failed_file"), "active": "↓"}[row.state]
 
-    def _status(self, text: str) -> None:
-        self.query_one("#dl-status", Static).update(text)
+    def _status(self, say: Callable[[], str], kind: str = "") -> None:
+        """Show what ``say`` returns (again after a language switch); ``kind`` is error or warning."""
+        self._say = say
+        status = self.query_one("#dl-status", Static)
+        status.update(say())
+        status.set_class(kind == "error", "-error")
+        status.set_class(kind == "warning", "-warning")
+
+    def relabel(self) -> None:
+        self.query_one("#dl-status", Static).update(self._say())
+        table = self.query_one("#dl-files", DataTable)
+        for key in ("file", "size", "progress", "state"):
+            table.columns[key].label = Text(self.t(f"models.{key}"))
+        for row in self._rows.values():
+            table.update_cell(row.path, "state", self._state_text(row))
+        table.refresh()
 
     @on(Button.Pressed, "#dl-cancel")
     def cancel(self) -> None:
@@ -279,7 +286,7 @@ class DownloadPane(ModelsPane):
         from medtui.core.data.detect import register
 
         if not self.suggestions:
-            self._status(self._t("models.nothing_to_register"))
+            self._status(lambda: self.t("models.nothing_to_register"))
             return
         names, errors = [], []
         for s in self.suggestions:
@@ -290,8 +297,8 @@ class DownloadPane(ModelsPane):
         self.suggestions = []
         self.query_one("#dl-register").remove_class("visible")
         self.post_message(self.StateChanged())
-        text = self._t("models.registered", names=", ".join(names)) if names else ""
-        self._status(_escape("\n".join(filter(None, [text, *errors]))))
+        self._status(lambda: "\n".join(filter(None, [self.t("models.registered", names=", ".join(names)) if names
+                                                     else "", *errors])), "error" if errors else "")
 
 
 class CheckPane(ModelsPane):
@@ -305,13 +312,14 @@ class CheckPane(ModelsPane):
 
     def __init__(self, workspace: Workspace, lang: str) -> None:
         super().__init__("models.check_tab", workspace, lang, id="tab-check")
+        self.checked: CheckPane.Checked | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Label(self._t("models.path"))
+            yield self.tr(Label(), "models.path")
             yield Input(placeholder="models/Qwen2-0.5B", id="mc-path", compact=True)
-            yield Checkbox(self._t("models.load"), value=True, id="mc-load", compact=True)
-            yield Button(self._t("models.check_button"), id="mc-check", compact=True)
+            yield self.tr(Checkbox("", value=True, id="mc-load", compact=True), "models.load")
+            yield self.tr(Button("", id="mc-check", compact=True), "models.check_button")
         yield OptionList(id="mc-local")
         yield DataTable(id="mc-result", cursor_type="none", show_header=False)
 
@@ -323,18 +331,18 @@ class CheckPane(ModelsPane):
         options = self.query_one("#mc-local", OptionList)
         options.clear_options()
         folders = [self.workspace.relative(p) for p in self.workspace.model_dirs()]
-        options.add_options(folders or [self._t("models.none_local")])
-        options.border_title = self._t("models.local")
+        options.add_options(folders or [self.t("models.none_local")])
+        options.border_title = self.t("models.local")
 
     def _row_label(self, label: str) -> str:
         """A model-check row's label in the screen's language (unknown labels stay as they are)."""
         key = f"models.row.{label}"
-        return self._t(key) if key in TEXT else label
+        return self.t(key) if key in TEXT else label
 
     @on(OptionList.OptionSelected, "#mc-local")
     def _pick_local(self, event: OptionList.OptionSelected) -> None:
         text = str(event.option.prompt)
-        if text != self._t("models.none_local"):
+        if text != self.t("models.none_local"):
             self.query_one("#mc-path", Input).value = text
             self.check()
 
@@ -347,7 +355,7 @@ class CheckPane(ModelsPane):
         table = self.query_one("#mc-result", DataTable)
         table.clear(columns=True)
         table.add_columns("", "")
-        table.add_row("…", self._t("models.checking", path=path))
+        table.add_row("…", self.t("models.checking", path=path))
         self._check_worker(self.workspace.resolve(path), self.query_one("#mc-load", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
@@ -359,8 +367,14 @@ class CheckPane(ModelsPane):
         except MedtuiError as exc:
             self.post_message(self.Checked(None, str(exc)))
 
+    def relabel(self) -> None:
+        self.fill_local()
+        if self.checked is not None:
+            self._on_checked(self.checked)
+
     @on(Checked)
     def _on_checked(self, message: Checked) -> None:
+        self.checked = message
         table = self.query_one("#mc-result", DataTable)
         table.clear(columns=True)
         table.add_columns("", "")

@@ -9,16 +9,17 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent
 
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.models.panes import CheckPane, DownloadPane, JobFactory
 
 
-class ModelsScreen(Screen):
+class ModelsScreen(MedtuiScreen):
     """``ModelsScreen(workspace, lang)``; ``start_download`` is injectable (tests: env, stub feeds)."""
+
+    NAME = "models"
 
     DEFAULT_CSS = """
     ModelsScreen { layout: vertical; }
@@ -39,6 +40,8 @@ class ModelsScreen(Screen):
     ModelsScreen #dl-summary { width: 1fr; }
     ModelsScreen #dl-files { height: 1fr; min-height: 3; }
     ModelsScreen #dl-status { height: auto; max-height: 3; }
+    ModelsScreen #dl-status.-error { color: $error; }
+    ModelsScreen #dl-status.-warning { color: $warning; }
     ModelsScreen #dl-register { display: none; }
     ModelsScreen #dl-register.visible { display: block; }
     ModelsScreen #mc-local { height: 5; border: round $panel-lighten-2; }
@@ -54,14 +57,11 @@ class ModelsScreen(Screen):
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, start_download: JobFactory | None = None):
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.start_download = start_download
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        yield Static(t("models.title", self.lang), id="models-title")
+        yield self.tr(Static(id="models-title"), "models.title")
         with TabbedContent(id="models-tabs"):
             yield DownloadPane(self.workspace, self.lang, start_download=self.start_download)
             yield CheckPane(self.workspace, self.lang)

@@ -65,6 +65,10 @@ class MonitorCharts(Horizontal):
     def comparing(self) -> bool:
         return len(self.run_ids) > 1
 
+    def set_lang(self, lang: str) -> None:
+        self.lang = lang
+        self.draw()
+
     def redraw_if_dirty(self) -> None:
         """Timer tick: redraw when new data would move at least one chart column, else every ``max_stale`` s.
 

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -29,7 +28,8 @@ from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
 from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.i18n import phrase, t
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.charts import MonitorCharts
@@ -40,7 +40,7 @@ LOG_LINES = 1000
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(MedtuiScreen):
     """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid.
 
     ``clock`` and ``sampler`` are injectable (tests, snapshots); ``disk_warn_gb`` is the free-space
@@ -90,10 +90,7 @@ class MonitorScreen(Screen):
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
                  disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
-        super().__init__()
-        self.workspace = workspace
         self.run_id = run_id
-        self.lang = lang
         self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
         self.states = {rid: RunState(rid) for rid in self.run_ids}
         self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir, disk_warn_gb=disk_warn_gb)
@@ -109,7 +106,7 @@ class MonitorScreen(Screen):
         self.max_stale = max_stale
         self._polled = False
         self._halt = threading.Event()
-        localise_bindings(self, lang)
+        super().__init__(workspace, lang)
 
     @property
     def primary(self) -> RunState:
@@ -138,12 +135,19 @@ class MonitorScreen(Screen):
         yield Log(max_lines=LOG_LINES, id="log")
         yield Footer()
 
-    def on_mount(self) -> None:
+    def _apply_title(self) -> None:
         title = t("monitor.title", self.lang)
         if self.comparing:
             title = t("monitor.compare_title", self.lang, n=len(self.run_ids))
         self.title = f"{title}: {self.run_id}"
-        self.query_one("#log", Log).border_title = t("monitor.log", self.lang)
+
+    def relabel(self) -> None:
+        self._show_log_title()
+        self._shown.clear()
+        self._show_status()
+
+    def on_mount(self) -> None:
+        self._show_log_title()
         self._show_status()
         self.charts.draw()
         self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
@@ -233,20 +237,22 @@ class MonitorScreen(Screen):
     def _write_log(self, lines: list[str]) -> None:
         if self.log_paused:
             self._held.extend(lines)
-            self.query_one("#log", Log).border_title = t("monitor.log_paused", self.lang, n=len(self._held))
+            self._show_log_title()
         else:
             self.query_one("#log", Log).write_lines(lines)
 
     def action_toggle_log(self) -> None:
         log = self.query_one("#log", Log)
         self.log_paused = not self.log_paused
-        if self.log_paused:
-            log.border_title = t("monitor.log_paused", self.lang, n=0)
-        else:
-            if self._held:
-                log.write_lines(list(self._held))
-                self._held.clear()
-            log.border_title = t("monitor.log", self.lang)
+        if not self.log_paused and self._held:
+            log.write_lines(list(self._held))
+            self._held.clear()
+        self._show_log_title()
+
+    def _show_log_title(self) -> None:
+        log = self.query_one("#log", Log)
+        log.border_title = (t("monitor.log_paused", self.lang, n=len(self._held)) if self.log_paused
+                            else t("monitor.log", self.lang))
 
     # -- charts ---------------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class MonitorScreen(Screen):
             self.notify(t("monitor.not_running", self.lang, id=self.run_id,
                              status=t(f"status.{state.status}", self.lang)), severity="warning")
             return
-        message = t("monitor.confirm.kill" if kill else "monitor.confirm.stop", self.lang, id=self.run_id)
+        message = phrase("monitor.confirm.kill" if kill else "monitor.confirm.stop", id=self.run_id)
 
         def answered(ok: bool | None) -> None:
             if ok:
@@ -280,8 +286,7 @@ class MonitorScreen(Screen):
                 self._show_status()
                 self._stop_run(kill)
 
-        confirm = ConfirmScreen(message, yes=t("yes", self.lang), no=t("no", self.lang),
-                                danger=kill)
+        confirm = ConfirmScreen(message, danger=kill)
         self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)

@@ -17,7 +17,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
@@ -25,7 +24,8 @@ from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import localise_bindings, t
+from medtui.tui.i18n import t
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
 
@@ -33,7 +33,8 @@ COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "outp
 WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
 
 
-class RunsScreen(Screen):
+class RunsScreen(MedtuiScreen):
+    NAME = "runs"
     DEFAULT_CSS = """
     RunsScreen #runs-hint { height: auto; padding: 0 1; color: $text-muted; }
     RunsScreen #runs-table { height: 1fr; }
@@ -57,9 +58,7 @@ class RunsScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, clock: Callable[[], float] = time.time,
                  poll_interval: float = 1.0, sampler=None, disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.clock = clock
         self.poll_interval = poll_interval
         self.sampler = sampler
@@ -71,7 +70,6 @@ class RunsScreen(Screen):
         self._halt = threading.Event()
         self._active = threading.Event()
         self._active.set()
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,7 +78,6 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = t("runs.title", self.lang)
         table = self.query_one("#runs-table", DataTable)
         for key in COLUMNS:
             table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
@@ -110,6 +107,14 @@ class RunsScreen(Screen):
             self._halt.wait(self.poll_interval)
 
     # -- table ----------------------------------------------------------------------------
+
+    def relabel(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for key in COLUMNS:
+            table.columns[key].label = Text(t(f"runs.col.{key}", self.lang))
+        self._cells.clear()
+        self._order = []  # the next _show_rows rebuilds every row in the new language
+        self._show_rows()
 
     def _cells_for(self, row: RunRow) -> dict[str, object]:
         now = self.clock()

@@ -136,10 +136,9 @@ class StageForm(VerticalScroll):
                     by_field.get(a.name) and by_field[a.name].level == "error" and a.name in rows for a in section.args):
                 section.collapsed = False
 
-    def relabel(self, lang: str) -> None:
+    def set_lang(self, lang: str) -> None:
+        """Section titles and the extras help in ``lang`` (the screen relabels the rows too)."""
         self.lang = lang
-        for row in self.query(FieldRow):
-            row.set_lang(lang)
         for section in self.query(".form-section").results(Collapsible):
             name = section.id.removeprefix("sec-")
             if isinstance(section, FormSection):

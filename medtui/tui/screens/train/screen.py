@@ -23,6 +23,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import METHODS, STAGES, stage_title
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import phrase
 from medtui.tui.messages import RunStarted, StartFailed
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.train import pickers
@@ -139,7 +140,6 @@ class TrainScreen(MedtuiScreen):
             stage.value = self.state.stage
         for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
             self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
-        self.form.relabel(self.lang)
         self._revalidate()
 
     # -- the state -----------------------------------------------------------------------------
@@ -247,7 +247,8 @@ class TrainScreen(MedtuiScreen):
             if result == "start":
                 self.action_start()
 
-        self.app.push_screen(PreviewScreen(self.t("train.preview.title"), text, self.lang, can_start=not errors), closed)
+        self.app.push_screen(PreviewScreen(phrase("train.preview.title"), text, self.lang, can_start=not errors),
+                             closed)
 
     def action_start(self) -> None:
         if self.starting:
@@ -329,7 +330,7 @@ class TrainScreen(MedtuiScreen):
 
         if message.kind == "dataset":
             current = [v.strip() for v in str(row.value or "").split(",") if v.strip()]
-            title = self.t("train.pick.dataset", stage=self.state.stage)
+            title = phrase("train.pick.dataset", stage=self.state.stage)
             self.app.push_screen(MultiChoiceScreen(title, message.options, current, self.lang), chosen)
             return
         options = [(p, p) for p in message.options]
@@ -342,13 +343,13 @@ class TrainScreen(MedtuiScreen):
             parts = [model, "export"] if message.field == "export_dir" else [model, self.state.method, self.state.stage]
             new = suggest_folder(self.workspace, parts)
             options.insert(0, (self.t("train.new", path=new), new))
-        title = self.t(f"train.pick.{message.kind}")
+        title = phrase(f"train.pick.{message.kind}")
         self.app.push_screen(ChoiceScreen(title, options, self.lang), chosen)
 
     # -- save and load -----------------------------------------------------------------------------
     def action_save(self) -> None:
         initial = self.config_path or f"configs/{self.state.stage}_{self.state.method}.yaml"
-        self.app.push_screen(PathScreen(self.t("train.savepath"), initial, [], self.lang), self._save_chosen)
+        self.app.push_screen(PathScreen(phrase("train.savepath"), initial, [], self.lang), self._save_chosen)
 
     def _save_chosen(self, path: str | None) -> None:
         if not path:
@@ -386,7 +387,7 @@ class TrainScreen(MedtuiScreen):
     @on(DialogReady)
     def _dialog_ready(self, message: DialogReady) -> None:
         initial = self.config_path or ""
-        self.app.push_screen(PathScreen(self.t("train.loadpath"), initial, message.suggestions, self.lang),
+        self.app.push_screen(PathScreen(phrase("train.loadpath"), initial, message.suggestions, self.lang),
                              lambda path: self._load(path) if path else None)
 
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
