@@ -52,7 +52,7 @@ class MedtuiApp(App):
 
     def _factory(self, name: str):
         def make() -> Screen:
-            screen = navigation.SCREENS[name](self.workspace, self.lang)
+            screen = navigation.BY_NAME[name].screen_class()(self.workspace, self.lang)
             screen.sub_title = str(self.workspace.root)
             self.screens_by_name[name] = screen
             return screen
