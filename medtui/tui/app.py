@@ -1,25 +1,37 @@
-"""The medtui Textual app: eight screens, each a mode with its own stack, one key each.
+"""The medtui Textual app: eight top-level screens (modes), screens pushed over them, one keymap.
 
-F1–F8 switch screens (also from the command palette), ctrl+t switches English/中文, ctrl+q quits.
-Quitting never stops a run: runs are detached processes that outlive the app. Settings (language,
-theme, last workspace) persist through :mod:`medtui.core.settings`. The app opens no network port.
+Navigation has one model. F1–F8 switch the top-level screens, each a mode with its own stack
+(its state stays while you are elsewhere). Screens pushed over a mode (a run's Monitor, Predict
+on F9, dialogs) close with Escape; a run's Monitor replaces the one already open, so monitors
+never pile up. The keys come from :mod:`medtui.tui.keymap` by binding id (a user's ``keymap``
+setting overrides them); ``?`` lists the keys of the current screen, ctrl+p offers every screen
+and action, ctrl+t switches English/中文 in place, ctrl+q quits. Quitting never stops a run: runs
+are detached processes that outlive the app. A thread worker that fails ends in a notification, a
+line in ``.medtui/ui.log`` and a usable screen (:mod:`medtui.tui.errors`). The app opens no
+network port.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from textual.app import App
-from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from medtui.core.settings import Settings, load_settings, save_settings
 from medtui.core.workspace import Workspace
-from medtui.tui import navigation
+from medtui.tui import errors, keymap, navigation
 from medtui.tui.commands import MedtuiCommands
 from medtui.tui.i18n import localise_bindings
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiScreen
+
+#: Threads for workers: long jobs (a download, a chat reply, a queued pipeline) each hold one.
+WORKER_THREADS = 32
 
 
 class MedtuiApp(App):
@@ -27,11 +39,11 @@ class MedtuiApp(App):
     CSS_PATH = "medtui.tcss"
     COMMANDS = App.COMMANDS | {MedtuiCommands}
     BINDINGS = [
-        *[Binding(d.key, f"go('{d.name}')", d.name.title(), id=f"nav.{d.name}", priority=True)
-          for d in navigation.DESTINATIONS],
-        Binding("ctrl+t", "toggle_language", "中文", id="app.language"),
-        Binding("f9", "open_predict", "Predict", id="nav.predict", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        *[bind(f"nav.{d.name}", f"go('{d.name}')", show=False, priority=True) for d in navigation.DESTINATIONS],
+        bind("nav.predict", "open_predict", show=False, priority=True),
+        bind("app.help", "help"),
+        bind("app.language", "toggle_language", priority=True),
+        bind("app.quit", "quit", priority=True),
     ]
 
     def __init__(self, workspace: Workspace, lang: str | None = None, *, settings_path: Path | None = None,
@@ -45,8 +57,12 @@ class MedtuiApp(App):
         self.screens_by_name: dict[str, Screen] = {}
         for dest in navigation.DESTINATIONS:
             self.add_mode(dest.name, self._factory(dest.name))
-        keys = self._bindings.key_to_bindings  # footer order: screens, then quit, then language
-        for key in ("ctrl+q", "ctrl+t"):
+        self.keymap_problems: list[str] = []
+        overrides, self.keymap_problems = keymap.overrides(self.settings.extra.get("keymap"))
+        if overrides:
+            self.set_keymap(overrides)
+        keys = self._bindings.key_to_bindings  # the footer lists the app's keys last, in this order
+        for key in ("question_mark", "f10", "ctrl+t", "ctrl+q"):
             keys[key] = keys.pop(key)
         localise_bindings(self, self.lang)
 
@@ -60,45 +76,67 @@ class MedtuiApp(App):
         return make
 
     def on_mount(self) -> None:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="medtui-worker"))
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        if self.settings.error:
-            self.notify(self.settings.error, severity="warning")
+        for problem in ([self.settings.error] if self.settings.error else []) + self.keymap_problems:
+            self.notify(problem, severity="warning", timeout=10)
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
         self.switch_mode(self.start_screen)
 
     # -- navigation ---------------------------------------------------------------------------
-    def action_go(self, name: str) -> None:
-        self.switch_mode(name)
+    async def action_go(self, name: str) -> None:
+        await self.switch_mode(name)
 
     async def open_train(self, config: dict[str, Any]) -> None:
-        """Show the Train form filled with ``config`` (Home's Enter on a stage)."""
+        """Show the Train form filled with ``config`` (Home's Enter on a stage, the palette's new run)."""
         mounted = self.switch_mode("train")  # creates the screen now if needed; it composes later
         screen = self.screens_by_name["train"]
         if hasattr(screen, "set_config"):
             await screen.set_config(config)  # before its first compose, this only sets its state
         await mounted
 
-    def open_run(self, run_id: str) -> None:
-        """Show a run's monitor on top of the Runs screen."""
+    async def open_run(self, run_id: str) -> None:
+        """Show a run's monitor over the Runs list, in place of any monitor (or dialog) open there."""
         from medtui.tui.screens.runs.monitor import MonitorScreen
 
-        self.switch_mode("runs")
-        self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
+        await self.switch_mode("runs")
+        top = self.screen
+        if isinstance(top, MonitorScreen) and top.run_id == run_id and not top.comparing:
+            return
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        await self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
 
     def action_open_predict(self) -> None:
-        """Evaluate & predict (llamafactory predict with BLEU-4/ROUGE) over the current screen."""
+        """Evaluate & predict (llamafactory predict with BLEU-4/ROUGE) over the current screen; Esc closes it."""
         from medtui.tui.screens.predict import PredictScreen
 
-        self.push_screen(PredictScreen(self.workspace, self.lang))
+        if not isinstance(self.screen, PredictScreen):
+            self.push_screen(PredictScreen(self.workspace, self.lang))
+
+    def action_help(self) -> None:
+        """List the keys active on the current screen."""
+        from medtui.tui.screens.keys import KeysScreen, active_keys
+
+        if not isinstance(self.screen, KeysScreen):
+            own, shell = active_keys(self.screen, self)
+            self.push_screen(KeysScreen(own, shell, self.lang))
 
     async def action_queue_pipeline(self) -> None:
         await self.switch_mode("home")
         home = self.screens_by_name.get("home")
         if home is not None and hasattr(home, "action_queue"):
             home.action_queue()
+
+    # -- the one error path -----------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            errors.report(self, worker.node, worker.group, worker.error)
 
     # -- language and settings -------------------------------------------------------------------
     def action_toggle_language(self) -> None:

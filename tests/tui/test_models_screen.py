@@ -57,7 +57,7 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
     dest = ws.models_dir / "Tiny-Model"
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await _fill(pilot, screen, "qwen/Tiny-Model", hub.url)
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         big = lambda: next((r for r in (screen.download.view.files if screen.download.view else ()) if r.path == "model.safetensors"), None)  # noqa: E731
         await wait_for(pilot, lambda: big() is not None and 0.1 < big().fraction < 0.9)
         bar = screen.query_one("#dl-bar", ProgressBar)
@@ -68,7 +68,7 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
         assert str(table.get_cell("config.json", "state")) == "✔ done"
         assert str(table.get_cell("model.safetensors", "state")) == "↓"
 
-        await pilot.press("ctrl+t")
+        await pilot.press("escape")  # cancel
         await wait_for(pilot, lambda: screen.download.job is None)
         assert "cancelled" in str(screen.query_one("#dl-status", Static).render())
         assert screen.download.view.status == "cancelled"
@@ -77,7 +77,7 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
         kept = partial.stat().st_size
 
         hub.slow = {}
-        await pilot.press("ctrl+s")  # the same form again: resume
+        await pilot.press("ctrl+r")  # the same form again: resume
         await wait_for(pilot, lambda: screen.download.job is None and screen.download.view.status == "done")
         assert (dest / "model.safetensors").read_bytes() == DATA
         assert f"bytes={kept}-" in hub.ranges()
@@ -97,7 +97,7 @@ async def test_dataset_download_offers_registration(ws, hub, factory):
         assert screen.query_one("#dl-register").has_class("visible")
         assert "prompt=instruction, query=input, response=output" in str(
             screen.query_one("#dl-status", Static).render())
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+s")  # register
         await pilot.pause()
         info = json.loads((ws.data_dir / "dataset_info.json").read_text())
         assert info["Chinese-medical-dialogue"] == {
@@ -110,12 +110,12 @@ async def test_bad_input_and_unknown_id_are_shown(ws, hub, factory):
     screen = ModelsScreen(ws, start_download=factory)
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await _fill(pilot, screen, "Qwen2-0.5B", hub.url)
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await pilot.pause()
         assert screen.download.job is None
         assert "expected OWNER/NAME" in str(screen.query_one("#dl-status", Static).render())
         screen.query_one("#dl-id").value = "qwen/Nope"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.download.job is None and screen.download.view is not None)
         assert "model 'qwen/Nope' was not found" in str(screen.query_one("#dl-status", Static).render())
 
@@ -188,7 +188,7 @@ def test_snapshot(snap_compare, ws, size):
 
     async def run(pilot):
         screen.query_one("#dl-id").value = "qwen/Qwen2-0.5B"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.download.view is not None
                        and any(r.fraction > 0.4 for r in screen.download.view.files))
         screen.query_one("#dl-files").focus()

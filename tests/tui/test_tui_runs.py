@@ -112,12 +112,12 @@ async def test_new_runs_and_status_changes_show_up(ws):
     async with app.run_test(size=(120, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: len(screen.rows) == 3, what="three rows")
-        await pilot.press("down")  # the cursor stays on its run when rows are added above it
+        await pilot.press("down")
         assert screen.cursor_run() == IDS[1]
         newer = "20260101-120000-kto-dddd"
         make_run(ws, newer, stage="kto", status="running", steps=2, started=T0 - 10)  # e.g. from the CLI
         await wait_until(pilot, lambda: len(screen.rows) == 4, what="the new run")
-        assert screen.rows[0].id == newer and screen.cursor_run() == IDS[1]
+        assert screen.rows[0].id == newer and screen.cursor_run() == newer  # the cursor follows a new run on top
         run_dir = ws.runs_dir / IDS[2]
         record = json.loads((run_dir / "run.json").read_text())
         record.update(status="stopped", ended=T0 - 5)

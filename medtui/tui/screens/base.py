@@ -71,6 +71,15 @@ class MedtuiScreen(Localised, Screen):
         localise_bindings(self, self.lang)
         self._apply_title()
 
+    def navbar(self):
+        """The top line of a top-level screen: the F-key tabs, this one lit."""
+        from medtui.tui.widgets.navbar import NavBar
+
+        return NavBar(self.NAME, self.lang)
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        """A worker of this screen failed (the app has told the user): make the screen usable again."""
+
     def _apply_title(self) -> None:
         if self.NAME:
             self.title = self.t(f"title.{self.NAME}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from medtui.tui.i18n import Phrase, phrase
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal
 
 
@@ -26,8 +26,7 @@ class ConfirmScreen(MedtuiModal):
     ConfirmScreen Horizontal { height: auto; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
     """
-    BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-                Binding("n,escape", "answer(False)", "No", id="confirm.no")]
+    BINDINGS = [bind("confirm.yes", "answer(True)"), bind("confirm.no", "answer(False)")]
 
     def __init__(self, question: str | Phrase, detail: str | Phrase = "", yes: str | Phrase = phrase("yes"),
                  no: str | Phrase = phrase("no"), *, danger: bool = False, lang: str | None = None):

@@ -12,17 +12,18 @@ from typing import Callable, Iterable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, RichLog, Static
+from textual.widgets import Button, DataTable, RichLog, Static
 
 from medtui.core.env import doctor
 from medtui.core.env.doctor import CheckResult
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase, register
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 TEXT = register({
     "environment.title": ("Environment", "运行环境"),
@@ -75,12 +76,10 @@ class EnvironmentScreen(MedtuiScreen):
     EnvironmentScreen #env-log.visible { display: block; }
     """
     BINDINGS = [
-        Binding("r", "rerun", "Re-run", id="environment.rerun", tooltip="Run every check again"),
-        Binding("u", "toggle_use_tf", "USE_TF=0", id="environment.use_tf",
-                tooltip="Toggle USE_TF=0 for medtui's runs (the Keras 3 fix that needs no install)"),
-        Binding("k", "install_tf_keras", "Install tf-keras", id="environment.tf_keras",
-                tooltip="pip install tf-keras into this Python, after confirmation"),
-        Binding("escape", "back", "Back", id="environment.back"),
+        bind("environment.rerun", "rerun", tooltip="Run every check again"),
+        bind("environment.use_tf", "toggle_use_tf",
+             tooltip="Toggle USE_TF=0 for medtui's runs (the Keras 3 fix that needs no install)"),
+        bind("environment.tf_keras", "install_tf_keras", tooltip="pip install tf-keras into this Python, after confirmation"),
     ]
 
     class CheckFinished(Message):
@@ -111,7 +110,7 @@ class EnvironmentScreen(MedtuiScreen):
         self.installing = False
 
     def compose(self) -> ComposeResult:
-        yield self.tr(Static(id="env-title"), "environment.title")
+        yield self.navbar()
         yield Static("", id="env-summary")
         yield DataTable(id="env-table", cursor_type="row", zebra_stripes=True)
         yield self.tr(Static(id="env-detail"), "environment.select")
@@ -119,7 +118,7 @@ class EnvironmentScreen(MedtuiScreen):
             yield Button(self.t("environment.use_tf_off"), id="env-use-tf", compact=True)
             yield self.tr(Button("", id="env-tf-keras", variant="warning", compact=True), "environment.install")
         yield RichLog(id="env-log", wrap=True, markup=False)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#env-table", DataTable)
@@ -143,6 +142,14 @@ class EnvironmentScreen(MedtuiScreen):
         self._update_fixes()
         if self.results:
             self._show_selected()
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "doctor":
+            self.running = False
+            self._update_summary()
+        elif group == "install":
+            self.installing = False
+            self.refresh_bindings()
 
     # -- checks ---------------------------------------------------------------------------------
     def run_checks(self, only: list[str] | None = None) -> None:
@@ -233,10 +240,6 @@ class EnvironmentScreen(MedtuiScreen):
     def action_rerun(self) -> None:
         if not self.running:
             self.run_checks()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
     @on(Button.Pressed, "#env-use-tf")
     def action_toggle_use_tf(self) -> None:

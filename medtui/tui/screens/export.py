@@ -13,11 +13,10 @@ from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog, Select, Static
 
 from medtui.core.chat.models import ModelSource, is_adapter_dir, model_sources, suggest_template
 from medtui.core.chat.verify import VerifyResult, verify_model
@@ -27,8 +26,10 @@ from medtui.core.runs.records import Run, load_run
 from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import Launched
 from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 TEXT = register({
     "export.title": ("Export", "导出"),
@@ -78,8 +79,8 @@ class ExportScreen(MedtuiScreen):
     ExportScreen #export-log { height: 1fr; border: round $primary-darken-2; }
     """
     BINDINGS = [
-        Binding("ctrl+r", "export", "Export", id="export.start"),
-        Binding("ctrl+g", "verify", "Verify", id="export.verify"),
+        bind("export.start", "export"),
+        bind("export.verify", "verify"),
     ]
 
     class Verified(Message):
@@ -103,7 +104,7 @@ class ExportScreen(MedtuiScreen):
     def compose(self) -> ComposeResult:
         size, device, legacy = ARG_BY_NAME["export_size"], ARG_BY_NAME["export_device"], \
             ARG_BY_NAME["export_legacy_format"]
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="export-body"):
             with VerticalScroll(id="export-form"):
                 yield self.tr(Label(classes="field"), "export.base")
@@ -131,7 +132,7 @@ class ExportScreen(MedtuiScreen):
                 yield self.tr(Static(id="export-status"), "export.idle")
                 yield ProgressBar(total=1, show_eta=False, id="export-progress")
                 yield RichLog(id="export-log", wrap=True, markup=False, max_lines=2000)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         for source in model_sources(self.workspace):
@@ -216,6 +217,13 @@ class ExportScreen(MedtuiScreen):
         self.show(status, message)
         status.set_class(kind == "error", "-error")
         status.set_class(kind == "ok", "-ok")
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group in ("export-start", "export-verify"):
+            from medtui.tui.errors import one_line
+
+            self.state = "failed"
+            self._status(one_line(error), "error")
 
     # -- export -------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")

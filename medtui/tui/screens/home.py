@@ -12,18 +12,18 @@ from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Header, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
-from medtui.tui.i18n import phrase, register, t
+from medtui.tui.i18n import localise_bindings, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
@@ -33,12 +33,15 @@ TEXT = register({
     "home.open": ("Open form", "打开表单"),
     "home.pipeline": ("Queue rest", "运行剩余"),
     "home.refresh": ("Refresh", "刷新"),
+    "home.next": ("Next stage", "下一阶段"),
+    "home.previous": ("Previous stage", "上一阶段"),
     "home.never": ("not run yet", "尚未运行"),
     "home.loss": ("loss {loss}", "损失 {loss}"),
     "home.noloss": ("loss –", "损失 –"),
     "home.ago": ("{age} ago", "{age} 前"),
-    "home.hint": ("Enter: open form · p: queue the rest · ctrl+t: 中文 · ctrl+p: commands",
-                  "回车:打开表单 · p:运行剩余阶段 · ctrl+t:English · ctrl+p:命令"),
+    "home.hint": ("Enter: open a stage's form · p: queue the rest · ?: keys · ctrl+p: commands",
+                  "回车:打开阶段表单 · p:运行剩余阶段 · ?:按键 · ctrl+p:命令"),
+    "home.workspace": ("Workspace {path}", "工作区 {path}"),
     "home.nopipeline": ("No pipeline for this workspace: add {file} (same format as `medtui pipeline FILE`).",
                         "此工作区没有流程文件:请添加 {file}(格式同 `medtui pipeline FILE`)。"),
     "home.alldone": ("Every stage of pipeline {name} has succeeded; nothing to queue.",
@@ -70,7 +73,7 @@ DIAGRAM = (
 class StageNode(Static, can_focus=True):
     """One lifecycle stage; Enter (or a click) asks Home to open its form."""
 
-    BINDINGS = [Binding("enter", "choose", "Open form", id="home.open", show=False)]
+    BINDINGS = [bind("home.open", "choose")]
 
     class Chosen(Message):
         def __init__(self, stage: str) -> None:
@@ -84,6 +87,7 @@ class StageNode(Static, can_focus=True):
         self.summary = StageSummary(stage)
 
     def on_mount(self) -> None:
+        localise_bindings(self, self.lang)
         self.show(self.summary, self.lang)
 
     def show(self, summary: StageSummary, lang: str) -> None:
@@ -127,10 +131,10 @@ class StageNode(Static, can_focus=True):
 class HomeScreen(MedtuiScreen):
     NAME = "home"
     BINDINGS = [
-        Binding("p", "queue", "Queue rest", id="home.pipeline", show=False),
-        Binding("r", "refresh", "Refresh", id="home.refresh", show=False),
-        Binding("right,down", "app.focus_next", "Next", show=False, id="home.next"),
-        Binding("left,up", "app.focus_previous", "Previous", show=False, id="home.previous"),
+        bind("home.pipeline", "queue"),
+        bind("home.refresh", "refresh"),
+        bind("home.next", "app.focus_next", show=False),
+        bind("home.previous", "app.focus_previous", show=False),
     ]
     POLL_SECONDS = 2.0
 
@@ -141,7 +145,7 @@ class HomeScreen(MedtuiScreen):
         self.queue_status = ""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         yield Static(id="diagram")
         with Grid(id="lifecycle"):
             for stage in NODES:
@@ -176,12 +180,16 @@ class HomeScreen(MedtuiScreen):
         self.query_one("#diagram", Static).update(Content.assemble(*parts))
 
     def _draw_status(self) -> None:
-        text = self.queue_status or self.t("home.hint")
+        text = (self.queue_status or self.t("home.hint")) + "\n" + self.t("home.workspace",
+                                                                         path=str(self.workspace.root))
         self.query_one("#home-status", Static).update(Content(text))
 
     # -- overview ---------------------------------------------------------------------------
     def action_refresh(self) -> None:
         self.refresh_overview()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_overview()  # back on Home: show what happened meanwhile at once
 
     def refresh_overview(self) -> None:
         if self.is_current or not self.summaries:

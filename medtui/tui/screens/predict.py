@@ -12,9 +12,8 @@ import functools
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar, Select, Static
 
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
@@ -23,8 +22,10 @@ from medtui.core.runs.progress import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import Launched
 from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 PAGE = 500  # predictions shown in the table
 
@@ -41,6 +42,7 @@ TEXT = register({
     "predict.dataset": ("Dataset", "数据集"),
     "predict.max_samples": ("Max samples", "最大样本数"),
     "predict.max_new_tokens": ("Max new tokens", "最大生成长度"),
+    "predict.close": ("Close", "关闭"),
     "predict.start": ("Predict", "开始预测"),
     "predict.idle": ("Choose a model and a held-out dataset, then press Predict.", "请选择模型和验证数据集,然后点击开始预测。"),
     "predict.running": ("Predicting: {progress}", "预测中:{progress}"),
@@ -72,7 +74,7 @@ class PredictScreen(MedtuiScreen):
     PredictScreen #predictions { height: 1fr; }
     PredictScreen #prediction-detail { height: auto; max-height: 40%; border-top: solid $primary-darken-2; }
     """
-    BINDINGS = [Binding("ctrl+r", "predict", "Predict", id="predict.start")]
+    BINDINGS = [bind("predict.start", "predict"), bind("predict.close", "app.pop_screen")]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, run: Run | None = None,
                  poll_interval: float = 0.5) -> None:
@@ -103,7 +105,7 @@ class PredictScreen(MedtuiScreen):
                 yield self.tr(Static(id="predict-metrics"), "predict.no_metrics")
                 yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="prediction-detail", markup=False)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         for source in model_sources(self.workspace):
@@ -120,6 +122,13 @@ class PredictScreen(MedtuiScreen):
                              and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "predict-start":
+            from medtui.tui.errors import one_line
+
+            self.state = "failed"
+            self._status(one_line(error), error=True)
 
     # -- start --------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")

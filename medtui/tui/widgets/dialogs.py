@@ -9,18 +9,18 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Input, Label, OptionList, SelectionList
 from textual.widgets.option_list import Option
 
 from medtui.tui.i18n import Phrase
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal
 
 
 class _Dialog(MedtuiModal):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+    BINDINGS = [bind("dialog.cancel", "cancel")]
 
     def __init__(self, title: str | Phrase, lang: str | None = None) -> None:
         super().__init__(lang=lang, classes="dialog")
@@ -57,8 +57,7 @@ class ChoiceScreen(_Dialog):
 class MultiChoiceScreen(_Dialog):
     """Toggle several of ``options`` (label, value); Enter dismisses with the chosen values."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
-                Binding("enter", "done", "Done", id="dialog.ok", priority=True)]
+    BINDINGS = [bind("dialog.cancel", "cancel"), bind("dialog.ok", "done", priority=True)]
 
     def __init__(self, title: str | Phrase, options: list[tuple[str, str]], chosen: list[str],
                  lang: str | None = None) -> None:
@@ -111,8 +110,7 @@ class PathScreen(_Dialog):
 class PreviewScreen(_Dialog):
     """Read-only text (the run's exact command, environment and YAML); ctrl+r starts it."""
 
-    BINDINGS = [Binding("escape", "cancel", "Close", id="dialog.cancel"),
-                Binding("ctrl+r", "start", "Start", id="train.start", priority=True)]
+    BINDINGS = [bind("dialog.cancel", "cancel"), bind("dialog.start", "start", priority=True)]
 
     def __init__(self, title: str | Phrase, text: str, lang: str | None = None, *, can_start: bool = True) -> None:
         super().__init__(title, lang)

@@ -1,23 +1,21 @@
 """CPU, RAM, disk and GPU gauges, sampled by :class:`medtui.core.env.sysstats.Sampler` in a thread.
 
-The worker only samples and posts :class:`Gauges.Sampled`; the widget keeps the newest stats
+A :class:`~medtui.tui.polling.Poller` samples while the screen is shown and posts :class:`Gauges.Sampled`; the widget keeps the newest stats
 and renders them with eighth-block bars coloured light/moderate/heavy like nvitop, an explicit
 ``N/A`` for missing values, and a one-line explanation when there is no usable GPU.
 """
 
 from __future__ import annotations
 
-import threading
-
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widget import Widget
-from textual.worker import get_current_worker
 
 from medtui.core.env.gpu import GpuInfo
 from medtui.core.env.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, SysStats, level
 from medtui.tui.i18n import register, t
+from medtui.tui.polling import Poller
 
 register({
     "gauges.cpu": ("CPU", "CPU"),
@@ -72,23 +70,17 @@ class Gauges(Widget):
         self.lang = lang
         self.disk_label = disk_label
         self.stats: SysStats | None = None
-        self._halt = threading.Event()
 
     def set_lang(self, lang: str) -> None:
         self.lang = lang
         self.refresh()
 
     def on_mount(self) -> None:
-        self.run_worker(self._sample_loop, thread=True, group="gauges", exclusive=True, exit_on_error=False)
+        self.poller = Poller(self, self.interval, self._sample, group="gauges", active=lambda: self.screen.is_current)
+        self.poller.tick()
 
-    def on_unmount(self) -> None:
-        self._halt.set()
-
-    def _sample_loop(self) -> None:
-        worker = get_current_worker()
-        while not worker.is_cancelled and not self._halt.is_set():
-            self.post_message(self.Sampled(self.sampler.sample()))
-            self._halt.wait(self.interval)
+    def _sample(self) -> None:
+        self.post_message(self.Sampled(self.sampler.sample()))
 
     @on(Sampled)
     def _on_sampled(self, message: Sampled) -> None:

@@ -9,7 +9,6 @@ there.
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
@@ -17,7 +16,8 @@ from textual.widgets.markdown import MarkdownStream
 from medtui.core.chat.client import ChatClient
 from medtui.core.chat.models import ModelSource
 from medtui.core.chat.transcript import Transcript
-from medtui.tui.i18n import Phrase, t
+from medtui.tui.i18n import Phrase, localise_bindings, t
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import Localised
 
 
@@ -112,12 +112,16 @@ class ChatPane(Localised, Vertical):
 class PromptInput(Input):
     """The message box; ↑/↓ walk through the prompts sent before."""
 
-    BINDINGS = [Binding("up", "history(-1)", show=False), Binding("down", "history(1)", show=False)]
+    BINDINGS = [bind("chat.history.previous", "history(-1)", show=False),
+                bind("chat.history.next", "history(1)", show=False)]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history: list[str] = []
         self._pos = 0
+
+    def on_mount(self) -> None:
+        localise_bindings(self, self.screen.lang)
 
     def remember(self, prompt: str) -> None:
         if not self.history or self.history[-1] != prompt:

@@ -14,10 +14,9 @@ from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Footer, Header, Input
+from textual.widgets import Button, Checkbox, Input
 
 from medtui.core.chat import transcript as transcripts
 from medtui.core.chat.client import ChatClient, WorkerError
@@ -25,10 +24,12 @@ from medtui.core.chat.models import ModelSource, resolve_model
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase, t
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.chat import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.chat.pane import ChatPane, PromptInput
 from medtui.tui.screens.chat.settings import ChatSettings
+from medtui.tui.widgets.footer import MedtuiFooter
 
 SLOTS = ("a", "b")
 
@@ -59,10 +60,10 @@ class ChatScreen(MedtuiScreen):
     ChatScreen #prompt { height: 3; }
     """
     BINDINGS = [
-        Binding("escape", "stop", "Stop", id="chat.stop"),
-        Binding("ctrl+l", "clear", "Clear", id="chat.clear"),
-        Binding("ctrl+s", "save", "Save", id="chat.save"),
-        Binding("ctrl+r", "reload", "Reload", id="chat.reload"),
+        bind("chat.stop", "stop"),
+        bind("chat.clear", "clear"),
+        bind("chat.save", "save"),
+        bind("chat.reload", "reload"),
     ]
 
     # -- messages posted by the thread workers -----------------------------------------------
@@ -107,7 +108,7 @@ class ChatScreen(MedtuiScreen):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="chat-body"):
             yield ChatSettings(self.workspace, self.lang)
             with Vertical(id="chat-main"):
@@ -115,7 +116,7 @@ class ChatScreen(MedtuiScreen):
                     yield ChatPane("a", self.lang, id="pane-a")
                     yield ChatPane("b", self.lang, id="pane-b")
                 yield self.tr(PromptInput(id="prompt"), "chat.prompt")
-        yield Footer()
+        yield MedtuiFooter()
 
     @property
     def settings(self) -> ChatSettings:
@@ -167,6 +168,17 @@ class ChatScreen(MedtuiScreen):
             self.notify(t("chat.bad_setting", self.lang, field=t(f"gen.{problem.field}", self.lang),
                           message=problem.message), severity="error")
         return None if problems else gen
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        """A load or a reply failed unexpectedly: the pane says why and can be reloaded (ctrl+r)."""
+        kind, _, slot = group.partition("-")
+        if kind in ("load", "chat") and slot in self._panes:
+            from medtui.tui.errors import one_line
+
+            pane = self.pane(slot)
+            pane.state = "error"
+            pane.set_status(phrase("chat.with_hint", message=one_line(error), hint=phrase("chat.reload_hint")),
+                            error=True)
 
     # -- load / unload ------------------------------------------------------------------------
     @on(Button.Pressed, "#load")

@@ -15,6 +15,8 @@ TEXT = register({
     "chat.compare": ("Compare with a second model", "与第二个模型对比"),
     "chat.model_b": ("Second model", "第二个模型"),
     "chat.prompt": ("Message · Enter sends · Esc stops · ↑ history", "消息 · 回车发送 · Esc 停止 · ↑ 历史"),
+    "chat.history.previous": ("Earlier message", "上一条消息"),
+    "chat.history.next": ("Later message", "下一条消息"),
     "chat.stop": ("Stop", "停止"),
     "chat.clear": ("Clear", "清空"),
     "chat.save": ("Save", "保存"),

@@ -7,16 +7,17 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static, TextArea
 
 from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
 from medtui.tui.i18n import Phrase, phrase, t
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal, MedtuiScreen
 from medtui.tui.screens.datasets.forms import FORM_CSS
 from medtui.tui.screens.datasets.text import clip, value_text
+from medtui.tui.widgets.footer import MedtuiFooter
 
 CELL = 28
 
@@ -28,8 +29,8 @@ class RecordForm(MedtuiModal):
     .form TextArea { height: 4; }
     .form .field { margin-top: 1; text-style: bold; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.record.cancel"),
-                Binding("ctrl+s", "submit", "Save", id="datasets.record.save")]
+    BINDINGS = [bind("datasets.record.cancel", "cancel"),
+                bind("datasets.record.save", "submit")]
 
     def __init__(self, record: dict[str, Any], title: str | Phrase, lang: str | None = None):
         super().__init__(lang=lang)
@@ -87,12 +88,12 @@ class RecordsEditor(MedtuiScreen):
     RecordsEditor DataTable { height: 1fr; }
     """
     BINDINGS = [
-        Binding("a", "add", "Add", id="datasets.editor.add"),
-        Binding("e", "edit", "Edit", id="datasets.editor.edit"),
-        Binding("c", "duplicate", "Duplicate", id="datasets.editor.duplicate"),
-        Binding("d", "delete", "Delete", id="datasets.editor.delete"),
-        Binding("ctrl+s", "save", "Save", id="datasets.editor.save"),
-        Binding("escape", "close", "Back", id="datasets.editor.close"),
+        bind("datasets.editor.add", "add"),
+        bind("datasets.editor.edit", "edit"),
+        bind("datasets.editor.duplicate", "duplicate"),
+        bind("datasets.editor.delete", "delete"),
+        bind("datasets.editor.save", "save"),
+        bind("datasets.editor.close", "close"),
     ]
 
     def __init__(self, document: DatasetDocument, blank: dict[str, Any], label: str, lang: str | None = None):
@@ -104,7 +105,7 @@ class RecordsEditor(MedtuiScreen):
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title")
         yield DataTable(id="record-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         self._fill()

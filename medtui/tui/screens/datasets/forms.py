@@ -7,7 +7,6 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
@@ -16,6 +15,7 @@ from medtui.core.data.files import DATA_SUFFIXES, DataFileError, head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
 from medtui.tui.i18n import Phrase, phrase
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal
 from medtui.tui.screens.datasets import text as _text  # noqa: F401  (registers the screens' strings)
 
@@ -57,8 +57,8 @@ class EntryForm(MedtuiModal):
     """Register a new entry (``name`` None) or edit one; unknown keys of the entry are kept."""
 
     DEFAULT_CSS = FORM_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.form.cancel"),
-                Binding("ctrl+s", "save", "Save", id="datasets.form.save")]
+    BINDINGS = [bind("datasets.form.cancel", "cancel"),
+                bind("datasets.form.save", "save")]
 
     def __init__(self, data_dir: Path, lang: str | None = None, *, name: str | None = None,
                  entry: dict[str, Any] | None = None, existing: set[str] | None = None):
@@ -215,8 +215,8 @@ class NewDatasetForm(MedtuiModal):
     """Name, kind (pt, sft, preference, kto) and file name of a new dataset file."""
 
     DEFAULT_CSS = FORM_CSS + ".form { height: auto; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.new.cancel"),
-                Binding("ctrl+s", "create", "Create", id="datasets.new.create")]
+    BINDINGS = [bind("datasets.new.cancel", "cancel"),
+                bind("datasets.new.create", "create")]
 
     def __init__(self, lang: str | None = None):
         super().__init__(lang=lang)
@@ -265,7 +265,7 @@ class NewDatasetForm(MedtuiModal):
 
 class ConfirmRemove(MedtuiModal):
     DEFAULT_CSS = FORM_CSS + ".form { height: auto; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.remove.cancel")]
+    BINDINGS = [bind("datasets.remove.cancel", "cancel")]
 
     def __init__(self, name: str, lang: str | None = None):
         super().__init__(lang=lang)

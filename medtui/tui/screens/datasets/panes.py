@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -79,6 +80,15 @@ class DatasetPane(Localised, TabPane):
         """Show ``row`` (None: nothing is selected)."""
         self.row = row
 
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        """A read failed unexpectedly: say so where its result would have been (the app notified too)."""
+        from medtui.tui.errors import one_line
+
+        self.failed(one_line(error))
+
+    def failed(self, reason: str) -> None:
+        """Show ``reason`` in place of this pane's result."""
+
 
 # -- preview ---------------------------------------------------------------------------------
 class PageLoaded(Message):
@@ -120,6 +130,9 @@ class PreviewPane(DatasetPane):
             self.show_message(self.t("datasets.no_dataset"))
         else:
             self.load_page()
+
+    def failed(self, reason: str) -> None:
+        self.show_message(reason)
 
     def show_message(self, text: str) -> None:
         self.query_one("#records-view", Static).update(text)
@@ -260,6 +273,9 @@ class ValidatePane(DatasetPane):
         self.validated = None
         self.query_one("#report", Static).update("")
 
+    def failed(self, reason: str) -> None:
+        self.query_one("#report", Static).update(Text(reason, style="red"))
+
     @on(Button.Pressed, "#run-validate")
     def run(self) -> None:
         row = self.row
@@ -354,6 +370,9 @@ class StatsPane(DatasetPane):
         plot = self.query_one("#histogram", PlotextPlot)
         plot.plt.clear_figure()
         plot.refresh()
+
+    def failed(self, reason: str) -> None:
+        self.query_one("#stats-summary", Static).update(Text(reason, style="red"))
 
     @on(Button.Pressed, "#run-stats")
     def run(self) -> None:

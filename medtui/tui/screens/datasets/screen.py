@@ -11,10 +11,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static, TabbedContent
-from textual.worker import Worker, WorkerState
+from textual.widgets import DataTable, Static, TabbedContent
 
 from medtui.core.data.document import EDIT_LIMIT, DatasetDocument, TooLargeToEdit
 from medtui.core.data.files import DataFileError
@@ -22,10 +20,12 @@ from medtui.core.data.listing import DatasetRow, human_size, list_datasets
 from medtui.core.data.schema import SCHEMAS, create_dataset
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
 from medtui.tui.screens.datasets.panes import Catalog, PreviewPane, StatsPane, ValidatePane
+from medtui.tui.widgets.footer import MedtuiFooter
 
 
 class CountReady(Message):
@@ -77,18 +77,18 @@ class DatasetsScreen(MedtuiScreen):
     DatasetsScreen #histogram { width: 1fr; height: 1fr; }
     """
     BINDINGS = [
-        Binding("a", "register", "Register", id="datasets.register"),
-        Binding("e", "edit_entry", "Edit entry", id="datasets.edit_entry"),
-        Binding("d", "remove", "Remove", id="datasets.remove"),
-        Binding("n", "new_file", "New file", id="datasets.new_file"),
-        Binding("o", "edit_records", "Edit records", id="datasets.edit_records"),
-        Binding("right_square_bracket", "next_page", "Next page", key_display="]", id="datasets.next_page"),
-        Binding("left_square_bracket", "prev_page", "Prev page", key_display="[", id="datasets.prev_page"),
-        Binding("g", "jump", "Go to", id="datasets.jump"),
-        Binding("x", "expand", "Expand", id="datasets.expand"),
-        Binding("v", "validate", "Validate", id="datasets.validate"),
-        Binding("s", "stats", "Stats", id="datasets.stats"),
-        Binding("r", "refresh", "Refresh", id="datasets.refresh"),
+        bind("datasets.register", "register"),
+        bind("datasets.edit_entry", "edit_entry"),
+        bind("datasets.remove", "remove"),
+        bind("datasets.new_file", "new_file"),
+        bind("datasets.edit_records", "edit_records"),
+        bind("datasets.next_page", "next_page"),
+        bind("datasets.prev_page", "prev_page"),
+        bind("datasets.jump", "jump"),
+        bind("datasets.expand", "expand"),
+        bind("datasets.validate", "validate"),
+        bind("datasets.stats", "stats"),
+        bind("datasets.refresh", "refresh"),
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, page_size: int = 5, edit_limit: int = EDIT_LIMIT):
@@ -120,13 +120,14 @@ class DatasetsScreen(MedtuiScreen):
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        yield self.navbar()
         yield Static("", id="banner")
         yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
         with TabbedContent(id="tabs"):
             yield PreviewPane(self.catalog, self.lang, page_size=self.page_size, edit_limit=self.edit_limit)
             yield ValidatePane(self.catalog, self.lang)
             yield StatsPane(self.catalog, self.lang)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#datasets", DataTable)
@@ -136,12 +137,6 @@ class DatasetsScreen(MedtuiScreen):
 
     def on_unmount(self) -> None:
         self.catalog.cancel.set()
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """Anything a worker did not expect becomes a message, never a crash."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", severity="error")
 
     # -- list --------------------------------------------------------------------------
     def relabel(self) -> None:

@@ -189,6 +189,15 @@ class DownloadPane(ModelsPane):
         self.query_one("#dl-cancel", Button).disabled = not running
         self.post_message(self.StateChanged())
 
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "download":
+            from medtui.tui.errors import one_line
+
+            reason = one_line(error)
+            self.job = None
+            self._set_running(False)
+            self._status(lambda: reason, "error")
+
     @work(thread=True, exclusive=True, group="download", exit_on_error=False)
     def _download_worker(self, job) -> None:
         try:
@@ -357,6 +366,12 @@ class CheckPane(ModelsPane):
         table.add_columns("", "")
         table.add_row("…", self.t("models.checking", path=path))
         self._check_worker(self.workspace.resolve(path), self.query_one("#mc-load", Checkbox).value)
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "modelcheck":
+            from medtui.tui.errors import one_line
+
+            self._on_checked(self.Checked(None, one_line(error)))
 
     @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
     def _check_worker(self, path: Path, load: bool) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.widgets import Footer, Static, TabbedContent
+from textual.widgets import TabbedContent
 
 from medtui.core.workspace import Workspace
+from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.models.panes import CheckPane, DownloadPane, JobFactory
+from medtui.tui.widgets.footer import MedtuiFooter
 
 
 class ModelsScreen(MedtuiScreen):
@@ -48,12 +49,10 @@ class ModelsScreen(MedtuiScreen):
     ModelsScreen #mc-result { height: 1fr; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "start", "Download", id="models.download", tooltip="Start (or resume) the download"),
-        Binding("ctrl+t", "cancel", "Cancel", id="models.cancel", tooltip="Stop the download; it resumes later"),
-        Binding("ctrl+r", "register", "Register", id="models.register",
-                tooltip="Register the downloaded dataset's files in dataset_info.json"),
-        Binding("ctrl+o", "check_model", "Check model", id="models.check", tooltip="Check the model folder"),
-        Binding("escape", "back", "Back", id="models.back"),
+        bind("models.download", "start", tooltip="Start (or resume) the download"),
+        bind("models.cancel", "cancel", tooltip="Stop the download; it resumes later"),
+        bind("models.register", "register", tooltip="Register the downloaded dataset's files in dataset_info.json"),
+        bind("models.check", "check_model", tooltip="Check the model folder"),
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, start_download: JobFactory | None = None):
@@ -61,11 +60,11 @@ class ModelsScreen(MedtuiScreen):
         self.start_download = start_download
 
     def compose(self) -> ComposeResult:
-        yield self.tr(Static(id="models-title"), "models.title")
+        yield self.navbar()
         with TabbedContent(id="models-tabs"):
             yield DownloadPane(self.workspace, self.lang, start_download=self.start_download)
             yield CheckPane(self.workspace, self.lang)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         self.query_one("#dl-id").focus()
@@ -110,7 +109,3 @@ class ModelsScreen(MedtuiScreen):
 
     def action_check_model(self) -> None:
         self.checker.check()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -24,7 +24,7 @@ TEXT = register({
     "models.size": ("Size", "大小"),
     "models.progress": ("Progress", "进度"),
     "models.state": ("State", "状态"),
-    "models.idle": ("Enter an id and press Download (ctrl+s).", "输入 ID 后按“下载”(ctrl+s)。"),
+    "models.idle": ("Enter an id and press Download (ctrl+r).", "输入 ID 后按“下载”(ctrl+r)。"),
     "models.listing": ("listing files…", "正在获取文件列表…"),
     "models.queued": ("queued", "排队中"),
     "models.skipped": ("already complete", "已完整"),

@@ -8,7 +8,6 @@ when the data changed. Stop and Kill ask for confirmation, then call :func:`medt
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from typing import Callable
@@ -16,11 +15,9 @@ from typing import Callable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer, Header, Log, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.widgets import Header, Log, ProgressBar, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
@@ -29,10 +26,13 @@ from medtui.core.runs.records import load_run
 from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase, t
+from medtui.tui.keymap import bind
+from medtui.tui.polling import Poller
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.charts import MonitorCharts
+from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
@@ -61,10 +61,10 @@ class MonitorScreen(MedtuiScreen):
     MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
     BINDINGS = [
-        Binding("s", "stop", "Stop", id="monitor.stop"),
-        Binding("k", "kill", "Kill", id="monitor.kill"),
-        Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
-        Binding("escape", "back", "Back", id="monitor.back"),
+        bind("monitor.stop", "stop"),
+        bind("monitor.kill", "kill"),
+        bind("monitor.pause_log", "toggle_log"),
+        bind("monitor.back", "back"),
     ]
 
     class Polled(Message):
@@ -105,7 +105,8 @@ class MonitorScreen(MedtuiScreen):
         self._shown: dict[str, object] = {}
         self.max_stale = max_stale
         self._polled = False
-        self._halt = threading.Event()
+        self._watches: list[RunWatch] | None = None
+        self._missing: list[str] = []
         super().__init__(workspace, lang)
 
     @property
@@ -133,7 +134,7 @@ class MonitorScreen(MedtuiScreen):
         yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
                      disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
         yield Log(max_lines=LOG_LINES, id="log")
-        yield Footer()
+        yield MedtuiFooter()
 
     def _apply_title(self) -> None:
         title = t("monitor.title", self.lang)
@@ -150,29 +151,28 @@ class MonitorScreen(MedtuiScreen):
         self._show_log_title()
         self._show_status()
         self.charts.draw()
-        self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
+        self.poller = Poller(self, self.poll_interval, self._read, group="monitor-poll",
+                             active=lambda: self.is_current)
+        self.poller.tick()
         self.set_interval(self.redraw_interval, self._redraw_if_dirty)
 
-    def on_unmount(self) -> None:
-        self._halt.set()
+    def on_screen_resume(self) -> None:
+        self.poller.tick()
 
-    # -- polling (worker thread: reads files, posts messages, touches no widget) -----------
+    # -- polling (a worker thread: reads files, posts messages, touches no widget) ---------
 
-    def _poll_loop(self) -> None:
-        worker = get_current_worker()
-        watches: list[RunWatch] = []
-        missing: list[str] = []
-        for rid in self.run_ids:
-            try:
-                watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
-            except MedtuiError:
-                missing.append(rid)
-        while not worker.is_cancelled and not self._halt.is_set():
-            try:
-                self.post_message(self.Polled([w.poll() for w in watches], missing))
-            except OSError:
-                pass  # a log rotated or vanished between stat and open: the next tick catches up
-            self._halt.wait(self.poll_interval)
+    def _read(self) -> None:
+        if self._watches is None:
+            self._watches, self._missing = [], []
+            for rid in self.run_ids:
+                try:
+                    self._watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
+                except MedtuiError:
+                    self._missing.append(rid)
+        try:
+            self.post_message(self.Polled([w.poll() for w in self._watches], self._missing))
+        except OSError:
+            pass  # a log rotated or vanished between stat and open: the next tick catches up
 
     @on(Polled)
     def _on_polled(self, message: Polled) -> None:
@@ -312,10 +312,10 @@ class MonitorScreen(MedtuiScreen):
             self.notify(message.error, severity="error")
         self._show_status()
 
-    @on(Worker.StateChanged)
-    def _on_worker_state(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "monitor-stop":
+            self.stop_phase = ""
+            self._show_status()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -1,33 +1,34 @@
 """Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
 
-A thread worker polls :class:`medtui.core.runs.watch.RunsWatcher` (which re-reads a run.json only
-when it changed and follows each trainer_log.jsonl from its last offset) and posts the rows;
-the handler updates the table in place. Enter opens a run's monitor; space marks up to four
+A :class:`~medtui.tui.polling.Poller` reads :class:`medtui.core.runs.watch.RunsWatcher` (which
+re-reads a run.json only when it changed and follows each trainer_log.jsonl from its last offset)
+while the list is shown, and posts the rows; the handler updates the table in place, and the
+cursor moves to a run that appears on top. Enter opens a run's monitor; space marks up to four
 runs and ``c`` overlays their loss curves.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import get_current_worker
+from textual.widgets import DataTable, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.watch import RunRow, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import t
+from medtui.tui.keymap import bind
+from medtui.tui.polling import Poller
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
 WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
@@ -40,10 +41,9 @@ class RunsScreen(MedtuiScreen):
     RunsScreen #runs-table { height: 1fr; }
     """
     BINDINGS = [
-        Binding("enter", "open", "Open", id="runs.open", priority=True),
-        Binding("space", "mark", "Mark", id="runs.mark"),
-        Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("escape", "back", "Back", id="runs.back"),
+        bind("runs.open", "open", priority=True),
+        bind("runs.mark", "mark"),
+        bind("runs.compare", "compare"),
     ]
 
     class Polled(Message):
@@ -67,15 +67,13 @@ class RunsScreen(MedtuiScreen):
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
-        self._halt = threading.Event()
-        self._active = threading.Event()
-        self._active.set()
+        self.watcher = RunsWatcher(workspace)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         yield Static(id="runs-hint")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -83,28 +81,17 @@ class RunsScreen(MedtuiScreen):
             table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
         self._show_hint()
         table.focus()
-        self.run_worker(self._poll_loop, thread=True, group="runs-poll", exclusive=True, exit_on_error=False)
-
-    def on_unmount(self) -> None:
-        self._halt.set()
-        self._active.set()
-
-    def on_screen_suspend(self) -> None:
-        self._active.clear()  # a monitor is on top: stop polling until we are shown again
+        self.poller = Poller(self, self.poll_interval, self._read, group="runs-poll", active=lambda: self.is_current)
+        self.poller.tick()
 
     def on_screen_resume(self) -> None:
-        self._active.set()
+        self.poller.tick()  # a monitor closed, or the list is shown again: catch up now
 
-    def _poll_loop(self) -> None:
-        worker = get_current_worker()
-        watcher = RunsWatcher(self.workspace)
-        while not worker.is_cancelled and not self._halt.is_set():
-            if self._active.is_set():
-                try:
-                    self.post_message(self.Polled(watcher.poll()))
-                except OSError:
-                    pass  # a run folder changed under us: the next tick catches up
-            self._halt.wait(self.poll_interval)
+    def _read(self) -> None:
+        try:
+            self.post_message(self.Polled(self.watcher.poll()))
+        except OSError:
+            pass  # a run folder changed under us: the next tick catches up
 
     # -- table ----------------------------------------------------------------------------
 
@@ -144,6 +131,8 @@ class RunsScreen(MedtuiScreen):
         self.marked = [m for m in self.marked if m in ids]
         if ids != self._order:
             current = self.cursor_run()
+            if self._order and ids and ids[0] not in self._order:
+                current = ids[0]  # a new run on top: follow it
             table.clear()
             self._cells.clear()
             for row in self.rows:
@@ -212,7 +201,3 @@ class RunsScreen(MedtuiScreen):
             self.notify(t("runs.compare_need", self.lang), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

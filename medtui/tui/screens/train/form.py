@@ -67,7 +67,7 @@ class StageForm(VerticalScroll):
         for section, args in form_sections(self.state.stage, self.state.method):
             collapsed = section not in self.expanded
             out.append(FormSection(section, args, section_title(section, self.lang), collapsed,
-                                   [] if collapsed else self._rows(args)))
+                                   [] if collapsed else self.rows_for(args)))
         extras = TextArea(self._extras_text(), id="extras", soft_wrap=False, show_line_numbers=False)
         out.append(Collapsible(Static(Content(t("train.extras.help", self.lang)), classes="field-help"), extras,
                                Static("", id="extras-error", classes="field-error"),
@@ -76,7 +76,7 @@ class StageForm(VerticalScroll):
                                id=f"sec-{EXTRAS}", classes="form-section"))
         return out
 
-    def _rows(self, args) -> list[FieldRow]:
+    def rows_for(self, args) -> list[FieldRow]:
         return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in PICKERS)
                 for arg in args]
 
@@ -94,7 +94,7 @@ class StageForm(VerticalScroll):
     async def _section_expanded(self, event: Collapsible.Expanded) -> None:
         section = event.collapsible
         if isinstance(section, FormSection) and not section.populated:
-            await section.populate(self._rows(section.args))
+            await section.populate(self.rows_for(section.args))
             self.post_message(self.RowsBuilt())
 
     class RowsBuilt(Message):

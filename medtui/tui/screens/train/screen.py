@@ -14,22 +14,22 @@ from typing import Any
 import yaml
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, Header, Input, Label, Select, TextArea
+from textual.widgets import Button, Input, Label, Select, TextArea
 
 from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import METHODS, STAGES, stage_title
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase
+from medtui.tui.keymap import bind
 from medtui.tui.messages import RunStarted, StartFailed
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.train import pickers
 from medtui.tui.screens.train import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.train.fields import FieldRow
-from medtui.tui.screens.train.form import EXTRAS, StageForm
+from medtui.tui.screens.train.form import EXTRAS, FormSection, StageForm
 from medtui.tui.screens.train.formmodel import (
     SELECTOR_KEYS,
     FormState,
@@ -37,6 +37,7 @@ from medtui.tui.screens.train.formmodel import (
     switch,
     typed_config,
 )
+from medtui.tui.screens.train.search import FieldSearch
 from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.footer import MedtuiFooter
 
@@ -74,11 +75,12 @@ class FileFailed(Message):
 class TrainScreen(MedtuiScreen):
     NAME = "train"
     BINDINGS = [
-        Binding("f9", "preview", "Preview", id="train.preview", show=False),
-        Binding("ctrl+s", "save", "Save", id="train.save", show=False),
-        Binding("ctrl+o", "load", "Load", id="train.load", show=False),
-        Binding("ctrl+r", "start", "Start", id="train.start", show=False),
-        Binding("ctrl+b", "browse", "Browse", id="train.browse", show=False),
+        bind("train.start", "start"),
+        bind("train.preview", "preview"),
+        bind("train.save", "save"),
+        bind("train.load", "load"),
+        bind("train.browse", "browse", show=False),
+        bind("train.find", "find"),
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", config: dict[str, Any] | None = None) -> None:
@@ -95,7 +97,7 @@ class TrainScreen(MedtuiScreen):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="train-top"):
             yield Label(self.t("train.stage"), id="stage-label")
             yield Select(self._stage_options(), value=self.state.stage, allow_blank=False, compact=True, id="stage")
@@ -104,7 +106,7 @@ class TrainScreen(MedtuiScreen):
                          id="method")
         yield StageForm(self.state, self.lang)
         with Horizontal(id="train-actions"):
-            for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+            for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
                              variant="success" if action == "start" else "default")
         yield MedtuiFooter()
@@ -138,7 +140,7 @@ class TrainScreen(MedtuiScreen):
         with self.prevent(Select.Changed):
             stage.set_options(self._stage_options())
             stage.value = self.state.stage
-        for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+        for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
             self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
         self._revalidate()
 
@@ -290,13 +292,42 @@ class TrainScreen(MedtuiScreen):
                     severity="error", timeout=10)
 
     @on(RunStarted)
-    def _run_started(self, message: RunStarted) -> None:
+    async def _run_started(self, message: RunStarted) -> None:
         self.starting = False
         self.preview_plan = self.preview_config = None
         self.notify(self.t("train.started", run=message.run_id))
         open_run = getattr(self.app, "open_run", None)
         if open_run is not None:
-            open_run(message.run_id)
+            await open_run(message.run_id)
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "start":
+            self.starting = False  # Start works again; the app has shown why it failed
+
+    # -- jump to a field ---------------------------------------------------------------------------
+    def action_find(self) -> None:
+        fields = [(arg.name, arg.help(self.lang).split("\n")[0]) for section in self.form.query(FormSection)
+                  for arg in section.args]
+        self.app.push_screen(FieldSearch(fields, self.lang), self._jump)
+
+    async def _jump(self, name: str | None) -> None:
+        """Open the section holding field ``name``, then focus the field."""
+        if not name:
+            return
+        section = next((s for s in self.form.query(FormSection) if any(a.name == name for a in s.args)), None)
+        if section is None:
+            return
+        if not section.populated:
+            await section.populate(self.form.rows_for(section.args))
+            self._revalidate()
+        section.collapsed = False
+        row = self.query_one(f"#row-{name}", FieldRow)
+
+        def focus() -> None:
+            row.control.focus()
+            self.form.scroll_to_widget(row, animate=False, top=True)
+
+        self.call_after_refresh(focus)
 
     # -- pickers ---------------------------------------------------------------------------------
     def action_browse(self) -> None:

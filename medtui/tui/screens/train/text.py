@@ -16,6 +16,11 @@ TEXT = register({
     "train.load": ("Load", "加载"),
     "train.start": ("Start", "开始"),
     "train.browse": ("Browse", "浏览"),
+    "train.find": ("Find", "查找字段"),
+    "train.find.previous": ("Previous match", "上一个"),
+    "train.find.next": ("Next match", "下一个"),
+    "train.find.title": ("Jump to a field (Enter: go, Esc: close)", "跳转到字段(回车:跳转,Esc:关闭)"),
+    "train.find.placeholder": ("part of a field name, e.g. epo", "字段名的一部分,如 epo"),
     "train.extras": ("Other keys (key: value)", "其他参数(键: 值)"),
     "train.extras.help": ("Keys the form has no field for, one `key: value` per line (YAML). They pass through "
                           "to the llamafactory YAML untouched.",
