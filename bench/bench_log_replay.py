@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from medtui.core.runs.progress import RunReader  # noqa: E402
+from medtui.core.runs.follow import RunReader  # noqa: E402
 
 
 def record(step: int, total: int) -> str:

@@ -136,8 +136,7 @@ def spawn_app(ws_root: Path, cols: int, rows: int, screen_args: dict) -> tuple[i
 def poll_costs(trainer_log: Path, run_dir: Path, repeat: int = 20) -> tuple[float, float, float]:
     """Seconds per poll that finds one new record: LlamaBoard-style full re-read and parse,
     medtui's JsonlTail, and a whole RunWatch.poll (run.json stat, process check, logs)."""
-    from medtui.core.runs.progress import JsonlTail
-    from medtui.core.runs.watch import RunWatch
+    from medtui.core.runs.follow import JsonlTail, RunWatch
 
     line = trainer_log.read_text().splitlines()[-1] + "\n"
     full = tail_cost = 0.0

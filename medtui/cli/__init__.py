@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "medtui.cli.data_cmd",
     "medtui.cli.chat_cmd",
     "medtui.cli.predict_cmd",
+    "medtui.cli.notify_cmd",
 )
 
 

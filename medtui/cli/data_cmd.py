@@ -57,6 +57,14 @@ def register(sub, common) -> None:
                    help="map a column role to a key of the records, e.g. prompt=text (repeatable)")
     p.set_defaults(func=cmd_add)
 
+    p = ds.add_parser("fix-bom", parents=[common], help="remove a UTF-8 byte order mark the trainer cannot read / "
+                                                         "去除 BOM",
+                      description="Rewrite the data file(s) of a dataset (or a file or folder) without the UTF-8 "
+                                  "byte order mark (BOM) that the datasets JSON loader cannot read. The rewrite is "
+                                  "atomic; nothing else in the file changes.")
+    p.add_argument("source", metavar="NAME|FILE", help="registered dataset name, or a data file or folder")
+    p.set_defaults(func=cmd_fix_bom)
+
     p = ds.add_parser("remove", parents=[common], help="unregister a dataset (the file is kept) / 移除注册")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_remove)
@@ -183,13 +191,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from medtui.core.data.validation import validate_dataset
+    from medtui.core.stages.spec import ARG_BY_NAME
 
     ws = workspace_from(args)
     path, entry = _local(ws, args.name)
     model = resolve_model(ws, args.model)
     if args.cutoff_len is not None and args.cutoff_len < 1:
         raise MedtuiError("--cutoff-len must be 1 or more")
-    report = validate_dataset(path, entry, args.stage, name=args.name, model=model, cutoff_len=args.cutoff_len)
+    cutoff_len = args.cutoff_len or ARG_BY_NAME["cutoff_len"].default
+    report = validate_dataset(path, entry, args.stage, name=args.name, model=model, cutoff_len=cutoff_len)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -240,9 +250,10 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from medtui.core.data.columns import keys_of, suggest_entry
-    from medtui.core.data.files import head
-    from medtui.core.stages.fit import stages_for
+    from medtui.core.data.columns import keys_of
+    from medtui.core.data.detect import suggest_entry
+    from medtui.core.data.fit import stages_for
+    from medtui.core.data.reader import head
 
     ws = workspace_from(args)
     reg = _registry(ws)
@@ -275,9 +286,37 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise MedtuiError(f"{', '.join(missing)}: not a key of the file's first records "
                               f"(found: {', '.join(found) or 'none'})")
         entry["columns"] = columns
+    _refuse_unreadable(file, entry, args.file)
     reg.add(args.name, entry)
     print(f"registered {args.name}: {json.dumps(entry, ensure_ascii=False)}")
     print(f"accepted by stages: {', '.join(stages_for(entry)) or 'none'}")
+    return EXIT_OK
+
+
+def _refuse_unreadable(file: Path, entry: dict[str, Any], ref: str) -> None:
+    """Refuse (exit 2) a file or entry the trainer cannot read: the sampled checks pre-flight runs."""
+    from medtui.core.data.validation import validate_sample
+
+    report, _ = validate_sample(file, entry, None, name=ref)
+    errors = [f for f in report.findings if f.level == "error"]
+    for finding in report.findings:
+        if finding.level == "warn":
+            print(f"warning: {finding.text()}", file=sys.stderr)
+    if errors:
+        raise MedtuiError("not registered; the trainer could not read it:\n" +
+                          "\n".join(f"  {f.text()}" for f in errors))
+
+
+def cmd_fix_bom(args: argparse.Namespace) -> int:
+    from medtui.core.data.sample import strip_bom
+
+    ws = workspace_from(args)
+    label, path = _resolve_source(ws, args.source)
+    fixed = strip_bom(path)
+    if not fixed:
+        print(f"{label}: no byte order mark; nothing to do")
+    for f in fixed:
+        print(f"removed the UTF-8 byte order mark from {f}")
     return EXIT_OK
 
 

@@ -102,7 +102,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
-    from medtui.core.runs.progress import RunReader
+    from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
 
     reader = RunReader(run.trainer_log)
@@ -124,33 +124,55 @@ def follow(run, *, prefix: str = "") -> int:
     status = fresh.status
     reason = fresh.reason()
     print(f"{prefix}{fresh.id}: {status}" + (f" ({reason})" if reason else ""), flush=True)
+    for line in diagnosis_lines(fresh.record):
+        print(f"{prefix}{line}", file=sys.stderr)
     if status == "failed":
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
 
 
+def diagnosis_lines(record: dict[str, Any]) -> list[str]:
+    """A run's diagnosis and live alerts, as ``medtui logs`` and ``medtui train`` print them."""
+    from medtui.core.runs.diagnosis import Diagnosis
+
+    out = []
+    found = Diagnosis.from_dict(record.get("diagnosis"))
+    if found:
+        out += [f"diagnosis: {found.cause}: {found.reason}", f"fix: {found.fix}"]
+        out += [f"  | {line}" for line in found.evidence]
+    for alert in record.get("alerts") or []:
+        if isinstance(alert, dict):
+            times = f" (x{alert['count']})" if alert.get("count", 1) > 1 else ""
+            state = " [resolved]" if alert.get("resolved") else ""
+            out.append(f"alert: {alert.get('kind')}{times}{state}: {alert.get('message')}")
+    return out
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
-    from medtui.core.runs.records import list_runs
+    from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
-    runs = list_runs(ws.runs_dir)
+    watcher = RunsWatcher(ws)
+    runs = watcher.poll()
+    for reason in watcher.unreadable.values():
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps([r.summary() for r in runs], indent=2, ensure_ascii=False))
+        print(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
         return EXIT_OK
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  OUTPUT")
+    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHY':<20} OUTPUT")
+    now = time.time()
     for r in runs:
-        end = r.ended or time.time()
-        took = format_seconds(end - r.started) if r.started else "?"
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {ws.relative(r.output_dir)}")
+        took = format_seconds(r.duration(now))
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.why or '-':<20} {r.output_dir}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from medtui.core.runs.progress import TextTail
+    from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
@@ -167,6 +189,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         return EXIT_OK
+    lines = diagnosis_lines(load_run(run.run_dir).record)
+    if lines:
+        print("\n".join(["", f"── {run.id} ──", *lines]), file=sys.stderr)
     return EXIT_OK
 
 

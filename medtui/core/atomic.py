@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -26,14 +27,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, backup: bool = F
     With ``backup=True`` the previous content is first kept (atomically too) as ``<name>.bak``.
     """
     path = Path(path)
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
     if backup and path.exists():
         atomic_write_bytes(path.with_name(path.name + ".bak"), path.read_bytes())
+    atomic_write_chunks(path, [data])
+
+
+def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
+    """:func:`atomic_write_bytes` for content streamed in chunks (a large file is never held whole)."""
+    path = Path(path)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from medtui.core.atomic import atomic_write_text
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 from medtui.core.workspace import Workspace
 
@@ -87,7 +88,7 @@ def init_demo(root: str | os.PathLike, *, say: Callable[[str], None] = lambda _m
 
 def build_demo_model(model_dir: Path) -> None:
     corpus = [str(seed_path(name)) for name in SEED_FILES]
-    env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1")
+    env = child_env(extra={"TRANSFORMERS_VERBOSITY": "error", "TQDM_DISABLE": "1"})
     proc = subprocess.run([sys.executable, "-m", "medtui.workers.demo_model", str(model_dir), *corpus],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:

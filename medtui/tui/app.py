@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from textual import on
 from textual.app import App
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -28,9 +29,11 @@ from medtui.tui import errors, keymap, navigation
 from medtui.tui.commands import MedtuiCommands
 from medtui.tui.i18n import localise_bindings
 from medtui.tui.keymap import bind
+from medtui.tui.listener import RunNotice, deliver, listen
 from medtui.tui.screens.base import MedtuiScreen
 
-#: Threads for workers: long jobs (a download, a chat reply, a queued pipeline) each hold one.
+#: Threads for workers: long jobs (a download, a chat reply, a queued pipeline, the notification
+#: listener) each hold one.
 WORKER_THREADS = 32
 
 
@@ -85,7 +88,13 @@ class MedtuiApp(App):
             self.notify(problem, severity="warning", timeout=10)
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
+        self.run_worker(lambda: listen(self), thread=True, group="notifications", exit_on_error=False)
         self.switch_mode(self.start_screen)
+
+    @on(RunNotice)
+    def _run_notice(self, message: RunNotice) -> None:
+        """A run ended or raised an urgent alert (sent by its supervisor, :mod:`medtui.core.notify`)."""
+        deliver(self, message.payload)
 
     # -- navigation ---------------------------------------------------------------------------
     async def action_go(self, name: str) -> None:

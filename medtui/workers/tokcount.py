@@ -21,7 +21,7 @@ def load_tokenizer(model: Path):
 
 
 def main(argv: list[str]) -> int:
-    from medtui.core.data.files import iter_records
+    from medtui.core.data.reader import iter_records
 
     model, data, column = Path(argv[0]), Path(argv[1]), argv[2]
     count, eos = load_tokenizer(model)

@@ -51,12 +51,6 @@ def test_dry_run_prints_argv_and_yaml_and_imports_nothing_heavy(demo_ws, tmp_pat
     assert not (demo_ws.root / "saves/dry").exists()
 
 
-def test_core_never_imports_textual():
-    for path in (ROOT / "medtui" / "core").rglob("*.py"):
-        text = path.read_text(encoding="utf-8")
-        assert not re.search(r"^\s*(from|import)\s+textual", text, re.M), path
-
-
 def test_export_without_model_is_bad_input(tmp_path):
     proc = medtui_cli("export", "--out", "x", "--workspace", str(tmp_path))
     assert proc.returncode == 2 and "--model" in proc.stderr
@@ -112,3 +106,19 @@ def test_package_data_is_self_contained():
     for path in (ROOT / "medtui").rglob("*.py"):
         assert "shared/seed" not in path.read_text(encoding="utf-8"), path
     assert (ROOT / "medtui/resources/seed/custom_pt_train_data.json").is_file()
+
+
+def test_runs_lists_the_good_records_and_names_a_broken_one(tmp_path):
+    from tui_helpers import make_run
+
+    from medtui.core.workspace import Workspace
+
+    ws = Workspace.open(tmp_path)
+    make_run(ws, "20260101-100000-sft-aaaa", steps=10, total=10)
+    (ws.runs_dir / "20260101-110000-sft-dead").mkdir()
+    (ws.runs_dir / "20260101-110000-sft-dead" / "run.json").write_text("[]")
+    proc = medtui_cli("runs", "--workspace", str(tmp_path))
+    assert proc.returncode == 0 and "20260101-100000-sft-aaaa" in proc.stdout and "Traceback" not in proc.stderr
+    assert "warning: skipped" in proc.stderr and "sft-dead/run.json: unreadable run record (not a JSON object)" in proc.stderr
+    rows = json.loads(medtui_cli("runs", "--json", "--workspace", str(tmp_path)).stdout)
+    assert [r["id"] for r in rows] == ["20260101-100000-sft-aaaa"] and rows[0]["steps"] == 10

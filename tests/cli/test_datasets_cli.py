@@ -114,3 +114,49 @@ def test_malformed_registry_is_reported_and_untouched(demo_ws):
         proc = medtui_cli(*args, "--workspace", str(demo_ws.root))
         assert proc.returncode == 2 and "line 1, column 31" in proc.stderr, proc.stderr
     assert demo_ws.registry_path.read_bytes() == before
+
+
+def _sft_records(ws) -> list[dict]:
+    return json.loads((ws.data_dir / "demo_sft_train_data.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", ["bom", "types", "ranking", "sharegpt", "truncated"])
+def test_add_refuses_what_the_trainer_cannot_read(demo_ws, case):
+    records = _sft_records(demo_ws)
+    text = json.dumps(records, ensure_ascii=False).encode()
+    extra: list[str] = []
+    needle = {"bom": "medtui data fix-bom new.json", "types": "'output' (response) must be a string, found a number",
+              "ranking": "KeyError: None", "sharegpt": "look like alpaca records", "truncated": "line 1"}[case]
+    if case == "bom":
+        text = b"\xef\xbb\xbf" + text
+    elif case == "types":
+        records[3]["output"] = 42
+        text = json.dumps(records, ensure_ascii=False).encode()
+    elif case == "truncated":
+        text = text[:-25]
+    elif case == "ranking":
+        extra = ["--ranking"]
+    else:
+        extra = ["--formatting", "sharegpt"]
+    (demo_ws.data_dir / "new.json").write_bytes(text)
+    before = demo_ws.registry_path.read_bytes()
+    proc = medtui_cli("data", "add", "new", "--file", "new.json", *extra, "--workspace", str(demo_ws.root))
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert demo_ws.registry_path.read_bytes() == before
+
+
+def test_fix_bom_rewrites_the_file_and_then_it_is_accepted(demo_ws, tmp_path):
+    original = (demo_ws.data_dir / "demo_sft_train_data.json").read_bytes()
+    target = demo_ws.data_dir / "demo_sft_train_data.json"
+    target.write_bytes(b"\xef\xbb\xbf" + original)
+    target.chmod(0o640)
+    bad = medtui_cli("data", "validate", "demo_sft_train_data", "--stage", "sft", "--workspace", str(demo_ws.root))
+    assert bad.returncode == 1 and "medtui data fix-bom demo_sft_train_data" in bad.stdout
+    fixed = medtui_cli("data", "fix-bom", "demo_sft_train_data", "--workspace", str(demo_ws.root))
+    assert fixed.returncode == 0 and "removed the UTF-8 byte order mark" in fixed.stdout, fixed.stderr
+    assert target.read_bytes() == original and (target.stat().st_mode & 0o777) == 0o640
+    assert not [p for p in demo_ws.data_dir.iterdir() if p.name.endswith(".tmp")]
+    again = medtui_cli("data", "fix-bom", "demo_sft_train_data", "--workspace", str(demo_ws.root))
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    ok = medtui_cli("data", "validate", "demo_sft_train_data", "--stage", "sft", "--workspace", str(demo_ws.root))
+    assert ok.returncode == 0, ok.stdout

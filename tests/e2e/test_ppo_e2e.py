@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import ROOT, copy_ws, medtui_cli
 
-from medtui.core.runs.progress import RunReader
+from medtui.core.runs.follow import RunReader
 from medtui.core.runs.records import list_runs, load_run
 from medtui.core.stages.launch import prepare
 from medtui.core.stages.preflight import errors

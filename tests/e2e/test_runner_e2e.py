@@ -148,7 +148,7 @@ time.sleep(600)
 
 @pytest.mark.parametrize("kill", [False, True])
 def test_stop_reaches_workers_that_left_the_process_group(tmp_path, kill):
-    from medtui.core.stages.builder import RunPlan
+    from medtui.core.runs.plan import RunPlan
     from medtui.core.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws")

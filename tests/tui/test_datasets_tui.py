@@ -8,7 +8,7 @@ import json
 import pytest
 from rich.console import Console
 from textual.app import App
-from textual.widgets import Checkbox, DataTable, Input, Select, TextArea
+from textual.widgets import Checkbox, DataTable, Input, Select, Static, TextArea
 
 from medtui.tui.screens.datasets.editor import RecordForm, RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
@@ -101,12 +101,18 @@ async def test_register_edit_and_remove_through_the_form(demo_ws):
         await pilot.pause()
         form = app.screen
         assert isinstance(form, EntryForm) and form.query_one("#name", Input).disabled
-        form.query_one("#ranking", Checkbox).value = True
+        form.query_one("#ranking", Checkbox).value = True  # plain text as preference pairs: the trainer cannot
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert demo_ws.registry().get("my_pt")["ranking"] is True
+        assert app.screen is form and "KeyError: None" in str(form.query_one("#form-error", Static).render())
+        assert "ranking" not in demo_ws.registry().get("my_pt")  # refused, as `medtui data add --ranking` is
+        form.query_one("#ranking", Checkbox).value = False
+        form.query_one("#col-system", Select).value = "text"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert demo_ws.registry().get("my_pt")["columns"] == {"prompt": "text", "system": "text"}
         table = app.screen.query_one("#datasets", DataTable)
-        assert table.get_row("my_pt")[2] == "rm,dpo"
+        assert table.get_row("my_pt")[2] == "pt,ppo"
 
         await pilot.press("d")
         await pilot.pause()

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
+from medtui.core.data.fit import compatible, dataset_problem
 from medtui.core.settings import Settings, config_path, load_settings, save_settings
 from medtui.core.stages import preflight
 from medtui.core.stages.builder import build_plan
-from medtui.core.stages.fit import compatible, dataset_problem
 from medtui.core.stages.spec import ARGS
 from medtui.core.stages.specdoc import render
 from medtui.tui.screens.train.formmodel import FormState, form_fields, switch
@@ -105,7 +105,7 @@ def test_form_state_reports_an_unknown_stage_or_method():
 
 
 def test_format_age():
-    from medtui.core.lifecycle.overview import format_age
+    from medtui.core.runs.progress import format_age
 
     assert [format_age(s) for s in (None, -5, 42, 61, 7200, 200000)] == ["?", "0s", "42s", "1m", "2h", "2d"]
 

@@ -22,8 +22,8 @@ from textual.widgets import Log, Static
 from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
 from medtui.core.runs import runner
+from medtui.core.runs.follow import MAX_POINTS, RunState, RunWatch, clean_line
 from medtui.core.runs.records import load_run, write_record
-from medtui.core.runs.watch import MAX_POINTS, RunState, RunWatch, clean_line
 from medtui.core.stages.launch import launch
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
@@ -133,7 +133,7 @@ def test_clean_line_keeps_what_a_terminal_shows():
 
 def test_history_is_bounded():
     state = RunState("x", max_points=100)
-    from medtui.core.runs.watch import RunDelta
+    from medtui.core.runs.follow import RunDelta
 
     for start in range(0, 1000, 50):
         state.apply(RunDelta("x", "running", None, "", None,

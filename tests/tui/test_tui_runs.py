@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 from tui_helpers import T0, FixedSampler, make_run, trainer_lines, wait_until
 
 from medtui.core.runs.records import write_record
-from medtui.core.runs.watch import RunsWatcher
+from medtui.core.runs.summary import RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.runs.monitor import MonitorScreen
 from medtui.tui.screens.runs.screen import RunsScreen
@@ -78,7 +78,7 @@ def test_watcher_reads_only_the_end_of_long_logs(ws):
     import os
 
     size = os.path.getsize(log)
-    assert size > 200_000 and entry.trainer.offset == size  # started near the end, not at byte 0
+    assert size > 200_000 and entry.watch.trainer.offset == size  # started near the end, not at byte 0
 
 
 def test_a_broken_run_folder_is_skipped(ws):

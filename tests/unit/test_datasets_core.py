@@ -6,14 +6,15 @@ import json
 
 import pytest
 
-from medtui.core.data.columns import detect_format, record_texts, resolved_columns, suggest_entry
+from medtui.core.data.columns import record_texts, resolved_columns
+from medtui.core.data.detect import detect_format, suggest_entry
 from medtui.core.data.document import DatasetDocument, TooLargeToEdit
+from medtui.core.data.fit import fits, stages_for
 from medtui.core.data.registry import DatasetRegistry
 from medtui.core.data.schema import SCHEMAS, create_dataset
 from medtui.core.data.stats import dataset_stats, format_stats
 from medtui.core.data.validation import validate_dataset
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.fit import fits, stages_for
 
 MODEL = "models/workflow-demo-tiny-qwen2"
 
@@ -98,7 +99,8 @@ def test_validation_of_ranking_mismatch_and_messages(tmp_path):
     msgs = {f.message: f.first for f in report.findings if f.kind == "messages"}
     assert msgs["the conversation must end with an assistant turn"] == [0]
     assert [v for k, v in msgs.items() if k.startswith("roles must alternate")] == [[1]]
-    assert msgs["'conversations' must be a list of objects"] == [3]
+    types = {f.message: f.first for f in report.findings if f.kind == "type"}
+    assert types["'conversations' (messages) must be a list of message objects, found a string"] == [3]
 
 
 def test_validation_reports_an_unreadable_file_and_an_empty_one(tmp_path):
@@ -192,7 +194,7 @@ def test_core_has_no_textual_and_the_screen_no_heavy_imports():
 
     from tests.conftest import ROOT
 
-    code = ("import sys, medtui.core.data.validation, medtui.core.data.stats, medtui.core.stages.fit, "
+    code = ("import sys, medtui.core.data.validation, medtui.core.data.stats, medtui.core.data.fit, "
             "medtui.cli.data_cmd\nassert 'textual' not in sys.modules, 'core imported textual'\n"
             "import medtui.tui.screens.datasets.screen\n"
             "heavy = [m for m in ('torch', 'transformers', 'llamafactory', 'datasets', 'trl', 'peft', 'tokenizers') "

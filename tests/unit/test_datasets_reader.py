@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from medtui.core.data import files as datafiles
+from medtui.core.data import reader as datafiles
 from medtui.core.data import reader as reader_mod
 from medtui.core.data import scan
 from medtui.core.data.files import DataFileError

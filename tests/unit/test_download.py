@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from medtui.core.data.detect import detect_columns, suggest
+from medtui.core.data.detect import detect_entry, suggest
 from medtui.core.errors import MedtuiError
 from medtui.core.hub import download
 from medtui.core.workspace import Workspace
@@ -258,18 +258,18 @@ def test_state_speed_eta_and_resume_credit():
     assert state.status == "failed" and state.eta is None
 
 
-def test_detect_columns_shapes(tmp_path):
-    assert detect_columns(SFT_RECORDS)[0] == {"columns": {"prompt": "instruction", "query": "input",
+def test_detect_entry_shapes(tmp_path):
+    assert detect_entry(SFT_RECORDS)[0] == {"columns": {"prompt": "instruction", "query": "input",
                                                           "response": "output"}}
     ranking = [{"instruction": "q", "input": "", "chosen": "a", "rejected": "b"}]
-    assert detect_columns(ranking)[0] == {"columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
+    assert detect_entry(ranking)[0] == {"columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
                                                       "rejected": "rejected"}, "ranking": True}
     sharegpt = [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}]
-    assert detect_columns(sharegpt)[0] == {"formatting": "sharegpt", "columns": {"messages": "conversations"}}
+    assert detect_entry(sharegpt)[0] == {"formatting": "sharegpt", "columns": {"messages": "conversations"}}
     openai = [{"messages": [{"role": "user", "content": "hi"}]}]
-    assert detect_columns(openai)[0]["tags"]["role_tag"] == "role"
-    assert detect_columns([{"text": "doc"}])[0] == {"columns": {"prompt": "text"}}
-    entry, note = detect_columns([{"a": 1}])
+    assert detect_entry(openai)[0]["tags"]["role_tag"] == "role"
+    assert detect_entry([{"text": "doc"}])[0] == {"columns": {"prompt": "text"}}
+    entry, note = detect_entry([{"a": 1}])
     assert entry is None and "unrecognised columns: a" in note
     folder = tmp_path / "data" / "ds"
     folder.mkdir(parents=True)

@@ -86,7 +86,7 @@ def test_pt_needs_a_text_prompt_column(demo_ws):
     reg = DatasetRegistry(demo_ws.registry_path)
     reg.add("pt_wrong_column", {"file_name": "custom_pt_train_data.json", "columns": {"prompt": "content"}})
     one_error(demo_ws, sft(stage="pt", finetuning_type="full", dataset="pt_wrong_column", cutoff_len=16), "dataset",
-              "needs a text column")
+              "'content' (prompt) in every record; the records have keys: text")
 
 
 def test_pt_packing_with_too_few_tokens(demo_ws):
@@ -148,3 +148,40 @@ def test_cli_exits_2_with_the_message_and_starts_nothing(demo_ws, tmp_path):
     assert proc.returncode == 2
     assert "cannot use a ranking" in proc.stderr and "Traceback" not in proc.stderr
     assert not demo_ws.runs_dir.exists() or not any(demo_ws.runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("stage", ["pt", "sft", "rm", "ppo", "dpo", "kto", "export"])
+@pytest.mark.parametrize("method", ["lora", "full", "freeze"])
+def test_every_key_medtui_writes_is_one_llamafactory_accepts(demo_ws, stage, method):
+    """The spec's defaults for each stage and method, as the builder writes them, pass the unknown-key check."""
+    from medtui.core.stages.spec import args_for
+
+    cfg = {"finetuning_type": method, "model_name_or_path": MODEL, "template": "qwen"}
+    if stage == "export":
+        cfg["export_dir"] = "saves/exported"
+    else:
+        cfg.update(stage=stage, dataset="demo_sft_train_data", output_dir="saves/t/x")
+    for arg in args_for(stage, method):  # every optional yaml argument set, not only the defaults
+        if arg.target == "yaml" and arg.name not in cfg and arg.default is not None:
+            cfg[arg.name] = arg.default
+    plan = build_plan(cfg, demo_ws)
+    assert preflight.check_arguments(plan) == []
+    bad = build_plan({**cfg, "lora_rnak": 8, "template": "qwen2.5"}, demo_ws)
+    found = {p.field: p.message for p in preflight.check_arguments(bad)}
+    assert "did you mean lora_rank" in found["lora_rnak"] and "has no template 'qwen2.5'" in found["template"]
+
+
+def test_disk_estimate_parts(demo_ws):
+    from medtui.core.runs.diskplan import estimate
+
+    def est(**over):
+        return estimate(build_plan(sft(save_steps=1, **over), demo_ws).yaml_config, 19)
+
+    lora, full = est(), est(finetuning_type="full")
+    assert lora.params == full.params == 172160  # the demo model's safetensors header
+    assert lora.trainable < full.trainable == full.params and lora.total < full.total
+    assert full.optimizer == 8 * full.params and est(finetuning_type="full", save_only_model=True).optimizer == 0
+    assert lora.saves == lora.kept == 6  # ceil(19 / (2 x 8)) x 3 epochs, one save per step
+    limited = est(save_total_limit=2)
+    assert limited.kept == 3 and limited.total < lora.total  # the newest is written before the oldest goes
+    assert est(save_strategy="no").kept == 0

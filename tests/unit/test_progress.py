@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from medtui.core.runs.progress import JsonlTail, Progress, RunReader, TextTail, format_seconds, parse_hms, smooth
+from medtui.core.runs.follow import JsonlTail, RunReader, TextTail
+from medtui.core.runs.progress import Progress, format_seconds, parse_hms, smooth
 
 
 def rec(step, total=10, **extra):

@@ -21,6 +21,7 @@ import time
 from typing import Any, Iterator
 
 from medtui.core.chat import protocol
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 
 _EXIT = "exit"  # made-up event: the worker's stdout closed
@@ -60,10 +61,8 @@ class ChatClient:
 
     def start(self, timeout: float = 60.0) -> "ChatClient":
         """Spawn the worker and wait for its ``ready`` event."""
-        from medtui.core.runs.runner import _python_env
-
-        env = _python_env()
-        env.update({"TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8"}, **self.extra_env)
+        env = child_env(run_env=True, extra={"TOKENIZERS_PARALLELISM": "false", "PYTHONIOENCODING": "utf-8",
+                                             **self.extra_env})
         self.events = queue.Queue()
         self.stderr_tail.clear()
         self._exit_event = None

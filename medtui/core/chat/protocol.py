@@ -30,7 +30,6 @@ EVENTS = ("ready", "loaded", "delta", "done", "unloaded", "error")
 #: request; ``not_loaded``: chat before load; ``busy``: a generation is already running;
 #: ``generate``: generation failed; ``crash``: the worker process died (made up by the client).
 ERROR_KINDS = ("oom", "load", "bad_request", "not_loaded", "busy", "generate", "crash")
-BACKENDS = ("auto", "huggingface", "vllm")
 
 
 class ProtocolError(ValueError):

@@ -1,5 +1,5 @@
-"""Dataset entry fields: llamafactory's column and tag defaults, format detection from records,
-and the texts of a record that count towards its length."""
+"""Dataset entry fields: llamafactory's column and tag defaults, and the texts of a record that
+count towards its length (:mod:`medtui.core.data.detect` guesses an entry from records)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
 OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
                "observation_tag": "tool", "function_tag": "function_call", "system_tag": "system"}
-
-_PROMPT_KEYS = ("instruction", "prompt", "question", "text", "query", "content")
-_RESPONSE_KEYS = ("output", "response", "answer", "completion")
 
 
 def formatting(entry: dict[str, Any]) -> str:
@@ -45,69 +42,6 @@ def keys_of(records: Iterable[dict[str, Any]]) -> list[str]:
         for key in record:
             seen.setdefault(key, None)
     return list(seen)
-
-
-def _message_list(value: Any) -> list[dict] | None:
-    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        return value
-    return None
-
-
-def detect_format(records: list[dict[str, Any]]) -> str:
-    """alpaca, sharegpt (from/value messages) or openai (role/content messages), from the first records."""
-    for record in records:
-        for value in record.values():
-            messages = _message_list(value)
-            if messages:
-                keys = set(messages[0])
-                if {"role", "content"} <= keys:
-                    return "openai"
-                if {"from", "value"} <= keys:
-                    return "sharegpt"
-    return "alpaca"
-
-
-def suggest_entry(file_name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ``dataset_info.json`` entry for a file, guessed from its first records."""
-    keys = keys_of(records)
-    fmt = detect_format(records)
-    entry: dict[str, Any] = {"file_name": file_name}
-    columns: dict[str, str] = {}
-    first = records[0] if records else {}
-    if fmt == "alpaca":
-        prompt = next((k for k in _PROMPT_KEYS if k in keys), None)
-        if prompt:
-            columns["prompt"] = prompt
-        if "input" in keys and prompt != "input":
-            columns["query"] = "input"
-        response = next((k for k in _RESPONSE_KEYS if k in keys), None)
-        if response:
-            columns["response"] = response
-        for key in ("history", "system"):
-            if key in keys:
-                columns[key] = key
-    else:
-        entry["formatting"] = fmt
-        messages = next((k for k in keys if _message_list(first.get(k))), None)
-        if messages:
-            columns["messages"] = messages
-        for key in ("system", "tools"):
-            if key in keys:
-                columns[key] = key
-        if fmt == "openai":
-            entry["tags"] = {k: OPENAI_TAGS[k] for k in ("role_tag", "content_tag", "user_tag", "assistant_tag",
-                                                          "system_tag")}
-    if "chosen" in keys and "rejected" in keys:
-        entry["ranking"] = True
-        columns.update(chosen="chosen", rejected="rejected")
-        columns.pop("response", None)
-    tag = next((k for k in ("kto_tag", "label", "tag") if k in keys
-                and all(isinstance(r.get(k), bool) for r in records if k in r)), None)
-    if tag:
-        columns["kto_tag"] = tag
-    if columns:
-        entry["columns"] = columns
-    return entry
 
 
 def record_texts(entry: dict[str, Any], record: dict[str, Any]) -> dict[str, str]:

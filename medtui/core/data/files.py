@@ -1,15 +1,16 @@
-"""Streaming access to dataset files (.json arrays, .jsonl, and folders of them).
+"""The files behind a dataset path (.json arrays, .jsonl, and folders of them), and the error
+every dataset reader raises.
 
-Records are streamed (ijson for JSON arrays, line by line for JSONL), so no file is ever
-loaded whole; :mod:`medtui.core.data.reader` does the reading and paging. Malformed input
-raises :class:`DataFileError` naming the file, and the line and column where there is one.
+A leaf module: :mod:`medtui.core.data.scan` and :mod:`medtui.core.data.reader` build on it, and
+:mod:`~medtui.core.data.reader` has the streaming helpers (``iter_records``, ``head``,
+``count_records``). Malformed input raises :class:`DataFileError` naming the file, and the line
+and column where there is one.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
 
 from medtui.core.errors import MedtuiError
 
@@ -36,23 +37,3 @@ def data_files(path: str | os.PathLike) -> list[Path]:
                             f"LLaMA-Factory needs one type per dataset")
     return files
 
-
-def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Stream every record of a dataset file or folder (see :mod:`medtui.core.data.reader`)."""
-    from medtui.core.data.reader import DatasetReader
-
-    yield from DatasetReader(path).iter_records()
-
-
-def head(path: str | os.PathLike, n: int = 5) -> list[dict[str, Any]]:
-    """The first ``n`` records, read without scanning the rest of the file."""
-    from medtui.core.data.reader import DatasetReader
-
-    return DatasetReader(path).head(n)
-
-
-def count_records(path: str | os.PathLike) -> int:
-    """The number of records (indexes the file's record boundaries; records are not decoded)."""
-    from medtui.core.data.reader import DatasetReader
-
-    return DatasetReader(path).count() or 0

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from medtui.core.data.columns import formatting
+from medtui.core.data.fit import stages_for
 from medtui.core.data.registry import SOURCE_KEYS, DatasetRegistry
-from medtui.core.stages.fit import stages_for
 
 
 @dataclass

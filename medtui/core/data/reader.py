@@ -325,3 +325,18 @@ class DatasetReader:
 
     def head(self, n: int = 5) -> list[dict[str, Any]]:
         return [r for _, r in self.page(0, n)]
+
+
+def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream every record of a dataset file or folder."""
+    yield from DatasetReader(path).iter_records()
+
+
+def head(path: str | Path, n: int = 5) -> list[dict[str, Any]]:
+    """The first ``n`` records, read without scanning the rest of the file."""
+    return DatasetReader(path).head(n)
+
+
+def count_records(path: str | Path) -> int:
+    """The number of records (indexes the file's record boundaries; records are not decoded)."""
+    return DatasetReader(path).count() or 0

@@ -154,7 +154,7 @@ class DatasetRegistry:
         entry = self.get(name)
         if any(entry.get(key) for key in SOURCE_KEYS[:-1]):
             return None
-        if not entry.get("file_name"):
+        if not entry.get("file_name") or not isinstance(entry["file_name"], str):
             return None
         return self.path.parent / entry["file_name"]
 

@@ -26,10 +26,6 @@ SCHEMAS: dict[str, tuple[dict[str, Any], dict[str, Any], str, str]] = {
 }
 
 
-def blank_record(kind: str) -> dict[str, Any]:
-    return dict(SCHEMAS[kind][0])
-
-
 def create_dataset(registry: DatasetRegistry, name: str, kind: str, file_name: str | None = None) -> Path:
     """Write an empty dataset file for ``kind`` (never over an existing file) and register it."""
     if kind not in SCHEMAS:

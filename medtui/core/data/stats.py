@@ -9,6 +9,7 @@ from typing import Any, Callable
 from medtui.core.data.columns import record_texts
 from medtui.core.data.lengths import LengthCollector
 from medtui.core.data.reader import DatasetReader
+from medtui.core.data.tokens import token_lengths
 
 
 def char_lengths(path: str | Path, entry: dict[str, Any], *, cancel: threading.Event | None = None,
@@ -34,9 +35,7 @@ def dataset_stats(path: str | Path, entry: dict[str, Any], *, model: str | None 
         return None
     tokens = None
     if model:
-        if token_runner is None:
-            from medtui.core.data.tokens import token_lengths as token_runner
-        tokens = token_runner(model, path, entry, cancel=cancel)
+        tokens = (token_runner or token_lengths)(model, path, entry, cancel=cancel)
         if tokens is None:
             return None
     return {"records": chars["records"], "chars": chars, "tokens": tokens}

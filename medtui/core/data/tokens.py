@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 
 
@@ -27,7 +28,8 @@ def token_lengths(model: str | Path, data: str | Path, entry: dict[str, Any], *,
         argv += ["--cutoff", str(cutoff)]
     if eos:
         argv.append("--eos")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                            env=child_env(run_env=True))
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -1,6 +1,6 @@
 """The doctor's quick checks: package metadata, files and NVML only, nothing heavy is imported.
 
-Each function returns a :class:`~medtui.core.env.doctor.CheckResult`. Installed versions come from
+Each function returns a :class:`~medtui.core.env.results.CheckResult`. Installed versions come from
 ``importlib.metadata`` and module locations from ``importlib.util.find_spec`` of top-level
 packages, which never runs the package (so TensorFlow, llamafactory and trl stay unimported).
 """
@@ -17,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from medtui.core.env.doctor import CheckResult, result
+from medtui.core.env import runenv
+from medtui.core.env.gpu import snapshot
+from medtui.core.env.results import CheckResult, result
 
 TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos", "tensorflow-intel",
             "tensorflow-aarch64", "tf-nightly", "tf-nightly-cpu")
@@ -162,8 +164,6 @@ def _major(version: str | None) -> int | None:
 
 
 def check_keras(ws=None) -> CheckResult:
-    from medtui.core.env import runenv
-
     state = keras_state()
     tf, keras, tf_keras = state["tensorflow"], state["keras"], state["tf_keras"]
     if tf is None:
@@ -290,8 +290,6 @@ def check_workspace(ws) -> CheckResult:
 
 
 def check_gpus() -> CheckResult:
-    from medtui.core.env.gpu import snapshot
-
     snap = snapshot()
     if not snap.gpus:
         return result("gpus", "warn", f"{snap.reason or 'no GPU'}; training runs on the CPU (the demo only)",

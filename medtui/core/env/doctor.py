@@ -12,65 +12,24 @@ Fix actions: :func:`set_use_tf` (``USE_TF=0`` for medtui's runs, stored by :mod:
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
+from medtui.core.env import checks as dc
+from medtui.core.env import runenv
+from medtui.core.env.child import child_env
+from medtui.core.env.results import STATUSES, TITLES, CheckResult, result, title  # noqa: F401 (the doctor's API)
 from medtui.core.errors import MedtuiError
 
-STATUSES = ("ok", "warn", "fail")
-#: Every check, in display order: id -> (English title, Chinese title).
-TITLES: dict[str, tuple[str, str]] = {
-    "python": ("Python", "Python"),
-    "llamafactory": ("LLaMA-Factory", "LLaMA-Factory"),
-    "torch": ("PyTorch", "PyTorch"),
-    "cuda": ("CUDA available", "CUDA 可用"),
-    "gpus": ("GPUs (NVML)", "GPU(NVML)"),
-    "bf16": ("bf16 support", "bf16 支持"),
-    "transformers": ("transformers version", "transformers 版本"),
-    "peft": ("peft version", "peft 版本"),
-    "trl": ("trl version", "trl 版本"),
-    "datasets": ("datasets version", "datasets 版本"),
-    "accelerate": ("accelerate version", "accelerate 版本"),
-    "keras": ("Keras 3 clash", "Keras 3 冲突"),
-    "ppo": ("PPO readiness", "PPO 就绪"),
-    "disk": ("Free disk", "磁盘空间"),
-    "workspace": ("Workspace writable", "工作区可写"),
-}
 HEAVY = ("torch", "cuda", "bf16")
 PROBE_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    id: str
-    title: str
-    status: str
-    detail: str
-    fix: str = ""
-    #: Fix actions a UI may offer: "use-tf" (toggle USE_TF=0), "tf-keras" (pip install).
-    actions: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}
-
-
-def title(check_id: str, lang: str = "en") -> str:
-    en, zh = TITLES.get(check_id, (check_id, check_id))
-    return zh if lang == "zh" else en
-
-
-def result(check_id: str, status: str, detail: str, fix: str = "", actions: tuple[str, ...] = ()) -> CheckResult:
-    assert status in STATUSES, status
-    return CheckResult(check_id, title(check_id), status, detail, fix, tuple(actions))
 
 
 def check_ids(only: list[str] | None = None) -> list[str]:
@@ -84,8 +43,6 @@ def check_ids(only: list[str] | None = None) -> list[str]:
 
 
 def _quick(check_id: str, ws, ranges_cache: dict) -> CheckResult:
-    from medtui.core.env import checks as dc
-
     if check_id in dc.RANGED_PACKAGES:
         if "ranges" not in ranges_cache:
             ranges_cache["ranges"] = dc.declared_ranges()
@@ -108,17 +65,6 @@ def _guarded(check_id: str, fn: Callable[[], CheckResult]) -> CheckResult:
 def probe_argv() -> list[str]:
     flags = ["-S"] if sys.flags.no_site else []
     return [sys.executable, *flags, "-m", "medtui.workers.doctor_probe"]
-
-
-def _probe_env(ws) -> dict[str, str]:
-    from medtui.core.env import runenv
-
-    env = runenv.apply(ws=ws)
-    pkg_parent = str(Path(__file__).resolve().parents[3])
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if pkg_parent not in parts:
-        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
-    return env
 
 
 class _Probe:
@@ -183,7 +129,7 @@ def iter_checks(ws, *, only: list[str] | None = None, timeout: float = PROBE_TIM
     probe = None
     if heavy:
         try:
-            probe = _Probe(argv or probe_argv(), _probe_env(ws))
+            probe = _Probe(argv or probe_argv(), child_env(run_env=True, ws=ws))
         except OSError as exc:
             for check_id in heavy:
                 yield result(check_id, "fail", f"cannot start the check process: {exc}")
@@ -217,15 +163,11 @@ def exit_code(results: list[CheckResult]) -> int:
 
 # -- fixes ------------------------------------------------------------------------------------
 def use_tf_disabled(ws=None) -> bool:
-    from medtui.core.env import runenv
-
     return runenv.load(ws).get("USE_TF") == "0"
 
 
 def set_use_tf(disabled: bool, ws=None) -> Path:
     """Set (or clear) ``USE_TF=0`` for medtui's runs, in the user's run-env file (or ``ws``'s)."""
-    from medtui.core.env import runenv
-
     return runenv.set_var("USE_TF", "0" if disabled else None, ws=ws)
 
 

@@ -2,8 +2,8 @@
 
 They live in ``run-env.json`` files: one per user (``$XDG_CONFIG_HOME/medtui/``, default
 ``~/.config/medtui/``) and optionally one per workspace (``.medtui/run-env.json``), which wins.
-:func:`builder.build_plan` puts them into ``RunPlan.env``; helper subprocesses (model check,
-token counting) can apply them with :func:`apply`.
+:func:`builder.build_plan` puts them into ``RunPlan.env``; the workers that import transformers
+(chat, model check, token counts, the doctor's probe) get them from :func:`medtui.core.env.child.child_env`.
 """
 
 from __future__ import annotations
@@ -68,10 +68,3 @@ def set_var(name: str, value: str | None, *, ws=None) -> Path:
         data[name] = str(value)
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return path
-
-
-def apply(env: dict[str, str] | None = None, ws=None) -> dict[str, str]:
-    """``env`` (default: this process's) with the run variables added, for helper subprocesses."""
-    out = dict(os.environ if env is None else env)
-    out.update(load(ws))
-    return out

@@ -56,10 +56,6 @@ class DiskInfo:
             return "heavy"
         return "moderate" if self.free < 2 * self.warn_bytes else "light"
 
-    @property
-    def used_percent(self) -> float:
-        return 100.0 * (self.total - self.free) / self.total if self.total else 0.0
-
 
 @dataclass(frozen=True)
 class SysStats:

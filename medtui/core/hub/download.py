@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 
 KINDS = ("model", "dataset")
@@ -216,14 +217,11 @@ def format_eta(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def worker_env(ws=None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The download worker's environment (:func:`~medtui.core.env.child.child_env`, quiet ModelScope SDK)."""
+    env = child_env()
     env.setdefault("TQDM_DISABLE", "1")
     env.pop("MODELSCOPE_LOG_LEVEL", None)  # the two SDK packages parse it differently; the import crashes
-    pkg_parent = str(Path(__file__).resolve().parents[3])
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if pkg_parent not in parts:
-        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
     env.update(extra or {})
     return env
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medtui.core.env.checks import module_dir
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "qwen.tiktoken", "tokenizer.tiktoken")
@@ -130,8 +132,6 @@ _ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "fl
 
 def llamafactory_templates() -> set[str] | None:
     """Template names registered in llamafactory's source, read as text (never imported)."""
-    from medtui.core.env.checks import module_dir
-
     folder = module_dir("llamafactory")
     source = folder / "data" / "template.py" if folder else None
     if source is None or not source.is_file():
@@ -250,10 +250,7 @@ def _read_config(folder: Path, report: ModelReport) -> dict[str, Any] | None:
 
 def load_in_subprocess(folder: Path, *, timeout: float = 180.0, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Load config + tokenizer with transformers in a child process (with medtui's run env)."""
-    from medtui.core.env import runenv
-    from medtui.core.hub.download import worker_env
-
-    full = worker_env(extra=runenv.load()) if env is None else env
+    full = child_env(run_env=True) if env is None else env
     full.setdefault("HF_HUB_OFFLINE", "1")
     try:
         proc = subprocess.run([sys.executable, "-m", "medtui.workers.modelcheck", str(folder)], capture_output=True,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medtui.core.demo import is_demo_workspace
+from medtui.core.lifecycle.pipeline import load_pipeline
 from medtui.core.lifecycle.wiring import latest_outputs, wire
 from medtui.core.runs.records import Run, list_runs
 from medtui.core.workspace import Workspace
@@ -22,12 +24,8 @@ CARRIED_KEYS = ("dataset", "template", "finetuning_type")
 
 
 def _demo_stage_config(ws: Workspace, stage: str) -> dict[str, Any] | None:
-    from medtui.core.demo import is_demo_workspace
-
     if not is_demo_workspace(ws.root):
         return None
-    from medtui.core.lifecycle.pipeline import load_pipeline
-
     for item in load_pipeline("demo").stages:
         if item.stage == stage:
             return {k: v for k, v in item.config.items() if k not in WIRED_KEYS}

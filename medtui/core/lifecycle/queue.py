@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from medtui.core.demo import is_demo_workspace
 from medtui.core.lifecycle.pipeline import Pipeline, StageResult, load_pipeline, run_pipeline
 from medtui.core.lifecycle.wiring import workspace_outputs
 from medtui.core.runs.records import Run, list_runs, load_run
@@ -24,8 +25,6 @@ def workspace_pipeline(ws: Workspace) -> Pipeline | None:
     custom = ws.root / PIPELINE_FILE
     if custom.is_file():
         return load_pipeline(custom)
-    from medtui.core.demo import is_demo_workspace
-
     if is_demo_workspace(ws.root):
         return load_pipeline("demo")
     return None

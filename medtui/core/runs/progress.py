@@ -1,94 +1,12 @@
-"""Incremental readers for a run's logs: ``trainer_log.jsonl`` and plain text logs.
-
-Each reader remembers its offset and returns only what is new. A partial last line waits for
-its newline; a file that shrinks or is replaced (new inode) is read again from the start and
-the reader's ``reset`` flag tells the caller to drop what it had.
+"""What a run's ``trainer_log.jsonl`` records add up to (:class:`Progress`), and how medtui writes
+durations: plain Python over records already read (:mod:`medtui.core.runs.follow` reads them).
 """
 
 from __future__ import annotations
 
-import gc
-import json
-import os
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-
-class _Tail:
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.offset = 0
-        self._inode: tuple[int, int] | None = None
-        self._partial = b""
-        self.reset = False
-
-    def _read_complete_lines(self) -> list[bytes]:
-        self.reset = False
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self.offset:
-                self._restart()
-            return []
-        inode = (st.st_dev, st.st_ino)
-        if self._inode is not None and (inode != self._inode or st.st_size < self.offset):
-            self._restart()
-        self._inode = inode
-        if st.st_size == self.offset:
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read()
-        self.offset += len(chunk)
-        data = self._partial + chunk if self._partial else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._partial = data
-            return []
-        self._partial = data[cut + 1 :]
-        return data[:cut].split(b"\n")
-
-    def _restart(self) -> None:
-        self.offset = 0
-        self._partial = b""
-        self._inode = None
-        self.reset = True
-
-
-class JsonlTail(_Tail):
-    """New JSON objects appended to a JSON-lines file. Lines that do not parse are skipped."""
-
-    def read_new(self) -> list[dict[str, Any]]:
-        return _parse_lines(self._read_complete_lines())
-
-
-def _parse_lines(raw: list[bytes]) -> list[dict[str, Any]]:
-    """Parse JSON lines, skipping bad ones. The cyclic GC is paused for big batches: a million
-    fresh dicts would otherwise trigger it over and over for nothing."""
-    paused = len(raw) > 10000 and gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        records = []
-        for line in raw:
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
-    finally:
-        if paused:
-            gc.enable()
-
-
-class TextTail(_Tail):
-    """New complete lines of a text log, decoded leniently."""
-
-    def read_new(self) -> list[str]:
-        return [ln.decode("utf-8", "replace").rstrip("\r") for ln in self._read_complete_lines()]
 
 
 def parse_hms(text: Any) -> float | None:
@@ -204,64 +122,15 @@ def format_seconds(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class RunReader:
-    """Follows one run's ``trainer_log.jsonl`` and folds it into a :class:`Progress`.
-
-    A first read of a large backlog (over ``SAMPLE_ABOVE`` bytes) parses the last ``TAIL_BYTES``
-    in full and an even sample of ``SAMPLES`` lines from the rest, so reopening a monitor on a
-    month-long run stays instant; ``progress.sampled`` then says so. Later reads are incremental.
-    """
-
-    SAMPLE_ABOVE = 32 * 1024 * 1024
-    SAMPLES = 5000
-    TAIL_BYTES = 2 * 1024 * 1024
-
-    def __init__(self, trainer_log: str | os.PathLike):
-        self.tail = JsonlTail(trainer_log)
-        self.progress = Progress()
-
-    def poll(self) -> list[dict[str, Any]]:
-        if self.tail.offset == 0:
-            sampled = self._sampled_backlog()
-            if sampled is not None:
-                self.progress = Progress(sampled=True)
-                self.progress.add(sampled)
-                return sampled
-        records = self.tail.read_new()
-        if self.tail.reset:
-            self.progress = Progress()
-        self.progress.add(records)
-        return records
-
-    def _sampled_backlog(self) -> list[dict[str, Any]] | None:
-        path = self.tail.path
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        if st.st_size <= self.SAMPLE_ABOVE:
-            return None
-        tail_start = st.st_size - self.TAIL_BYTES
-        records: list[dict[str, Any]] = []
-        with open(path, "rb") as fh:
-            step = tail_start / self.SAMPLES
-            for i in range(self.SAMPLES):
-                fh.seek(int(i * step))
-                if i:
-                    fh.readline()  # finish the line we landed in
-                line = fh.readline()
-                if fh.tell() > tail_start:
-                    break
-                records.extend(_parse_lines([line]))
-            fh.seek(tail_start)
-            fh.readline()
-            chunk = fh.read(st.st_size - fh.tell())
-        cut = chunk.rfind(b"\n")
-        records.extend(_parse_lines(chunk[:cut].split(b"\n")))
-        self.tail.offset = st.st_size
-        self.tail._inode = (st.st_dev, st.st_ino)
-        self.tail._partial = chunk[cut + 1 :]
-        return records
+def format_age(seconds: float | None) -> str:
+    """``42s``, ``5m``, ``3h``, ``2d``: how long ago, coarse on purpose."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def smooth(values: list[float], weight: float | None = None) -> list[float]:
@@ -269,8 +138,6 @@ def smooth(values: list[float], weight: float | None = None) -> list[float]:
     if not values:
         return []
     if weight is None:
-        import math
-
         weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
     out, last = [], values[0]
     for v in values:

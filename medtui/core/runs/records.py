@@ -29,12 +29,30 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
+    """The record in ``run_dir``; MedtuiError when it is missing, not JSON, or lacks what every view needs."""
     try:
-        return json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MedtuiError(f"no run record in {run_dir}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({exc})") from None
+    problem = _record_problem(record)
+    if problem:
+        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({problem})")
+    return record
+
+
+def _record_problem(record: Any) -> str:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key in ("id", "output_dir"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return f"no {key}"
+    for key in ("started", "ended"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} is not a time"
+    return ""
 
 
 def _process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -133,25 +151,6 @@ class Run:
         if not self.record.get("exit_code") and self.record.get("status") != "failed":
             return "the run's process vanished without recording an exit code"
         return last_error_line(self.stderr_path) or f"exit code {self.exit_code}"
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "stage": self.stage,
-            "status": self.status,
-            "output_dir": str(self.output_dir),
-            "started": _iso(self.started),
-            "ended": _iso(self.ended),
-            "exit_code": self.exit_code,
-            "pid": self.record.get("pid"),
-            "run_dir": str(self.run_dir),
-        }
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
 
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:

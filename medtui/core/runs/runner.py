@@ -20,9 +20,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import FINAL, STOP_MARKER, Run, load_run, write_record
-from medtui.core.stages.builder import RunPlan
 from medtui.core.workspace import Workspace
 
 VERSIONED = ("llamafactory", "torch", "transformers", "trl", "peft")
@@ -75,16 +76,6 @@ def output_locked(ws: Workspace, output_dir: Path) -> bool:
     return False
 
 
-def _python_env() -> dict[str, str]:
-    """Make the supervisor import this very copy of medtui (editable, worktree or installed)."""
-    env = dict(os.environ)
-    pkg_parent = str(Path(__file__).resolve().parents[3])
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if pkg_parent not in parts:
-        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
-    return env
-
-
 def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None) -> Run:
     """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked."""
     ws.ensure_layout()
@@ -114,7 +105,7 @@ def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | 
         proc = subprocess.Popen(
             [sys.executable, "-m", "medtui.core.runs.supervisor", str(plan.run_dir), str(lock_fd)],
             cwd=str(plan.cwd),
-            env=_python_env(),
+            env=child_env(),  # the supervisor imports this very copy of medtui
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(plan.run_dir / "supervisor.log", "ab"),
@@ -137,11 +128,6 @@ def _wait_for_pid(run_dir: Path, timeout: float) -> None:
         if run.record.get("pid") or run.record.get("status") in FINAL:
             return
         time.sleep(0.02)
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any non-zombie process of the group lives."""
-    return bool(_group_members(pgid))
 
 
 def _group_members(pgid: int) -> list:

@@ -3,7 +3,8 @@
 It leads the run's session and process group, starts the command recorded in ``run.json``
 with stdout/stderr going to files, and records the end time, exit code and final status. It
 ignores the stop signals that the group receives, so it outlives the trainer and can record
-how the trainer ended.
+how the trainer ended. While it waits, :class:`~medtui.core.runs.oversight.Oversight` raises live
+alerts; at the end it adds the diagnosis and sends the notifications.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from medtui.core.runs.oversight import POLL_S, Oversight
 from medtui.core.runs.records import STOP_MARKER, last_error_line, read_record, write_record
 
 
@@ -31,6 +33,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env.update(record.get("env") or {})
     pass_fds = (lock_fd,) if lock_fd is not None else ()
+    oversight = Oversight(run_dir, record)
     with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:
         try:
             child = subprocess.Popen(
@@ -40,7 +43,8 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             record.update(status="failed", ended=time.time(), exit_code=127,
                           error=f"could not start {record['argv'][0]}: {exc.strerror or exc}")
-            write_record(run_dir, record)
+            write_record(run_dir, oversight.finish(record, 127))
+            oversight.announce()
             return 127
         record["child_pid"] = child.pid
         try:
@@ -48,10 +52,13 @@ def main(argv: list[str]) -> int:
         except psutil.Error:
             pass
         write_record(run_dir, record)
+        oversight.started(child.pid)
         while True:
             try:
-                code = child.wait()
+                code = child.wait(timeout=POLL_S)
                 break
+            except subprocess.TimeoutExpired:
+                oversight.tick()
             except InterruptedError:
                 continue
     record = read_record(run_dir)
@@ -63,7 +70,8 @@ def main(argv: list[str]) -> int:
     else:
         record["status"] = "failed"
         record["error"] = last_error_line(run_dir / "stderr.log") or f"exit code {code}"
-    write_record(run_dir, record)
+    write_record(run_dir, oversight.finish(record, code))
+    oversight.announce()
     return code
 
 

@@ -7,20 +7,19 @@ a generated DeepSpeed JSON next to the YAML; they never reach the YAML as unknow
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import shlex
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from medtui.core.env.runenv import load as run_env
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.plan import CONFIG_NAME, RunPlan
 from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
 from medtui.core.stages.spec import ARG_BY_NAME, TRAIN_STAGES, defaults_for
 from medtui.core.stages.validate import as_bool, normalise, stage_of
@@ -37,65 +36,6 @@ ENV_NAMES = {
     "master_port": "MASTER_PORT",
     "use_ray": "USE_RAY",
 }
-CONFIG_NAME = "config.yaml"
-
-
-@dataclass
-class RunPlan:
-    """Everything needed to start one run; nothing has touched the disk yet."""
-
-    run_id: str
-    stage: str
-    run_dir: Path
-    yaml_config: dict[str, Any]
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    output_dir: Path
-    deepspeed: dict[str, Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
-        if self.stage == "export":
-            return "export"
-        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
-            return "predict"
-        return "train"
-
-    @property
-    def yaml_path(self) -> Path:
-        return self.run_dir / CONFIG_NAME
-
-    @property
-    def deepspeed_path(self) -> Path | None:
-        if self.deepspeed is None:
-            return None
-        return Path(self.yaml_config["deepspeed"])
-
-    def yaml_text(self) -> str:
-        return yaml.safe_dump(self.yaml_config, sort_keys=False, allow_unicode=True)
-
-    def command_line(self) -> str:
-        """The shlex-quoted environment and argv that will actually run."""
-        env = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
-        return " ".join(env + [shlex.join(self.argv)])
-
-    def preview(self) -> str:
-        parts = [f"# cwd: {shlex.quote(str(self.cwd))}", self.command_line(), "", f"# {self.yaml_path}", self.yaml_text()]
-        if self.deepspeed is not None:
-            parts += [f"# {self.deepspeed_path}", json.dumps(self.deepspeed, indent=2)]
-        return "\n".join(parts)
-
-    def write_files(self) -> None:
-        """Write the YAML (and DeepSpeed JSON) into the run folder, atomically."""
-        from medtui.core.atomic import atomic_write_text
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.yaml_path, self.yaml_text())
-        if self.deepspeed is not None and self.deepspeed_path is not None:
-            atomic_write_text(self.deepspeed_path, json.dumps(self.deepspeed, indent=2) + "\n")
 
 
 def new_run_id(stage: str) -> str:
@@ -211,8 +151,6 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["dataset_dir"] = str(ws.data_dir)
 
     output_dir = Path(body.get("export_dir") if stage == "export" else body.get("output_dir") or run_dir / "output")
-
-    from medtui.core.env.runenv import load as run_env
 
     env: dict[str, str] = run_env(ws)  # user/workspace extras such as USE_TF=0; the stage's own win
     for key, value in env_values.items():

@@ -6,9 +6,10 @@ from typing import Any
 
 from medtui.core.errors import MedtuiError
 from medtui.core.runs import runner
+from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import Run
 from medtui.core.stages import preflight
-from medtui.core.stages.builder import RunPlan, build_plan
+from medtui.core.stages.builder import build_plan
 from medtui.core.stages.validate import Problem
 from medtui.core.workspace import Workspace
 

@@ -8,7 +8,6 @@ pt packing rule, count tokens in a subprocess; they never import torch.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -16,10 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from medtui.core.data.files import DataFileError, count_records, head
+from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import dataset_problem
+from medtui.core.data.reader import count_records, iter_records
 from medtui.core.data.registry import SOURCE_KEYS
-from medtui.core.stages.builder import RunPlan
-from medtui.core.stages.fit import PLAIN_STAGES, RANKING_STAGES, dataset_problem  # noqa: F401 (re-exported)
+from medtui.core.data.sample import FULL_BYTES
+from medtui.core.data.shape import entry_problems
+from medtui.core.data.validation import validate_sample
+from medtui.core.env import llamafactory_source as lfs
+from medtui.core.env.child import child_env
+from medtui.core.env.gpu import snapshot
+from medtui.core.runs.diskplan import estimate, human
+from medtui.core.runs.plan import RunPlan
+from medtui.core.runs.records import list_runs
+from medtui.core.stages.ppo_support import MEDTUI_ONLY_KEYS, ppo_support
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
 
@@ -45,8 +54,6 @@ def _existing(path: Path) -> Path:
 
 
 def _bf16_support() -> tuple[bool, str]:
-    from medtui.core.env.gpu import snapshot
-
     snap = snapshot()
     if not snap.gpus:
         return False, f"{snap.reason or 'no GPU visible'}; bf16 needs an Ampere (compute capability 8.0) or newer GPU"
@@ -60,7 +67,7 @@ def _bf16_support() -> tuple[bool, str]:
 def _count_tokens(model: str, data: Path, column: str) -> int | None:
     try:
         proc = subprocess.run([sys.executable, "-m", "medtui.workers.tokcount", model, str(data), column],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=child_env(run_env=True))
         if proc.returncode == 0:
             return int(json.loads(proc.stdout.strip().splitlines()[-1])["tokens"])
     except (subprocess.TimeoutExpired, ValueError, KeyError, IndexError, OSError):
@@ -79,6 +86,7 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems = validate({**cfg, "stage": plan.stage} if plan.stage != "export" else cfg)
     if any(p.level == "error" for p in problems):
         return problems
+    problems += check_arguments(plan)
     problems += _check_model(cfg)
     if plan.stage == "export":
         problems += _check_export(cfg)
@@ -97,6 +105,36 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
         problems += _check_ppo_settings(cfg, records)
     problems += _check_disk(plan, cfg, records, env)
     return problems
+
+
+def check_arguments(plan: RunPlan) -> list[Problem]:
+    """Every YAML key is one the installed llamafactory's parser accepts, and the template is one it
+    registers (read from its sources, :mod:`medtui.core.env.llamafactory_source`); else "did you mean"."""
+    command = "export" if plan.stage == "export" else "train"
+    try:
+        facts = lfs.facts()  # one read: names only (argument_fields() would build Field objects)
+    except lfs.SourceUnavailable as exc:
+        return [Problem("", f"argument names and templates not checked: {exc}", level="warn")]
+    fields, names, version = facts["commands"][command], facts["templates"], facts["version"]
+    out: list[Problem] = []
+    allowed = set(fields)
+    if plan.stage == "ppo" and not ppo_support().uses_llamafactory:
+        allowed.update(MEDTUI_ONLY_KEYS)
+    if str(plan.env.get("ALLOW_EXTRA_ARGS", "")).lower() not in ("1", "true", "y"):
+        for key in plan.yaml_config:
+            if key not in allowed:
+                out.append(Problem(key, f"llamafactory {version} ({command}) has no argument {key!r}{_did_you_mean(key, allowed)}"))
+    template = plan.yaml_config.get("template")
+    if template is not None and str(template) not in names:
+        out.append(Problem("template", f"llamafactory {version} has no template {str(template)!r}"
+                                       f"{_did_you_mean(str(template), names)} ({len(names)} templates, e.g. "
+                                       f"{', '.join(n for n in ('default', 'qwen', 'llama3', 'empty') if n in names)})"))
+    return out
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    close = lfs.suggest(name, candidates)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
 def _check_model(cfg: dict[str, Any]) -> list[Problem]:
@@ -146,6 +184,11 @@ def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environ
         misfit = dataset_problem(stage, name, entry)
         if misfit:
             out.append(Problem(key, misfit))
+        shape = entry_problems(entry)
+        out += [Problem(key, f"{name}: {message}", level=level) for level, message in shape]
+        if not isinstance(entry, dict) or any(level == "error" for level, _ in shape):
+            total_records = None
+            continue
         columns = entry.get("columns") or {}
         file = registry.data_file(name)
         if file is None:
@@ -157,24 +200,29 @@ def _check_datasets(stage: str, cfg: dict[str, Any], ws: Workspace, env: Environ
             out.append(Problem(key, f"{name}: data file not found: {file}"))
             total_records = None
             continue
-        try:
-            first = head(file, 3)
-        except DataFileError as exc:
-            out.append(Problem(key, f"{name}: {exc}"))
+        report, sampled = validate_sample(file, entry, stage, name=name, fit=False)
+        for finding in report.findings:
+            if finding.level in ("error", "warn") and finding.kind != "entry":
+                out.append(Problem(key, f"{name}: {finding.text()}", level=finding.level))
+        if not report.ok:
             total_records = None
             continue
+        first = sampled[:3]
         if stage == "pt":
             out += _check_pt(name, entry, columns, file, first, cfg, env)
         if total_records is not None:
-            total_records += _record_count(file, cfg)
+            total_records += _record_count(file, cfg, sampled)
     return out, total_records
 
 
-def _record_count(file: Path, cfg: dict[str, Any]) -> int:
+def _record_count(file: Path, cfg: dict[str, Any], sampled: list[dict]) -> int:
+    """Records in a dataset: counted below :data:`~medtui.core.data.sample.FULL_BYTES`, else estimated
+    from the size and the sampled records' mean length (counting 300 MB would take seconds)."""
     limit = int(cfg.get("max_samples") or 0) or None
     size = sum(f.stat().st_size for f in ([file] if file.is_file() else file.rglob("*")) if f.is_file())
-    if size > 64 * 1024 * 1024:  # estimate large files from their size instead of counting
-        n = max(1, size // 500)
+    if size > FULL_BYTES:
+        mean = sum(len(json.dumps(r, ensure_ascii=False).encode()) + 2 for r in sampled) / max(len(sampled), 1)
+        n = max(1, int(size / max(mean, 1)))
     else:
         try:
             n = count_records(file)
@@ -207,8 +255,6 @@ def _check_pt(name: str, entry: dict, columns: dict, file: Path, first: list[dic
 
 
 def _all(file: Path):
-    from medtui.core.data.files import iter_records
-
     try:
         yield from iter_records(file)
     except DataFileError:
@@ -340,8 +386,6 @@ def _adapter_list(value: Any) -> list[str]:
 
 def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
     """The adapters the medtui run that wrote ``output_dir`` loaded; None when no run record says."""
-    from medtui.core.runs.records import list_runs
-
     target = output_dir.resolve()
     for run in list_runs(ws.runs_dir):
         try:
@@ -353,8 +397,6 @@ def _run_adapters(ws: Workspace, output_dir: Path) -> list[str] | None:
 
 
 def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Problem]:
-    from medtui.core.stages.ppo_support import ppo_support
-
     batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
     out: list[Problem] = []
     if cfg.get("ppo_score_norm") and not ppo_support().uses_llamafactory:
@@ -369,47 +411,21 @@ def _check_ppo_settings(cfg: dict[str, Any], records: int | None) -> list[Proble
     return out
 
 
-def model_size_bytes(model: str) -> int:
-    folder = Path(model)
-    if not folder.is_dir():
-        return 0
-    return sum(f.stat().st_size for f in folder.iterdir()
-               if f.is_file() and f.suffix in (".safetensors", ".bin", ".pt", ".gguf"))
-
-
 def estimate_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None) -> tuple[int, int]:
-    """(bytes needed, number of checkpoints) for a run, from the model size and the save schedule."""
-    weights = model_size_bytes(str(cfg.get("model_name_or_path")))
-    method = cfg.get("finetuning_type", "lora")
-    per_save = {"full": 3.0, "freeze": 1.5}.get(method, 0.1) * weights  # weights + optimizer state
-    final = weights if method in ("full", "freeze") else per_save
-    batch = int(cfg.get("per_device_train_batch_size") or 1) * int(cfg.get("gradient_accumulation_steps") or 1)
-    if cfg.get("max_steps"):
-        steps = int(cfg["max_steps"])
-    elif records:
-        steps = math.ceil(records / max(batch, 1)) * math.ceil(float(cfg.get("num_train_epochs") or 1))
-    else:
-        steps = 0
-    saves = steps // int(cfg.get("save_steps") or 500) + (1 if steps else 0)
-    if cfg.get("save_total_limit"):
-        saves = min(saves, int(cfg["save_total_limit"]))
-    return int(per_save * saves + final), saves
+    """(bytes needed, checkpoints on disk at once) for a run (:mod:`medtui.core.runs.diskplan`)."""
+    est = estimate(cfg, records)
+    return est.total, est.kept
 
 
 def _check_disk(plan: RunPlan, cfg: dict[str, Any], records: int | None, env: Environment) -> list[Problem]:
-    need, saves = estimate_disk(plan, cfg, records)
-    if need <= 0:
-        return []
+    est = estimate(cfg, records)
     free = env.disk_free(plan.output_dir)
-    if need > free:
-        return [Problem("save_steps", f"about {_gb(need)} needed for {saves} checkpoint(s) plus the final model, "
-                                      f"but only {_gb(free)} is free on the volume of {plan.output_dir}; "
-                                      f"raise save_steps or set save_total_limit")]
+    if est.total > free:
+        fixes = "raise save_steps or set save_total_limit" + (", or turn on save_only_model (no optimizer state)"
+                                                              if est.optimizer else "")
+        return [Problem("save_steps", f"about {human(est.total)} needed for {est.describe()}, but only "
+                                      f"{human(free)} is free on the volume of {plan.output_dir}; {fixes}")]
     return []
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def errors(problems: list[Problem]) -> list[Problem]:

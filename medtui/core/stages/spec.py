@@ -42,7 +42,6 @@ SECTION_TITLES = {
 }
 
 ALL = TRAIN_STAGES
-PREF = ("rm", "dpo", "kto", "ppo")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from medtui.core.atomic import atomic_write_text
 from medtui.core.stages.spec import ARGS, METHODS, SECTION_TITLES, SECTIONS, STAGE_TITLES, STAGES, TRAIN_STAGES, Arg
 
 HEADER = """# Stage arguments / 阶段参数
@@ -81,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render()
     if args.write:
-        from medtui.core.atomic import atomic_write_text
-
         atomic_write_text(Path(args.write), text)
     else:
         sys.stdout.write(text)

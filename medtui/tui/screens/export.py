@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog
 from medtui.core.chat.models import ModelSource, is_adapter_dir, model_sources, suggest_template
 from medtui.core.chat.verify import VerifyResult, verify_model
 from medtui.core.errors import MedtuiError
-from medtui.core.runs.progress import TextTail
+from medtui.core.runs.follow import TextTail
 from medtui.core.runs.records import Run, load_run
 from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
 from medtui.core.workspace import Workspace

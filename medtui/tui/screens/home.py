@@ -19,7 +19,8 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle.overview import Overview, StageSummary, format_age
+from medtui.core.lifecycle.overview import Overview, StageSummary
+from medtui.core.runs.progress import format_age
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import localise_bindings, phrase, register, t
@@ -27,6 +28,7 @@ from medtui.tui.keymap import bind
 from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.alerts import short_alerts, short_diagnosis, tr
 from medtui.tui.widgets.footer import MedtuiFooter
 
 TEXT = register({
@@ -92,7 +94,7 @@ class StageNode(Static, can_focus=True):
 
     def show(self, summary: StageSummary, lang: str) -> None:
         key = (summary.run_id, summary.status, summary.output_dir, summary.loss, format_age(summary.age),
-               summary.reason, lang)
+               summary.reason, summary.cause, summary.cause_reason, summary.alerts, lang)
         if key == getattr(self, "_shown", None):
             return  # nothing visible changed: no repaint
         self._shown = key
@@ -113,11 +115,16 @@ class StageNode(Static, can_focus=True):
         status = t(f"status.{s.status}", lang)
         lines = [Content.styled(f"{STATUS_ICON.get(s.status or '', '?')} {status}", STATUS_STYLE.get(s.status, "")),
                  Content(t("home.ago", lang, age=format_age(s.age))), Content(s.output_dir or "")]
-        if s.status == "failed" and s.reason:
+        if s.status == "failed" and s.cause:
+            lines.append(Content.styled(short_diagnosis({"cause": s.cause, "reason": s.cause_reason}, lang), "$error"))
+        elif s.status == "failed" and s.reason:
             lines.append(Content.styled(s.reason, "$error"))
         elif s.stage != "export":
             loss = t("home.loss", lang, loss=f"{s.loss:.4f}") if s.loss is not None else t("home.noloss", lang)
-            lines.append(Content(loss))
+            warn = tr(f"cause.{s.cause}", lang) if s.cause else short_alerts(s.alerts[:1], lang)
+            if not s.cause and len(s.alerts) > 1:
+                warn += f" +{len(s.alerts) - 1}"
+            lines.append(Content.assemble(loss, (f" ⚠ {warn}", "$warning")) if warn else Content(loss))
         return Content("\n").join(lines)
 
     def action_choose(self) -> None:

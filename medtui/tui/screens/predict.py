@@ -18,7 +18,7 @@ from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
 from medtui.core.predict import METRICS, default_output_dir, predict_config, read_metrics, read_predictions
-from medtui.core.runs.progress import RunReader
+from medtui.core.runs.follow import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, phrase, register, t

@@ -10,10 +10,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of, suggest_entry
-from medtui.core.data.files import DATA_SUFFIXES, DataFileError, head
+from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of
+from medtui.core.data.detect import suggest_entry
+from medtui.core.data.files import DATA_SUFFIXES, DataFileError
+from medtui.core.data.reader import head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
+from medtui.core.data.validation import validate_sample
 from medtui.tui.i18n import Phrase, phrase
 from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal
@@ -204,11 +207,21 @@ class EntryForm(MedtuiModal):
                 entry["tags"] = tags
             else:
                 entry.pop("tags", None)
+        if file is not Select.NULL:
+            problem = unreadable(self.data_dir / entry["file_name"], entry, name)
+            if problem:
+                return self._fail(problem)
         self.dismiss((name, entry))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def unreadable(path: Path, entry: dict[str, Any], name: str) -> str:
+    """What the trainer could not read in ``path`` under ``entry`` (the checks `medtui data add` runs), or ""."""
+    report, _ = validate_sample(path, entry, None, name=name)
+    return "\n".join(f.text() for f in report.findings if f.level == "error")
 
 
 class NewDatasetForm(MedtuiModal):

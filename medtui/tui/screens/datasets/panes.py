@@ -20,12 +20,12 @@ from textual_plotext import PlotextPlot
 
 from medtui.core.data.document import EDIT_LIMIT
 from medtui.core.data.files import DataFileError
+from medtui.core.data.fit import TRAIN_STAGES
 from medtui.core.data.listing import DatasetRow, human_size
 from medtui.core.data.reader import DatasetReader
 from medtui.core.data.registry import SOURCE_KEYS
 from medtui.core.data.stats import format_stats
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.fit import TRAIN_STAGES
 from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.base import Localised

@@ -13,8 +13,8 @@ import time
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 
+from medtui.core.runs.follow import RunState
 from medtui.core.runs.progress import smooth
-from medtui.core.runs.watch import RunState
 from medtui.tui.i18n import t
 from medtui.tui.widgets.chart import Chart, Series
 

@@ -1,9 +1,10 @@
 """The live monitor of one run (or an overlay of up to four): charts, progress, log, gauges, stop.
 
-One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.watch.RunWatch`) at
+One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follow.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. The charts (:mod:`.charts`) are redrawn by a timer, only
-when the data changed. Stop and Kill ask for confirmation, then call :func:`medtui.core.runs.runner.stop` in a thread.
+when the data changed. Stop and Kill ask for confirmation, then call
+:func:`medtui.core.runs.runner.stop` in a thread.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from textual.widgets import Header, Log, ProgressBar, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.follow import RunDelta, RunState, RunWatch
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
-from medtui.core.runs.watch import RunDelta, RunState, RunWatch
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase, t
 from medtui.tui.keymap import bind
@@ -32,6 +33,7 @@ from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.charts import MonitorCharts
+from medtui.tui.widgets.alerts import RunAlerts
 from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.tui.widgets.gauges import Gauges
 
@@ -127,6 +129,7 @@ class MonitorScreen(MedtuiScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="status")
+        yield RunAlerts(id="alerts")
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
@@ -218,6 +221,7 @@ class MonitorScreen(MedtuiScreen):
         elif state.reason:
             line.append(f" · {state.reason}", style="red")
         self._set("#status", line)
+        self.query_one(RunAlerts).show(state.record, self.lang)
 
         p = state.progress
         bar = self.query_one("#progress", ProgressBar)

@@ -1,6 +1,6 @@
 """Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
 
-A :class:`~medtui.tui.polling.Poller` reads :class:`medtui.core.runs.watch.RunsWatcher` (which
+A :class:`~medtui.tui.polling.Poller` reads :class:`medtui.core.runs.summary.RunsWatcher` (which
 re-reads a run.json only when it changed and follows each trainer_log.jsonl from its last offset)
 while the list is shown, and posts the rows; the handler updates the table in place, and the
 cursor moves to a run that appears on top. Enter opens a run's monitor; space marks up to four
@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
-from medtui.core.runs.watch import RunRow, RunsWatcher
+from medtui.core.runs.summary import RunSummary, RunsWatcher
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import t
 from medtui.tui.keymap import bind
@@ -49,9 +49,10 @@ class RunsScreen(MedtuiScreen):
     class Polled(Message):
         """The full, current list of rows (only the newest one matters)."""
 
-        def __init__(self, rows: list[RunRow]) -> None:
+        def __init__(self, rows: list[RunSummary], unreadable: dict[str, str]) -> None:
             super().__init__()
             self.rows = rows
+            self.unreadable = unreadable
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RunsScreen.Polled)
@@ -63,7 +64,8 @@ class RunsScreen(MedtuiScreen):
         self.poll_interval = poll_interval
         self.sampler = sampler
         self.disk_warn_gb = disk_warn_gb
-        self.rows: list[RunRow] = []
+        self.rows: list[RunSummary] = []
+        self.unreadable: dict[str, str] = {}  # run folder -> why its run.json cannot be read
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
@@ -89,7 +91,8 @@ class RunsScreen(MedtuiScreen):
 
     def _read(self) -> None:
         try:
-            self.post_message(self.Polled(self.watcher.poll()))
+            rows = self.watcher.poll()
+            self.post_message(self.Polled(rows, dict(self.watcher.unreadable)))
         except OSError:
             pass  # a run folder changed under us: the next tick catches up
 
@@ -103,10 +106,10 @@ class RunsScreen(MedtuiScreen):
         self._order = []  # the next _show_rows rebuilds every row in the new language
         self._show_rows()
 
-    def _cells_for(self, row: RunRow) -> dict[str, object]:
+    def _cells_for(self, row: RunSummary) -> dict[str, object]:
         now = self.clock()
-        end = row.ended if row.ended is not None else (now if row.status == "running" else None)
-        duration = format_seconds(end - row.started) if row.started and end else "—"
+        took = row.duration(now)
+        duration = format_seconds(took) if took is not None else "—"
         started = time.strftime("%m-%d %H:%M", time.localtime(row.started)) if row.started else "—"
         loss = f"{row.final_loss:.4f}" if row.final_loss is not None else "—"
         return {
@@ -123,6 +126,7 @@ class RunsScreen(MedtuiScreen):
     @on(Polled)
     def _on_polled(self, message: Polled) -> None:
         self.rows = message.rows
+        self.unreadable = message.unreadable
         self._show_rows()
 
     def _show_rows(self) -> None:
@@ -151,14 +155,19 @@ class RunsScreen(MedtuiScreen):
         self._show_hint()
 
     def _show_hint(self) -> None:
-        hint = self.query_one("#runs-hint", Static)
+        hint = Text()
+        if self.unreadable:  # one bad record must not hide the others: name it, show the rest
+            name, why = next(iter(sorted(self.unreadable.items())))
+            hint.append(t("runs.unreadable", self.lang, n=len(self.unreadable), run=name, reason=why) + "\n",
+                        style="bold red")
         if not self.rows:
-            hint.update(t("runs.empty", self.lang))
+            hint.append(t("runs.empty", self.lang) if not self.unreadable else "")
         elif self.marked:
-            hint.update(t("runs.marked", self.lang, n=len(self.marked)) + " · "
-                        + t("runs.compare_need", self.lang))
+            hint.append(t("runs.marked", self.lang, n=len(self.marked)) + " · " + t("runs.compare_need", self.lang))
         else:
-            hint.update(t("runs.compare_need", self.lang))
+            hint.append(t("runs.compare_need", self.lang))
+        hint.rstrip()
+        self.query_one("#runs-hint", Static).update(hint)
 
     def cursor_run(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)

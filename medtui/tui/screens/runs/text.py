@@ -5,6 +5,7 @@ from __future__ import annotations
 from medtui.tui.i18n import register
 
 TEXT = register({
+    "runs.unreadable": ("{n} run record(s) cannot be read: {run}: {reason}", "{n} 条运行记录无法读取:{run}:{reason}"),
     "runs.empty": ("No runs in this workspace yet. Start one from Train or with `medtui train`.", "此工作区还没有运行记录。可在训练页或用 `medtui train` 启动。"),
     "runs.marked_max": ("Up to four runs can be compared.", "最多可对比四个运行。"),
     "runs.compare_need": ("Mark two to four runs with space, then press c to compare.", "用空格标记二到四个运行，再按 c 对比。"),

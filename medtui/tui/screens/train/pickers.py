@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medtui.core.stages.fit import compatible
+from medtui.core.data.fit import compatible
 from medtui.core.workspace import Workspace
 
 #: Which picker a field has.

@@ -12,7 +12,6 @@ from typing import Any, Iterable
 
 TRAIN_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
 RANKING_STAGES = ("rm", "dpo")
-PLAIN_STAGES = ("pt", "sft", "kto", "ppo")
 
 
 def _columns(entry: dict[str, Any]) -> dict[str, Any]:
