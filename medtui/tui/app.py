@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -27,7 +27,7 @@ from medtui.core.settings import Settings, load_settings, save_settings
 from medtui.core.workspace import Workspace
 from medtui.tui import errors, keymap, navigation
 from medtui.tui.commands import MedtuiCommands
-from medtui.tui.i18n import localise_bindings
+from medtui.tui.i18n import localise_bindings, phrase, t
 from medtui.tui.keymap import bind
 from medtui.tui.listener import RunNotice, deliver, listen
 from medtui.tui.screens.base import MedtuiScreen
@@ -44,7 +44,7 @@ class MedtuiApp(App):
     BINDINGS = [
         *[bind(f"nav.{d.name}", f"go('{d.name}')", show=False, priority=True) for d in navigation.DESTINATIONS],
         bind("nav.predict", "open_predict", show=False, priority=True),
-        bind("app.help", "help"),
+        bind("app.help", "help", priority=True),
         bind("app.language", "toggle_language", priority=True),
         bind("app.quit", "quit", priority=True),
     ]
@@ -120,6 +120,43 @@ class MedtuiApp(App):
             await self.pop_screen()
         await self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
 
+    async def action_show_run(self, run_id: str) -> None:
+        await self.open_run(run_id)
+
+    def action_new_run(self, stage: str) -> None:
+        """The Train form of ``stage``, filled from the earlier stages' outputs (as Home's Enter does)."""
+        self._prefill(stage)
+
+    @work(thread=True, exclusive=True, group="prefill", exit_on_error=False)
+    def _prefill(self, stage: str) -> None:
+        from medtui.core.lifecycle.prefill import prefill
+
+        self.call_from_thread(self.open_train, prefill(self.workspace, stage))
+
+    async def action_show_dataset(self, name: str) -> None:
+        await self.switch_mode("datasets")
+        self.screens_by_name["datasets"].show_dataset(name)
+
+    def action_stop_run(self, run_id: str) -> None:
+        """Stop a running run after a confirmation (the trainer saves and stops after its step)."""
+        from medtui.tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._stop_run(run_id)
+
+        self.push_screen(ConfirmScreen(phrase("palette.stop.confirm", run=run_id), danger=True, lang=self.lang),
+                         answered)
+
+    @work(thread=True, group="stop", exit_on_error=False)
+    def _stop_run(self, run_id: str) -> None:
+        from medtui.core.runs import runner
+        from medtui.core.runs.records import load_run
+
+        fresh = runner.stop(load_run(self.workspace.runs_dir / run_id))
+        self.call_from_thread(self.notify, t("palette.stopped", self.lang, run=run_id,
+                                             status=t(f"status.{fresh.status}", self.lang)))
+
     def action_open_predict(self) -> None:
         """Evaluate & predict (llamafactory predict with BLEU-4/ROUGE) over the current screen; Esc closes it."""
         from medtui.tui.screens.predict import PredictScreen
@@ -128,10 +165,12 @@ class MedtuiApp(App):
             self.push_screen(PredictScreen(self.workspace, self.lang))
 
     def action_help(self) -> None:
-        """List the keys active on the current screen."""
+        """List the keys active on the current screen (a text field still takes a typed ?)."""
         from medtui.tui.screens.keys import KeysScreen, active_keys
 
-        if not isinstance(self.screen, KeysScreen):
+        if isinstance(self.screen, KeysScreen):
+            self.pop_screen()  # ? again closes it
+        else:
             own, shell = active_keys(self.screen, self)
             self.push_screen(KeysScreen(own, shell, self.lang))
 
@@ -141,7 +180,7 @@ class MedtuiApp(App):
         if home is not None and hasattr(home, "action_queue"):
             home.action_queue()
 
-    # -- the one error path -----------------------------------------------------------------------
+    # -- the one error path (screens and panes report their own workers: see screens/base.py) --------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state == WorkerState.ERROR and worker.error is not None:

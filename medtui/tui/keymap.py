@@ -105,7 +105,7 @@ KEYS: dict[str, str] = {
     "dialog.start": "ctrl+r",
     "confirm.yes": "y",
     "confirm.no": "n,escape",
-    "help.close": "escape,question_mark",
+    "help.close": "escape",
 }
 
 #: Keys that pick things inside a focused widget (a list, a form): they may mean one thing in a

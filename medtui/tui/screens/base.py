@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, localise_bindings, mark, relabel_marked, t
@@ -48,6 +49,17 @@ class Localised:
     def show(self, widget: W, value: str | Phrase, attr: str | None = None) -> W:
         """Show ``value`` on ``widget``: a literal string as it is (an error, a path), a Phrase translated."""
         return mark(widget, value, self.lang, attr)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one error path (:mod:`medtui.tui.errors`) for this node's thread workers.
+
+        Textual does not bubble worker state changes, so each node that runs workers reports its own.
+        """
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            from medtui.tui.errors import report
+
+            report(self.app, worker.node, worker.group, worker.error)
 
     def set_lang(self, lang: str) -> None:
         """Called on each such widget of a screen whose language switched (its marked texts are done)."""
@@ -104,7 +116,12 @@ class MedtuiScreen(Localised, Screen):
 
 
 class MedtuiModal(MedtuiScreen):
-    """A dialog over the current screen: it takes the keys first and dims what is below."""
+    """A dialog over the current screen: it takes the keys first and dims what is below.
+
+    It opens with its first field focused (not its scrolling container), so typing goes there.
+    """
+
+    AUTO_FOCUS = "Input, TextArea, Select, Checkbox, OptionList, SelectionList, Button"
 
     DEFAULT_CSS = """
     MedtuiModal {

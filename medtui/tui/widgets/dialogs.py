@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from medtui.tui.i18n import Phrase
 from medtui.tui.keymap import bind
 from medtui.tui.screens.base import MedtuiModal
+from medtui.tui.widgets.textarea import TextArea
 
 
 class _Dialog(MedtuiModal):
@@ -118,8 +119,6 @@ class PreviewScreen(_Dialog):
         self.can_start = can_start
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import TextArea
-
         with Vertical(classes="dialog-box preview-box"):
             yield self._title()
             yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=True)

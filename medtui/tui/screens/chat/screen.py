@@ -252,6 +252,7 @@ class ChatScreen(MedtuiScreen):
     def _loaded(self, message: Loaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "ready"
+        self.query_one("#prompt", PromptInput).focus()  # loaded: the next thing to do is to type
         pane.set_status(phrase("chat.ready", model=pane.name_shown, template=pane.template))
 
     @on(Unloaded)

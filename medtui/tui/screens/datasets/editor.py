@@ -8,7 +8,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
@@ -18,6 +18,7 @@ from medtui.tui.screens.base import MedtuiModal, MedtuiScreen
 from medtui.tui.screens.datasets.forms import FORM_CSS
 from medtui.tui.screens.datasets.text import clip, value_text
 from medtui.tui.widgets.footer import MedtuiFooter
+from medtui.tui.widgets.textarea import TextArea
 
 CELL = 28
 

@@ -172,6 +172,8 @@ class DatasetsScreen(MedtuiScreen):
         for row in self.rows.values():
             table.add_row(*self._cells(row), key=row.name)
         names = list(self.rows)
+        select = getattr(self, "_wanted", None) or select
+        self._wanted = None
         if select in self.rows:
             table.move_cursor(row=names.index(select))
         self.current = None
@@ -224,6 +226,13 @@ class DatasetsScreen(MedtuiScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value in self.rows:
             self._select(event.row_key.value)
+
+    def show_dataset(self, name: str) -> None:
+        """Highlight dataset ``name`` (the palette's "Open dataset"); before the list is read, once it is."""
+        self._wanted = name
+        if self.is_mounted and name in self.rows:
+            self.query_one("#datasets", DataTable).move_cursor(row=list(self.rows).index(name))
+            self._wanted = None
 
     def _select(self, name: str) -> None:
         if name == self.current:

@@ -12,7 +12,7 @@ from textual import on
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Collapsible, Static, TextArea
+from textual.widgets import Collapsible, Static
 
 from medtui.core.stages.spec import SECTION_TITLES
 from medtui.core.stages.validate import Problem
@@ -20,6 +20,7 @@ from medtui.tui.i18n import t
 from medtui.tui.screens.train.fields import FieldRow
 from medtui.tui.screens.train.formmodel import FormState, form_sections
 from medtui.tui.screens.train.pickers import PICKERS
+from medtui.tui.widgets.textarea import TextArea
 
 #: The section (and problem field) of the keys the form has no field for.
 EXTRAS = "extras"
