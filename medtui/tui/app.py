@@ -14,9 +14,10 @@ network port.
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from textual import on, work
 from textual.app import App
@@ -32,8 +33,7 @@ from medtui.tui.keymap import bind
 from medtui.tui.listener import RunNotice, deliver, listen
 from medtui.tui.screens.base import MedtuiScreen
 
-#: Threads for workers: long jobs (a download, a chat reply, a queued pipeline, the notification
-#: listener) each hold one.
+#: Threads for workers: long jobs (a download, a chat reply, a queued pipeline) each hold one.
 WORKER_THREADS = 32
 
 
@@ -50,8 +50,10 @@ class MedtuiApp(App):
     ]
 
     def __init__(self, workspace: Workspace, lang: str | None = None, *, settings_path: Path | None = None,
-                 start: str = "home") -> None:
+                 start: str = "home", screens: dict[str, Callable[[Workspace, str], Screen]] | None = None) -> None:
+        """``screens`` replaces the factory of top-level screens by name (tests inject clocks and fakes)."""
         super().__init__()
+        self.screen_factories = dict(screens or {})
         self.workspace = workspace
         self.settings_path = settings_path
         self.settings: Settings = load_settings(settings_path)
@@ -71,7 +73,8 @@ class MedtuiApp(App):
 
     def _factory(self, name: str):
         def make() -> Screen:
-            screen = navigation.BY_NAME[name].screen_class()(self.workspace, self.lang)
+            factory = self.screen_factories.get(name) or navigation.BY_NAME[name].screen_class()
+            screen = factory(self.workspace, self.lang)
             screen.sub_title = str(self.workspace.root)
             self.screens_by_name[name] = screen
             return screen
@@ -88,8 +91,12 @@ class MedtuiApp(App):
             self.notify(problem, severity="warning", timeout=10)
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
-        self.run_worker(lambda: listen(self), thread=True, group="notifications", exit_on_error=False)
+        self._stop_listening = threading.Event()
+        threading.Thread(target=listen, args=(self, self._stop_listening), name="medtui-notifications", daemon=True).start()
         self.switch_mode(self.start_screen)
+
+    def on_unmount(self) -> None:
+        self._stop_listening.set()  # the notification thread stops within half a second
 
     @on(RunNotice)
     def _run_notice(self, message: RunNotice) -> None:

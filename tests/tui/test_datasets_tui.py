@@ -13,6 +13,7 @@ from textual.widgets import Checkbox, DataTable, Input, Select, Static, TextArea
 from medtui.tui.screens.datasets.editor import RecordForm, RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
 from medtui.tui.screens.datasets.screen import DatasetsScreen
+from tests.tui_helpers import real_app
 
 MODEL = "models/workflow-demo-tiny-qwen2"
 
@@ -364,12 +365,13 @@ def snapshot_run_before(keys: tuple[str, ...] = ()):
     return run_before
 
 
-def test_snapshot_80x24(demo_ws, snap_compare):
-    assert snap_compare(host(demo_ws), terminal_size=(80, 24), run_before=snapshot_run_before())
+def test_snapshot_80x24(demo_ws, snap_compare, tmp_path):
+    assert snap_compare(real_app(demo_ws, tmp_path, "datasets"), terminal_size=(80, 24),
+                        run_before=snapshot_run_before())
 
 
-def test_snapshot_120x40_stats(demo_ws, snap_compare):
-    assert snap_compare(host(demo_ws), terminal_size=(120, 40),
+def test_snapshot_120x40_stats(demo_ws, snap_compare, tmp_path):
+    assert snap_compare(real_app(demo_ws, tmp_path, "datasets"), terminal_size=(120, 40),
                         run_before=snapshot_run_before(("down", "down", "s")))
 
 

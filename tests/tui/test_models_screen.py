@@ -177,16 +177,21 @@ class StubJob:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_snapshot(snap_compare, ws, size):
+def test_snapshot(snap_compare, ws, tmp_path, size):
+    from tests.tui_helpers import real_app
+
     jobs: list[StubJob] = []
 
     def start(req):
         jobs.append(StubJob(req))
         return jobs[-1]
 
-    screen = ModelsScreen(ws, start_download=start)
+    app = real_app(ws, tmp_path, "models",
+                   screens={"models": lambda w, lang: ModelsScreen(w, lang, start_download=start)})
 
     async def run(pilot):
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.is_mounted)
+        screen = pilot.app.screen
         screen.query_one("#dl-id").value = "qwen/Qwen2-0.5B"
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.download.view is not None
@@ -195,7 +200,7 @@ def test_snapshot(snap_compare, ws, size):
         await pilot.pause()
 
     try:
-        assert snap_compare(Host(screen), terminal_size=size, run_before=run)
+        assert snap_compare(app, terminal_size=size, run_before=run)
     finally:
         for job in jobs:
             job.released.set()

@@ -186,17 +186,25 @@ async def test_runs_in_chinese(ws):
 
 
 async def _loaded(pilot) -> None:
-    await wait_until(pilot, lambda: len(pilot.app.screen.rows) == 3, what="rows")
+    await wait_until(pilot, lambda: len(getattr(pilot.app.screen, "rows", ())) == 3, what="rows")
     await pilot.pause(0.3)
 
 
+def runs_app(ws: Workspace, tmp_path):
+    """The real app on its Runs screen, with a fixed clock (durations) and gauges."""
+    from tests.tui_helpers import real_app
+
+    return real_app(ws, tmp_path, "runs", screens={"runs": lambda w, lang: RunsScreen(
+        w, lang, clock=lambda: T0, poll_interval=0.1, sampler=FixedSampler(w))})
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_snapshot_runs(snap_compare, ws, size):
+def test_snapshot_runs(snap_compare, ws, tmp_path, size):
     three_runs(ws)
-    assert snap_compare(Host(ws), terminal_size=size, run_before=_loaded)
+    assert snap_compare(runs_app(ws, tmp_path), terminal_size=size, run_before=_loaded)
 
 
-def test_snapshot_runs_marked(snap_compare, ws):
+def test_snapshot_runs_marked(snap_compare, ws, tmp_path):
     three_runs(ws)
 
     async def marked(pilot):
@@ -204,4 +212,4 @@ def test_snapshot_runs_marked(snap_compare, ws):
         await pilot.press("space", "down", "space")
         await pilot.pause(0.2)
 
-    assert snap_compare(Host(ws), terminal_size=(80, 24), run_before=marked)
+    assert snap_compare(runs_app(ws, tmp_path), terminal_size=(80, 24), run_before=marked)

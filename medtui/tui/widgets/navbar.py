@@ -27,6 +27,9 @@ class NavBar(Widget):
         self.current = current
         self.lang = lang
 
+    def on_mount(self) -> None:
+        self.display = hasattr(self.app, "action_go")  # a screen shown alone (medtui chat MODEL) has no tabs
+
     def set_lang(self, lang: str) -> None:
         self.lang = lang
         self.refresh()
