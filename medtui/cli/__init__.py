@@ -16,6 +16,8 @@ from medtui.cli.common import common_parser, run_guarded
 COMMAND_MODULES = (
     "medtui.cli.demo_cmd",
     "medtui.cli.train_cmd",
+    "medtui.cli.slurm_cmd",
+    "medtui.cli.estimate_cmd",
     "medtui.cli.doctor_cmd",
     "medtui.cli.download_cmd",
     "medtui.cli.model_cmd",

@@ -21,6 +21,7 @@ def register(sub, common) -> None:
                    help="override one argument (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="validate, print the argv and YAML, and exit")
     p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    add_slurm_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("runs", parents=[common], help="list the workspace's runs")
@@ -36,8 +37,22 @@ def register(sub, common) -> None:
     p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop)")
     p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
     p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a graceful stop (default 120)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait for a graceful stop (default 120, or the Slurm profile's grace)")
     p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("resume", parents=[common], help="continue a stopped, killed or failed run from a checkpoint",
+                       description="Start a new run that continues RUN from its latest (or a chosen) checkpoint in "
+                                   "the same output folder; --set adds epochs or steps to a finished run. "
+                                   "从检查点继续已停止、被终止或失败的训练;--set 可为已完成的训练追加轮数或步数。")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--checkpoint", default="latest", metavar="latest|STEP|PATH",
+                   help="checkpoint to continue from (default: latest)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one argument, e.g. num_train_epochs=5 (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the run's checkpoints (step, loss) and exit")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("export", parents=[common], help="merge LoRA adapters into a model and export it",
                        description="Either a llamafactory export YAML, or --model/--adapter/--out.")
@@ -49,13 +64,28 @@ def register(sub, common) -> None:
     p.add_argument("--size", type=int, default=None, help="shard size in GB")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--detach", action="store_true")
+    add_slurm_arguments(p, what="the export")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)")
     p.add_argument("pipeline", metavar="demo|FILE")
     p.add_argument("--only", help="comma-separated stage names to run (earlier outputs are reused)")
     p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
+    add_slurm_arguments(p, what="every stage")
     p.set_defaults(func=cmd_pipeline)
+
+
+def add_slurm_arguments(p, what: str = "the run") -> None:
+    slurm = p.add_argument_group("Slurm", f"submit {what} as a Slurm batch job; options left out come from the "
+                                          "cluster profile (medtui slurm profile)")
+    slurm.add_argument("--slurm", action="store_true", help="submit with sbatch instead of starting here")
+    slurm.add_argument("--nodes", type=int, metavar="N", help="nodes (one torchrun agent each)")
+    slurm.add_argument("--gpus-per-node", type=int, metavar="G", help="GPUs per node (0: CPU)")
+    slurm.add_argument("--partition", metavar="P", help="Slurm partition")
+    slurm.add_argument("--time", metavar="HH:MM:SS", help="time limit")
+    slurm.add_argument("--account", metavar="A", help="account to charge")
+    slurm.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
+                       help="one more sbatch option, e.g. --sbatch-arg=--qos=high (repeatable)")
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -76,24 +106,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     config = load_config_file(args.config)
     config.update(_parse_overrides(args.overrides))
+    config.update(_slurm_overrides(args, config))
     return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
 
 
+SLURM_FLAGS = {"nodes": "--nodes", "gpus_per_node": "--gpus-per-node", "partition": "--partition", "time": "--time",
+               "account": "--account", "sbatch_args": "--sbatch-arg"}
+
+
+def _slurm_overrides(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """``--slurm`` and its options as config keys (``launch_on``, ``slurm_*``)."""
+    import shlex
+
+    out: dict[str, Any] = {}
+    given = {k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) not in (None, [])}
+    if args.slurm:
+        out["launch_on"] = "slurm"
+    if given and out.get("launch_on", config.get("launch_on")) != "slurm":
+        flags = ", ".join(SLURM_FLAGS[k] for k in given)
+        raise MedtuiError(f"{flags} only apply to Slurm runs: add --slurm")
+    for key, value in given.items():
+        out[f"slurm_{key}"] = shlex.join(value) if key == "sbatch_args" else value
+    return out
+
+
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
-    from medtui.core.runs import runner
     from medtui.core.stages import preflight
-    from medtui.core.stages.launch import PreflightFailed, prepare
+    from medtui.core.stages.launch import PreflightFailed, backend_name, prepare, preview, start
 
     plan, problems = prepare(config, ws)
     for problem in problems:
         print(problem, file=sys.stderr)
     if dry_run:
-        print(plan.preview())
+        print(preview(plan, ws))
+        estimate = preflight.plan_estimate(plan)
+        if estimate is not None:
+            print("# memory estimate (medtui estimate CONFIG.yaml for fixes and --json)")
+            print("\n".join(f"# {line}" for line in estimate.lines(fixes=estimate.fits is False)))
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    run = runner.start(plan, ws, kind=plan.kind)
-    print(f"started {run.id} ({plan.stage}) → {plan.output_dir}")
+    run = start(plan, ws)
+    where = f" as Slurm job {run.job_id}" if backend_name(plan) == "slurm" else ""
+    print(f"started {run.id} ({plan.stage}){where} → {plan.output_dir}")
     if detach:
         print(f"detached; follow with: medtui logs {run.id} -f   stop with: medtui stop {run.id}")
         return EXIT_OK
@@ -102,14 +157,28 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
 
 def follow(run, *, prefix: str = "") -> int:
     """Print progress until the run ends; Ctrl-C detaches and leaves the run going."""
+    from medtui.core.runs import backend
     from medtui.core.runs.follow import RunReader
     from medtui.core.runs.records import load_run
+    from medtui.core.runs.resume import history_before
 
     reader = RunReader(run.trainer_log)
+    history, offset = history_before(run.record)
+    if offset:  # a resumed run: its earlier steps, then its own records
+        reader.tail.offset = offset
+        reader.progress.add(history)
     last = ""
+    shown = ""
     try:
         while True:
             fresh = load_run(run.run_dir)
+            if fresh.backend != "local":
+                state = backend.status(fresh)
+                line = f"{state.status}" + (f": {state.reason}" if state.reason else "") + \
+                    (f" ({state.where})" if state.where else "")
+                if state.status in ("pending", "running") and line != shown:
+                    print(f"{prefix}{fresh.id}: {line}", flush=True)
+                    shown = line
             if reader.poll():
                 line = reader.progress.line()
                 if line != last:
@@ -129,6 +198,35 @@ def follow(run, *, prefix: str = "") -> int:
     if status == "failed":
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from medtui.core.runs.records import find_run
+    from medtui.core.runs.resume import list_checkpoints, pick_checkpoint, resume_refusal
+    from medtui.core.stages.launch import resume
+
+    ws = workspace_from(args)
+    run = find_run(ws.runs_dir, args.run)
+    if args.list:
+        found = list_checkpoints(run.output_dir)
+        if not found:
+            print(f"{run.id}: no checkpoints in {run.output_dir}")
+            return EXIT_OK
+        print(f"{'STEP':>8} {'LOSS':>10}  CHECKPOINT")
+        for ckpt in found:
+            loss = f"{ckpt.loss:.4f}" if ckpt.loss is not None else "?"
+            print(f"{ckpt.step:>8} {loss:>10}  {ckpt.path}")
+        return EXIT_OK
+    why = resume_refusal(run)
+    if why:
+        raise MedtuiError(why)
+    ckpt = pick_checkpoint(run, args.checkpoint)
+    new = resume(run, ws, checkpoint=str(ckpt.path), overrides=_parse_overrides(args.overrides))
+    print(f"resumed {run.id} from {ckpt.path.name} ({ckpt.label()}) as {new.id} → {new.output_dir}")
+    if args.detach:
+        print(f"detached; follow with: medtui logs {new.id} -f   stop with: medtui stop {new.id}")
+        return EXIT_OK
+    return follow(new)
 
 
 def diagnosis_lines(record: dict[str, Any]) -> list[str]:
@@ -163,21 +261,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHY':<20} OUTPUT")
+    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHERE':<16} {'WHY':<20} OUTPUT")
     now = time.time()
     for r in runs:
         took = format_seconds(r.duration(now))
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.why or '-':<20} {r.output_dir}")
+        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.where():<16} {r.why or '-':<20} {r.output_dir}")
     return EXIT_OK
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from medtui.core.runs import backend
     from medtui.core.runs.follow import TextTail
     from medtui.core.runs.records import find_run, load_run
 
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
-    tail = TextTail(run.stderr_path if args.stderr else run.stdout_path)
+    files = backend.logs(run)
+    tail = TextTail(files.stderr if args.stderr else files.stdout)
     try:
         while True:
             for line in tail.read_new():
@@ -196,12 +296,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from medtui.core.runs import runner
+    from medtui.core.runs import backend
     from medtui.core.runs.records import find_run
 
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
-    final = runner.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
+    final = backend.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
     print(f"{final.id}: {final.status}")
     return EXIT_OK
 
@@ -227,13 +327,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     config.pop("stage", None)
     if not config.get("export_dir"):
         raise MedtuiError("the export config needs export_dir")
+    config.update(_slurm_overrides(args, config))
     return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from medtui.core.lifecycle.pipeline import load_pipeline, run_pipeline
     from medtui.core.lifecycle.wiring import workspace_outputs
-    from medtui.core.runs import runner
+    from medtui.core.runs import backend
     from medtui.core.stages.launch import launch
 
     ws = workspace_from(args)
@@ -255,12 +356,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         if not is_demo_workspace(ws.root):
             raise MedtuiError(f"{ws.root} is not a demo workspace; create one with: medtui demo init DIR")
 
+    slurm = _slurm_overrides(args, {"launch_on": "slurm"} if args.slurm else {})
+
     def start_stage(stage, config):
-        return launch(config, ws, pipeline=pipeline.name)
+        return launch({**config, **slurm}, ws, pipeline=pipeline.name)
 
     def wait_run(run):
         follow(run, prefix=f"[{run.stage}] ")
-        return runner.wait(run)
+        return backend.wait(run)
 
     def on_event(kind, payload):
         if kind == "stage_start":

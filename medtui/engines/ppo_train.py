@@ -1,6 +1,6 @@
 """medtui's PPO stage on TRL's maintained ``PPOTrainer``: ``python -m medtui.engines.ppo_train CONFIG.yaml``.
 
-llamafactory 0.9.5 refuses PPO unless trl <= 0.9.6, while the rest of it needs trl >= 0.18. This
+llamafactory 0.9.4 and later refuse PPO unless trl <= 0.9.6, while the rest of them needs trl >= 0.18. This
 entry point runs PPO with the installed trl and keeps llamafactory's contract: the YAML is a
 llamafactory PPO config (parsed and checked by llamafactory's own ``get_train_args``; the one
 extra key is ``ppo_kl_coef``), the prompts come from ``dataset_info.json`` through

@@ -117,7 +117,7 @@ class MedtuiApp(App):
 
     async def open_run(self, run_id: str) -> None:
         """Show a run's monitor over the Runs list, in place of any monitor (or dialog) open there."""
-        from medtui.tui.screens.runs.monitor import MonitorScreen
+        from medtui.tui.screens.runs.monitor import MonitorScreen, auto_light
 
         await self.switch_mode("runs")
         top = self.screen
@@ -125,7 +125,7 @@ class MedtuiApp(App):
             return
         while len(self.screen_stack) > 1:
             await self.pop_screen()
-        await self.push_screen(MonitorScreen(self.workspace, run_id, self.lang))
+        await self.push_screen(MonitorScreen(self.workspace, run_id, self.lang, light=auto_light(self.workspace, run_id)))
 
     async def action_show_run(self, run_id: str) -> None:
         await self.open_run(run_id)

@@ -165,6 +165,7 @@ register({
     "palette.pipeline.help": ("Run the stages that have not succeeded yet, like `medtui pipeline`",
                               "依次运行尚未成功的阶段,与 `medtui pipeline` 相同"),
     # run statuses (Home, Runs, Monitor)
+    "status.pending": ("pending", "排队中"),
     "status.running": ("running", "运行中"),
     "status.succeeded": ("succeeded", "已完成"),
     "status.failed": ("failed", "失败"),

@@ -83,8 +83,11 @@ KEYS: dict[str, str] = {
     "runs.open": "enter",
     "runs.mark": "space",
     "runs.compare": "c",
+    "runs.resume": "r",
     "monitor.stop": "s",
     "monitor.kill": "k",
+    "monitor.resume": "r",
+    "monitor.light": "l",
     "monitor.pause_log": "p",
     "monitor.back": "escape",
     # Chat

@@ -51,5 +51,10 @@ class Poller:
         finally:
             self.busy = False
 
+    def set_interval(self, interval: float) -> None:
+        """Poll every ``interval`` seconds from now on."""
+        self.timer.stop()
+        self.timer = self.node.set_interval(interval, self.tick)
+
     def stop(self) -> None:
         self.timer.stop()

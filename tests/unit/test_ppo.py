@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from conftest import ROOT
 
+from medtui.core.env import llamafactory_compat as compat
 from medtui.core.runs.progress import Progress
 from medtui.core.runs.records import list_runs
 from medtui.core.stages import ppo_support as support_mod
@@ -46,8 +47,8 @@ def write_yaml(path: Path, cfg: dict) -> Path:
 
 def test_engine_choice_follows_llamafactorys_trl_pin():
     pin = 'require_version(\n    "trl>=0.8.6,<=0.9.6",\n    "Incompatible TRL version"'
-    assert support_mod.trl_requirement(pin) == "trl>=0.8.6,<=0.9.6"
-    assert support_mod.trl_requirement("import trl\n") is None
+    assert compat.trl_pin(pin) == "trl>=0.8.6,<=0.9.6"
+    assert compat.trl_pin("import trl\n") is None
     assert support_mod.decide("trl>=0.8.6,<=0.9.6", "0.24.0").engine == "medtui"
     assert support_mod.decide("trl>=0.8.6,<=0.9.6", "0.9.6").engine == "llamafactory"
     assert support_mod.decide("trl>=0.18", "0.24.0").uses_llamafactory

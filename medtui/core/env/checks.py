@@ -113,20 +113,35 @@ def llamafactory_cli_path() -> tuple[str | None, bool]:
     return on_path, on_path is not None
 
 
-def check_llamafactory() -> CheckResult:
-    version = dist_version("llamafactory")
+def check_llamafactory(version: str | None | bool = True) -> CheckResult:
+    """llamafactory's version and location, whether it is in medtui's tested range, and its CLI.
+
+    ``version`` stands in for the installed version (tests); the package itself must be installed.
+    """
+    from medtui.core.env import llamafactory_compat as compat
+
+    version = dist_version("llamafactory") if version is True else version
     location = module_dir("llamafactory")
     if version is None or location is None:
         return result("llamafactory", "fail", f"llamafactory is not installed for {sys.executable}",
-                      pip_command("install", "llamafactory"))
+                      pip_command("install", repr(compat.PIP_RANGE)))
+    status = compat.version_status(version)
+    detail = f"llamafactory {version} at {location}: {status.reason()}"
     cli, on_path = llamafactory_cli_path()
-    detail = f"llamafactory {version} at {location}"
     if cli is None:
         return result("llamafactory", "fail", f"{detail}; llamafactory-cli was not found beside Python or on PATH",
                       pip_command("install", "--force-reinstall", "--no-deps", f"llamafactory=={version}"))
+    path_cli = shutil.which("llamafactory-cli")
     if not on_path:
-        return result("llamafactory", "ok", f"{detail}; llamafactory-cli: {cli} (medtui uses it; not on PATH)")
-    return result("llamafactory", "ok", f"{detail}; llamafactory-cli on PATH: {shutil.which('llamafactory-cli')}")
+        detail += f"; medtui runs {cli} (not on PATH)"
+    elif path_cli and Path(path_cli).resolve() != Path(cli).resolve():
+        detail += f"; medtui runs {cli} (PATH has another: {path_cli})"
+    else:
+        detail += f"; llamafactory-cli: {cli}"
+    if not status.in_range:
+        return result("llamafactory", "warn", detail,
+                      pip_command("install", repr(compat.PIP_RANGE)) + "  (or keep it, at your own risk)")
+    return result("llamafactory", "ok", detail)
 
 
 def check_package(name: str, ranges: dict[str, str] | None) -> CheckResult:
@@ -189,20 +204,14 @@ def check_keras(ws=None) -> CheckResult:
 
 
 PPO_ENGINE = "medtui.engines.ppo_train"
-_REQUIRE = re.compile(r"""require_version\(\s*[rbuf]?["'](trl[^"']*)["']""")
 
 
 def llamafactory_ppo_requirement(lf_dir: Path | None) -> str | None:
-    """The trl requirement in llamafactory's PPO trainer source (read as text, never imported)."""
-    if lf_dir is None:
-        return None
-    source = lf_dir / "train" / "ppo" / "trainer.py"
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    match = _REQUIRE.search(text)
-    return match.group(1)[3:].strip() if match else None
+    """The trl specifier llamafactory's own PPO needs (``>=0.8.6,<=0.9.6``), read, never imported."""
+    from medtui.core.env.llamafactory_compat import ppo_trl_requirement
+
+    found = ppo_trl_requirement(lf_dir)
+    return found.requirement[3:] if found.requirement else None
 
 
 def trl_ppo_trainer(trl_dir: Path | None) -> str | None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medtui.core.env.checks import module_dir
 from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
 
@@ -131,12 +130,11 @@ _ST_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "fl
 
 
 def llamafactory_templates() -> set[str] | None:
-    """Template names registered in llamafactory's source, read as text (never imported)."""
-    folder = module_dir("llamafactory")
-    source = folder / "data" / "template.py" if folder else None
-    if source is None or not source.is_file():
-        return None
-    return set(re.findall(r'name="([A-Za-z0-9_.\-]+)"', source.read_text(encoding="utf-8")))
+    """The chat templates the installed llamafactory registers (read from its source, never imported)."""
+    from medtui.core.env.llamafactory_compat import templates
+
+    known = templates()
+    return None if known is None else set(known)
 
 
 def suggest_template(config: dict[str, Any], folder: Path, known: set[str] | None = None) -> tuple[str, str]:

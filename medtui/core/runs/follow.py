@@ -27,6 +27,7 @@ from typing import Any
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.progress import Progress
 from medtui.core.runs.records import FINAL, RUN_FILE, Run, load_run
+from medtui.core.runs.resume import history_before
 
 LOG_BACKLOG_BYTES = 256 * 1024  # how much of an existing stdout/stderr a new monitor shows
 MAX_POINTS = 20_000  # per metric; older points are thinned to every other one beyond this
@@ -237,8 +238,11 @@ class RunWatch:
 
     def _trainer_tail(self) -> JsonlTail:
         tail = JsonlTail(self.run.trainer_log)
+        self._history: list[dict[str, Any]] = []
         if self._trainer_backlog is not None:
             start_near_end(tail, self._trainer_backlog)
+        else:  # a resumed run: the earlier run's records up to the checkpoint, then its own
+            self._history, tail.offset = history_before(self.run.record)
         return tail
 
     def _reload(self, mtime: int | None) -> tuple[bool, bool]:
@@ -266,6 +270,8 @@ class RunWatch:
         self._fresh = False
         status = self.run.status
         records = self.trainer.read_new()
+        if self._history:
+            records, self._history = self._history + records, []
         reset = self.trainer.reset or moved
         lines: list[str] = []
         for i, (tail, cut) in enumerate(self._logs):
@@ -276,8 +282,9 @@ class RunWatch:
             lines.extend(clean_line(ln) for ln in new)
         if status == "failed" and self._reason is None:
             self._reason = self.run.reason()
-        return RunDelta(self.run.id, status, self.run.ended if status in FINAL else None,
-                        self._reason if status == "failed" else "",
+        # A queued Slurm job says what it waits for (Resources, BeginTime...) and when it may start.
+        reason = self._reason if status == "failed" else (self.run.reason() if status == "pending" else "")
+        return RunDelta(self.run.id, status, self.run.ended if status in FINAL else None, reason or "",
                         dict(self.run.record) if changed else None, records, reset, lines)
 
 
@@ -312,10 +319,11 @@ class RunState:
         return STAGE_METRIC.get(self.stage)
 
     def elapsed(self, now: float) -> float | None:
-        if self.started is None:
+        start = self.record.get("job_started") or self.started  # a Slurm job counts from leaving the queue
+        if start is None:
             return None
         end = self.ended if self.ended is not None else (now if self.status == "running" else None)
-        return max(0.0, end - self.started) if end is not None else None
+        return max(0.0, end - start) if end is not None else None
 
     def apply(self, delta: RunDelta) -> bool:
         """Fold a delta in; True when the metric series changed (the charts need a redraw)."""

@@ -58,8 +58,19 @@ class Progress:
         return self.last.get("loss")
 
     def add(self, records: list[dict[str, Any]]) -> None:
-        """Fold records in; cost is a few C-level passes per metric, so a huge backlog stays cheap."""
+        """Fold records in; cost is a few C-level passes per metric, so a huge backlog stays cheap.
+
+        A step lower than the last one means training resumed from an earlier checkpoint in the
+        same folder (the trainer appends to the log): the history rewinds to that step, so the
+        charts show one continuous line.
+        """
         if not records:
+            return
+        cut = _rewind_at(records, self.steps)
+        if cut is not None:
+            self.add(records[:cut])
+            self._rewind(int(records[cut]["current_steps"]))
+            self.add(records[cut:])
             return
         for metric in METRICS:
             pairs = [(r.get("current_steps", 0), v) for r in records
@@ -89,6 +100,14 @@ class Progress:
         if eta is not None:
             self.eta = eta
 
+    def _rewind(self, step: int) -> None:
+        import bisect
+
+        for xs, ys in self.series.values():
+            k = bisect.bisect_left(xs, step)
+            del xs[k:], ys[k:]
+        self.steps = step - 1
+
     def line(self) -> str:
         """A one-line summary for the CLI."""
         parts = [f"step {self.steps}/{self.total_steps or '?'}", f"{self.percent:5.1f}%"]
@@ -104,6 +123,18 @@ class Progress:
         elif self.steps_per_second:
             parts.append(f"{self.steps_per_second:.2f} it/s")
         return "  ".join(parts)
+
+
+def _rewind_at(records: list[dict[str, Any]], steps: int) -> int | None:
+    """Index of the first record whose step goes back below the one before it (None: none does)."""
+    prev = steps
+    for i, record in enumerate(records):
+        step = record.get("current_steps")
+        if isinstance(step, int):
+            if step < prev:
+                return i
+            prev = step
+    return None
 
 
 def _latest(records: list[dict[str, Any]], key: str) -> Any:

@@ -7,52 +7,18 @@ file records that the user asked to stop, without racing the supervisor's writes
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.recordfile import FINAL, RUN_FILE, STOP_MARKER, last_error_line, read_record
+from medtui.core.runs.recordfile import write_record as write_record  # re-exported for the runner
 
-RUN_FILE = "run.json"
-STOP_MARKER = "stop_requested"
-STATUSES = ("running", "succeeded", "failed", "stopped")
-FINAL = ("succeeded", "failed", "stopped")
+STATUSES = ("pending", "running", "succeeded", "failed", "stopped")
+ACTIVE = ("pending", "running")
 STARTING_GRACE = 15.0
-
-
-def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_record(run_dir: Path) -> dict[str, Any]:
-    """The record in ``run_dir``; MedtuiError when it is missing, not JSON, or lacks what every view needs."""
-    try:
-        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MedtuiError(f"no run record in {run_dir}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({exc})") from None
-    problem = _record_problem(record)
-    if problem:
-        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({problem})")
-    return record
-
-
-def _record_problem(record: Any) -> str:
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key in ("id", "output_dir"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            return f"no {key}"
-    for key in ("started", "ended"):
-        value = record.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            return f"{key} is not a time"
-    return ""
 
 
 def _process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -95,7 +61,28 @@ class Run:
         return (self.run_dir / STOP_MARKER).exists()
 
     @property
+    def backend(self) -> str:
+        """``local`` (a supervisor process on this machine) or ``slurm`` (a batch job)."""
+        return self.record.get("backend") or "local"
+
+    @property
+    def job_id(self) -> str | None:
+        """The Slurm job id of a Slurm run."""
+        job = self.record.get("job_id")
+        return str(job) if job else None
+
+    def slurm_view(self):
+        """Slurm's view of a Slurm run (status, reason); refreshes ``record`` when the job moved or ended."""
+        from medtui.core.runs import slurm_status
+
+        found = slurm_status.status(self.run_dir, self.record)
+        self.record = found.record
+        return found
+
+    @property
     def status(self) -> str:
+        if self.backend == "slurm":
+            return self.slurm_view().status
         status = self.record.get("status", "running")
         if status in FINAL:
             return status
@@ -109,7 +96,8 @@ class Run:
 
     @property
     def is_running(self) -> bool:
-        return self.status == "running"
+        """Not finished yet: running, or (a Slurm job) waiting in the queue."""
+        return self.status in ACTIVE
 
     @property
     def started(self) -> float | None:
@@ -146,29 +134,13 @@ class Run:
         """A one-line reason for a failure, taken from the end of stderr."""
         if self.record.get("error"):
             return str(self.record["error"])
+        if self.backend == "slurm":
+            return self.slurm_view().reason
         if self.status != "failed":
             return ""
         if not self.record.get("exit_code") and self.record.get("status") != "failed":
             return "the run's process vanished without recording an exit code"
         return last_error_line(self.stderr_path) or f"exit code {self.exit_code}"
-
-
-def last_error_line(path: Path, max_bytes: int = 65536) -> str:
-    """The most telling line near the end of a log: the last ``...Error: ...`` line, else the last line."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            tail = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) or head.endswith("Interrupt"):
-            return line
-    return lines[-1] if lines else ""
 
 
 def load_run(run_dir: Path) -> Run:

@@ -76,7 +76,8 @@ def output_locked(ws: Workspace, output_dir: Path) -> bool:
     return False
 
 
-def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None) -> Run:
+def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | None = None,
+          extra: dict | None = None) -> Run:
     """Start ``plan`` detached and return its run. Raises MedtuiError if the output is locked."""
     ws.ensure_layout()
     lock_fd = acquire_output_lock(ws, plan.output_dir, plan.run_id)
@@ -100,6 +101,8 @@ def start(plan: RunPlan, ws: Workspace, *, kind: str = "train", pipeline: str | 
             "exit_code": None,
             "pid": None,
             "versions": package_versions(),
+            "launch": plan.extras,  # medtui launch settings (DeepSpeed, memory_check), for resume
+            **(extra or {}),
         }
         write_record(plan.run_dir, record)
         proc = subprocess.Popen(

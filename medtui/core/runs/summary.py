@@ -11,6 +11,7 @@ and reads only what was appended since the last one.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,11 @@ class RunSummary:
 
     @property
     def why(self) -> str:
-        """The diagnosis cause, else the kinds of the open alerts; "" when there is nothing to say."""
+        """The diagnosis cause, else the kinds of the open alerts, else what a queued Slurm job waits
+        for; "" when there is nothing to say."""
+        if self.status == "pending" and self.reason:
+            waits = re.search(r"\(([^)]+)\)", self.reason)
+            return f"queued: {waits.group(1)}" if waits else "queued"
         if self.diagnosis and self.diagnosis.get("cause"):
             return str(self.diagnosis["cause"])
         return ",".join(dict.fromkeys(str(a.get("kind")) for a in self.alerts if not a.get("resolved")))
@@ -58,7 +63,20 @@ class RunSummary:
     def duration(self, now: float) -> float | None:
         """How long the run ran (or has been running); None when unknown."""
         end = self.ended if self.ended is not None else (now if self.status == "running" else None)
-        return max(0.0, end - self.started) if self.started and end is not None else None
+        # A Slurm job's time counts from when it left the queue.
+        start = (self.run.record.get("job_started") if self.run is not None else None) or self.started
+        return max(0.0, end - start) if start and end is not None else None
+
+    @property
+    def backend(self) -> str:
+        return self.run.backend if self.run is not None else "local"
+
+    def where(self) -> str:
+        """``local``, or ``slurm JOBID NODES`` for a Slurm run."""
+        if self.run is None or self.run.backend == "local":
+            return "local"
+        nodes = self.run.record.get("nodes")
+        return f"slurm {self.run.job_id}" + (f" {nodes}" if nodes else "")
 
     def as_json(self) -> dict[str, Any]:
         """``medtui runs --json``: the record's fields (absolute paths, ISO times) and the summary's."""
@@ -68,7 +86,8 @@ class RunSummary:
                 "started": _iso(self.started), "ended": _iso(self.ended), "exit_code": record.get("exit_code"),
                 "pid": record.get("pid"), "run_dir": str(self.run.run_dir) if self.run is not None else None,
                 "final_loss": self.final_loss, "steps": self.steps, "total_steps": self.total_steps,
-                "reason": self.reason, "diagnosis": self.diagnosis, "alerts": list(self.alerts)}
+                "reason": self.reason, "diagnosis": self.diagnosis, "alerts": list(self.alerts),
+                "backend": self.backend, "job_id": self.run.job_id if self.run else None, "nodes": record.get("nodes")}
 
 
 def _iso(ts: float | None) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from medtui.core.env.llamafactory_compat import usable_defaults
 from medtui.core.env.runenv import load as run_env
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.plan import CONFIG_NAME, RunPlan
@@ -77,9 +78,11 @@ def deepspeed_config(stage: int, offload: bool) -> dict[str, Any]:
         "contiguous_gradients": True,
         "reduce_bucket_size": "auto",
     }
-    if stage == 2:
+    if stage == 0:
+        zero = {"stage": 0}
+    elif stage == 2:
         zero.update(allgather_partitions=True, allgather_bucket_size=5e8, reduce_scatter=True, round_robin_gradients=True)
-    else:
+    elif stage == 3:
         zero.update(
             sub_group_size=1e9,
             stage3_prefetch_bucket_size="auto",
@@ -88,7 +91,7 @@ def deepspeed_config(stage: int, offload: bool) -> dict[str, Any]:
             stage3_max_reuse_distance=1e9,
             stage3_gather_16bit_weights_on_model_save=True,
         )
-    if offload:
+    if offload and stage > 0:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
         if stage == 3:
             zero["offload_param"] = {"device": "cpu", "pin_memory": True}
@@ -128,7 +131,9 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
     if fill_defaults:
-        for key, default in defaults_for(stage, method).items():
+        # A spec default the installed llamafactory does not know would make it refuse the run.
+        defaults = usable_defaults(defaults_for(stage, method), _command(stage), keep=MEDTUI_ONLY_KEYS)
+        for key, default in defaults.items():
             values.setdefault(key, default)
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
@@ -158,7 +163,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
             continue
         env[ENV_NAMES[key]] = "1" if value is True else str(value)
     deepspeed = None
-    if launch.get("deepspeed_stage"):
+    if launch.get("deepspeed_stage") is not None:
         deepspeed = deepspeed_config(int(launch["deepspeed_stage"]), bool(launch.get("deepspeed_offload")))
         name = f"ds_z{launch['deepspeed_stage']}{'_offload' if launch.get('deepspeed_offload') else ''}_config.json"
         body["deepspeed"] = str(run_dir / name)
@@ -169,8 +174,7 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         env["LLAMABOARD_WORKDIR"] = str(output_dir)
     env["PYTHONUNBUFFERED"] = "1"
 
-    verb = "export" if stage == "export" else "train"
-    argv = [llamafactory_cli(), verb, str(run_dir / CONFIG_NAME)]
+    argv = [llamafactory_cli(), _command(stage), str(run_dir / CONFIG_NAME)]
     if stage == "ppo":
         support = ppo_support()
         if support.uses_llamafactory:
@@ -179,6 +183,11 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
                    cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+
+
+def _command(stage: str) -> str:
+    """The llamafactory-cli command whose parser reads a stage's YAML."""
+    return "export" if stage == "export" else "train"
 
 
 def _flag(value: Any) -> Any:

@@ -1,27 +1,27 @@
 """Which engine runs the PPO stage: llamafactory's own, or medtui's on TRL's maintained PPOTrainer.
 
-llamafactory 0.9.5 pins its PPO trainer to ``trl>=0.8.6,<=0.9.6`` (a ``require_version`` call in
-``llamafactory/train/ppo/trainer.py``), while the rest of it needs a newer trl. This module reads
-that pin from the installed source file, without importing llamafactory, and compares it with
-the installed trl. Only a pin that is found *and* satisfied selects llamafactory; anything else
-(no file, no readable pin, an unsatisfied pin) selects medtui's engine. The builder and the
-doctor both ask :func:`ppo_support`.
+From 0.9.4 on (upstream main included), llamafactory pins its PPO trainer to ``trl>=0.8.6,<=0.9.6``
+(a ``require_version`` call in ``llamafactory/train/ppo/trainer.py``) while the rest of it needs
+trl>=0.18; 0.9.3 has no such pin and declares ``trl<=0.9.6`` for the whole package.
+:func:`medtui.core.env.llamafactory_compat.ppo_trl_requirement` reads that requirement from the
+installed package without importing it; this module compares it with the installed trl. Only a
+requirement that is found *and* satisfied selects llamafactory; anything else (no trainer file, no
+readable requirement, an unsatisfied one) selects medtui's engine. The builder and pre-flight ask
+:func:`ppo_support`; the doctor's PPO check reads the same requirement.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata, util
-from pathlib import Path
+from importlib import metadata
+
+from medtui.core.env.llamafactory_compat import ppo_trl_requirement
 
 MEDTUI_MODULE = "medtui.engines.ppo_train"
 #: PPO arguments only medtui's engine knows; dropped from the YAML when llamafactory runs PPO.
 MEDTUI_ONLY_KEYS = ("ppo_kl_coef",)
-PPO_TRAINER_FILE = ("train", "ppo", "trainer.py")
-_PIN = re.compile(r"""require_version\(\s*["'](trl\s*[<>=!~][^"']*)["']""")
 
 
 @dataclass(frozen=True)
@@ -51,24 +51,6 @@ class PPOSupport:
         if lang == "zh":
             return f"PPO 使用 medtui 基于 TRL PPOTrainer 的训练入口 python -m {MEDTUI_MODULE}({self.reason_zh})。"
         return f"PPO runs on medtui's engine on TRL's PPOTrainer, python -m {MEDTUI_MODULE} ({self.reason})."
-
-
-def llamafactory_ppo_file() -> Path | None:
-    """llamafactory's PPO trainer source, located without importing llamafactory."""
-    try:
-        spec = util.find_spec("llamafactory")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*PPO_TRAINER_FILE)
-    return path if path.is_file() else None
-
-
-def trl_requirement(source: str) -> str | None:
-    """The ``trl...`` specifier of the first ``require_version("trl...")`` call in ``source``."""
-    match = _PIN.search(source)
-    return re.sub(r"\s+", "", match.group(1)) if match else None
 
 
 def decide(requirement: str | None, trl_version: str | None, *, found: bool = True) -> PPOSupport:
@@ -104,11 +86,7 @@ def ppo_support() -> PPOSupport:
         trl_version: str | None = metadata.version("trl")
     except metadata.PackageNotFoundError:
         trl_version = None
-    path = llamafactory_ppo_file()
-    if path is None:
+    found = ppo_trl_requirement()
+    if found.trainer is None:
         return decide(None, trl_version, found=False)
-    try:
-        source = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return decide(None, trl_version, found=False)
-    return decide(trl_requirement(source), trl_version)
+    return decide(found.requirement, trl_version)

@@ -25,6 +25,7 @@ from medtui.core.data.validation import validate_sample
 from medtui.core.env import llamafactory_source as lfs
 from medtui.core.env.child import child_env
 from medtui.core.env.gpu import snapshot
+from medtui.core.env.llamafactory_compat import accepts
 from medtui.core.runs.diskplan import estimate, human
 from medtui.core.runs.plan import RunPlan
 from medtui.core.runs.records import list_runs
@@ -44,6 +45,14 @@ class Environment:
     disk_free: Callable[[Path], int] = field(default=lambda p: shutil.disk_usage(_existing(p)).free)
     bf16_support: Callable[[], tuple[bool, str]] = field(default=lambda: _bf16_support())
     count_tokens: Callable[[str, Path, str], int | None] = field(default=lambda m, f, c: _count_tokens(m, f, c))
+    #: the GPUs' free memory (NVML); ``devices`` is the number the run uses, None for all visible
+    gpu_facts: Callable[[int | None], Any] = field(default=lambda devices: _gpu_facts(devices))
+
+
+def _gpu_facts(devices: int | None):
+    from medtui.core.estimate import gpu_facts
+
+    return gpu_facts(gpus=devices)
 
 
 def _existing(path: Path) -> Path:
@@ -104,6 +113,7 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
         problems += _check_reward_model(cfg, ws)
         problems += _check_ppo_settings(cfg, records)
     problems += _check_disk(plan, cfg, records, env)
+    problems += _check_memory(plan, ws, records, env)
     return problems
 
 
@@ -116,6 +126,9 @@ def check_arguments(plan: RunPlan) -> list[Problem]:
     except lfs.SourceUnavailable as exc:
         return [Problem("", f"argument names and templates not checked: {exc}", level="warn")]
     fields, names, version = facts["commands"][command], facts["templates"], facts["version"]
+    if accepts("model_name_or_path", command) is None:  # a parser layout medtui cannot read with confidence
+        return [Problem("", f"argument names not checked: llamafactory {version}'s argument lists were not "
+                            "found where medtui looks", level="warn")]
     out: list[Problem] = []
     allowed = set(fields)
     if plan.stage == "ppo" and not ppo_support().uses_llamafactory:
@@ -285,6 +298,13 @@ def _check_precision(cfg: dict[str, Any], env: Environment) -> list[Problem]:
 
 def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
     out_dir = plan.output_dir
+    resume = cfg.get("resume_from_checkpoint")
+    if resume:
+        ckpt = Path(str(resume))
+        if not (ckpt / "trainer_state.json").is_file():
+            return [Problem("resume_from_checkpoint", f"{ckpt} is not a checkpoint (no trainer_state.json)")]
+        if ckpt.resolve().parent == out_dir.resolve():
+            return []  # continuing in the same folder: its results are this run's own
     if cfg.get("overwrite_output_dir") is True or not out_dir.is_dir():
         return []
     finished = (out_dir / "all_results.json").exists() or _has_weights(out_dir)
@@ -435,3 +455,112 @@ def errors(problems: list[Problem]) -> list[Problem]:
 def format_problems(problems: list[Problem]) -> str:
     return "\n".join(str(p) for p in problems)
 
+
+
+# -- GPU memory (the estimate of medtui.core.estimate) -----------------------------------------------
+def plan_estimate_config(plan: RunPlan) -> dict[str, Any]:
+    """The keys the estimator reads, back from a plan: YAML, launch settings and device variables."""
+    config: dict[str, Any] = {**plan.yaml_config, **plan.extras, "stage": plan.stage}
+    for key, env_name in (("devices", "CUDA_VISIBLE_DEVICES"), ("nproc_per_node", "NPROC_PER_NODE"),
+                          ("nnodes", "NNODES")):
+        if plan.env.get(env_name):
+            config[key] = plan.env[env_name]
+    return config
+
+
+def iter_records_head(file: Path, n: int = 50):
+    """The first ``n`` records (the mean record size for files too big to count)."""
+    from itertools import islice
+
+    try:
+        yield from islice(iter_records(file), n)
+    except DataFileError:
+        return
+
+
+def dataset_records(cfg: dict[str, Any], ws: Workspace) -> int | None:
+    """Training examples across the config's datasets, or None when any cannot be counted here."""
+    registry = ws.registry(cfg.get("dataset_dir"))
+    if registry.error or not registry.path.exists():
+        return None
+    total = 0
+    for name in filter(None, (n.strip() for n in str(cfg.get("dataset") or "").split(","))):
+        if name not in registry:
+            return None
+        file = registry.data_file(name)
+        if file is None or not file.exists():
+            return None
+        total += _record_count(file, cfg, list(iter_records_head(file)))
+    return total or None
+
+
+def estimate_input_from_config(config: dict[str, Any], ws: Workspace) -> tuple[dict[str, Any], int | None]:
+    """A user's config with its model path resolved against the workspace, and its record count."""
+    from medtui.core.stages.builder import resolve_model_path
+
+    config = dict(config)
+    if config.get("model_name_or_path"):
+        config["model_name_or_path"] = resolve_model_path(ws, str(config["model_name_or_path"]))
+    if config.get("dataset_dir"):
+        config["dataset_dir"] = str(ws.resolve(str(config["dataset_dir"])))
+    try:
+        records = dataset_records(config, ws) if config.get("dataset") else None
+    except (OSError, ValueError):
+        records = None
+    return config, records
+
+
+def plan_estimate(plan: RunPlan, records: int | None = None, facts: Any = None):
+    """The estimate for a plan (None when it is not a training run or the model cannot be sized)."""
+    from medtui.core.errors import MedtuiError
+    from medtui.core.estimate import estimate_config
+
+    if plan.stage == "export" or plan.yaml_config.get("do_train") is False:
+        return None
+    try:
+        config = plan_estimate_config(plan)
+        if facts is None:
+            from medtui.core.estimate import gpu_facts
+            from medtui.core.estimate.settings import devices_count
+
+            facts = gpu_facts(gpus=devices_count(config.get("devices")))
+        return estimate_config(config, records=records, facts=facts, with_fixes=facts.budget is not None)
+    except MedtuiError:
+        return None
+
+
+def _check_memory(plan: RunPlan, ws: Workspace, records: int | None, env: Environment) -> list[Problem]:
+    """Refuse a run whose estimate exceeds the GPUs' free memory (warn above 90 %); none on CPU."""
+    from medtui.core.estimate import WARN_SHARE, gib
+    from medtui.core.estimate.fixes import describe
+
+    config = plan_estimate_config(plan)
+    from medtui.core.estimate.settings import devices_count
+
+    devices = devices_count(config.get("devices"))
+    facts = env.gpu_facts(devices)
+    if facts is None or facts.budget is None:
+        return []
+    est = plan_estimate(plan, records, facts)
+    if est is None:
+        return []
+    share = est.per_gpu_bytes / facts.budget if facts.budget else float("inf")
+    head = f"the run needs about {gib(est.per_gpu_bytes)} per GPU; {gib(facts.budget)} is free ({share:.0%})"
+    fixes = "; ".join(f"{describe(f)} → {gib(f.per_gpu_bytes)}" for f in est.fixes[:4])
+    if share > 1.0:
+        enforce = as_bool_value(config.get("memory_check"), True)
+        msg = f"{head}, so it would run out of memory. Try: {fixes or 'a smaller model'}"
+        if enforce:
+            return [Problem("memory_check", msg + ". Set memory_check false to start anyway")]
+        return [Problem("memory_check", msg, level="warn")]
+    if share > WARN_SHARE:
+        return [Problem("memory_check", f"{head}; little headroom is left" + (f". Try: {fixes}" if fixes else ""),
+                        level="warn")]
+    return []
+
+
+def as_bool_value(value: Any, default: bool) -> bool:
+    from medtui.core.stages.validate import as_bool
+
+    parsed = as_bool(value) if value is not None else None
+    return default if parsed is None else bool(parsed)

@@ -63,8 +63,9 @@ TEXT = register({
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
 FEEDS = {"pt": "SFT", "sft": "RM · DPO · KTO", "rm": "PPO", "ppo": "Export", "dpo": "Export", "kto": "Export"}
-STATUS_ICON = {"running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■"}
-STATUS_STYLE = {"running": "$warning", "succeeded": "$success", "failed": "$error", "stopped": "$secondary"}
+STATUS_ICON = {"pending": "…", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■"}
+STATUS_STYLE = {"pending": "$accent", "running": "$warning", "succeeded": "$success", "failed": "$error",
+                "stopped": "$secondary"}
 DIAGRAM = (
     ("pt", " ──► "), ("sft", " ──┬──► "), ("rm", " ──► "), ("ppo", " ──┬──► "), ("export", "\n"),
     (None, "             ├──► "), ("dpo", " ─────────┤\n"),

@@ -4,13 +4,16 @@ One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follo
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. The charts (:mod:`.charts`) are redrawn by a timer, only
 when the data changed. Stop and Kill ask for confirmation, then call
-:func:`medtui.core.runs.runner.stop` in a thread.
+:func:`medtui.core.runs.backend.stop` (local or Slurm) in a thread. Key ``l`` switches to light
+refresh (polls, redraws and gauges less often), which a Monitor of a run training on this
+machine's CPU starts with (:func:`auto_light`).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from functools import lru_cache
 from typing import Callable
 
 from rich.text import Text
@@ -39,7 +42,26 @@ from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
 LOG_LINES = 1000
-STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow"}
+LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
+STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
+                "pending": "bold magenta"}
+ACTIVE = ("pending", "running")
+
+
+@lru_cache(maxsize=1)
+def _no_gpu() -> bool:
+    from medtui.core.env.gpu import snapshot
+
+    return not snapshot().gpus
+
+
+def auto_light(workspace: Workspace, run_id: str) -> bool:
+    """Open a Monitor with light refresh when its run is training on this machine's CPU (no GPU
+    visible): there the Monitor's wake-ups compete with torch's threads (docs/performance.md)."""
+    try:
+        return load_run(workspace.runs_dir / run_id).is_running and _no_gpu()
+    except MedtuiError:
+        return False
 
 
 class MonitorScreen(MedtuiScreen):
@@ -65,7 +87,9 @@ class MonitorScreen(MedtuiScreen):
     BINDINGS = [
         bind("monitor.stop", "stop"),
         bind("monitor.kill", "kill"),
+        bind("monitor.resume", "resume"),
         bind("monitor.pause_log", "toggle_log"),
+        bind("monitor.light", "light"),
         bind("monitor.back", "back"),
     ]
 
@@ -91,7 +115,7 @@ class MonitorScreen(MedtuiScreen):
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en", *, compare: tuple[str, ...] | list[str] = (),
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
-                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
+                 disk_warn_gb: float = DEFAULT_DISK_WARN_GB, light: bool = False) -> None:
         self.run_id = run_id
         self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
         self.states = {rid: RunState(rid) for rid in self.run_ids}
@@ -101,6 +125,8 @@ class MonitorScreen(MedtuiScreen):
         self.redraw_interval = redraw_interval
         self.gauge_interval = gauge_interval
         self.log_paused = False
+        self.start_light = light  # light refresh from the start (see auto_light)
+        self.light = False
         self.missing: list[str] = []
         self.stop_phase = ""
         self._held: deque[str] = deque(maxlen=LOG_LINES)
@@ -149,6 +175,7 @@ class MonitorScreen(MedtuiScreen):
         self._show_log_title()
         self._shown.clear()
         self._show_status()
+        self.sub_title = t("monitor.light", self.lang) if self.light else ""
 
     def on_mount(self) -> None:
         self._show_log_title()
@@ -157,7 +184,24 @@ class MonitorScreen(MedtuiScreen):
         self.poller = Poller(self, self.poll_interval, self._read, group="monitor-poll",
                              active=lambda: self.is_current)
         self.poller.tick()
-        self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._redraw_timer = self.set_interval(self.redraw_interval, self._redraw_if_dirty)
+        self._normal = (self.poll_interval, self.redraw_interval, self.gauge_interval)
+        if self.start_light:
+            self.action_light(quiet=True)
+
+    def action_light(self, quiet: bool = False) -> None:
+        """Light refresh: poll, redraw and sample the gauges less often, so a CPU-bound trainer on a
+        small machine loses less to the Monitor (``bench/bench_train_overhead.py`` measures both)."""
+        self.light = not self.light
+        poll, redraw, gauges = LIGHT_INTERVALS if self.light else self._normal
+        self.poll_interval = poll
+        self.poller.set_interval(poll)
+        self._redraw_timer.stop()
+        self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
+        self.query_one("#gauges", Gauges).interval = gauges
+        self.sub_title = t("monitor.light", self.lang) if self.light else ""
+        if not quiet:
+            self.notify(t("monitor.light_on" if self.light else "monitor.light_off", self.lang))
 
     def on_screen_resume(self) -> None:
         self.poller.tick()
@@ -215,11 +259,17 @@ class MonitorScreen(MedtuiScreen):
             return
         line.append(f" · {state.stage} · ")
         line.append(t(f"status.{state.status}", self.lang), style=STATUS_STYLE.get(state.status, ""))
-        line.append(f" · {t('monitor.elapsed', self.lang)} {format_seconds(state.elapsed(self.clock()))}")
-        if self.stop_phase and state.status == "running":
+        if state.status != "pending":
+            line.append(f" · {t('monitor.elapsed', self.lang)} {format_seconds(state.elapsed(self.clock()))}")
+        if state.record.get("backend") == "slurm":
+            nodes = state.record.get("nodes")
+            job = state.record.get("job_id")
+            line.append(" · " + (t("monitor.slurm_nodes", self.lang, job=job, nodes=nodes) if nodes
+                                 else t("monitor.slurm", self.lang, job=job)))
+        if self.stop_phase and state.status in ACTIVE:
             line.append(f" · {self.stop_phase}", style="yellow")
         elif state.reason:
-            line.append(f" · {state.reason}", style="red")
+            line.append(f" · {state.reason}", style="magenta" if state.status == "pending" else "red")
         self._set("#status", line)
         self.query_one(RunAlerts).show(state.record, self.lang)
 
@@ -278,11 +328,15 @@ class MonitorScreen(MedtuiScreen):
 
     def _ask_stop(self, kill: bool) -> None:
         state = self.primary
-        if state.status != "running":
+        if state.status not in ACTIVE:
             self.notify(t("monitor.not_running", self.lang, id=self.run_id,
-                             status=t(f"status.{state.status}", self.lang)), severity="warning")
+                          status=t(f"status.{state.status}", self.lang)), severity="warning")
             return
-        message = phrase("monitor.confirm.kill" if kill else "monitor.confirm.stop", id=self.run_id)
+        key = "monitor.confirm.kill" if kill else "monitor.confirm.stop"
+        job = state.record.get("job_id")
+        if state.record.get("backend") == "slurm":
+            key = "monitor.confirm.pending" if state.status == "pending" else key + ".slurm"
+        message = phrase(key, id=self.run_id, job=str(job))
 
         def answered(ok: bool | None) -> None:
             if ok:
@@ -295,11 +349,11 @@ class MonitorScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
     def _stop_run(self, kill: bool) -> None:
-        from medtui.core.runs import runner
+        from medtui.core.runs import backend
 
         try:
             run = load_run(self.workspace.runs_dir / self.run_id)
-            fresh = runner.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            fresh = backend.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
             self.post_message(self.StopDone(fresh.status))
         except MedtuiError as exc:
             self.post_message(self.StopDone("", str(exc)))
@@ -315,6 +369,18 @@ class MonitorScreen(MedtuiScreen):
         if message.error:
             self.notify(message.error, severity="error")
         self._show_status()
+
+    def action_resume(self) -> None:
+        """Continue this run from a checkpoint; the new run's Monitor replaces this one."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(t("resume.started", self.lang, id=new_id))
+                self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
+                                                     clock=self.clock, light=auto_light(self.workspace, new_id)))
+
+        self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
 
     def worker_failed(self, group: str, error: BaseException) -> None:
         if group == "monitor-stop":

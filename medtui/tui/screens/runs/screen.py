@@ -4,7 +4,8 @@ A :class:`~medtui.tui.polling.Poller` reads :class:`medtui.core.runs.summary.Run
 re-reads a run.json only when it changed and follows each trainer_log.jsonl from its last offset)
 while the list is shown, and posts the rows; the handler updates the table in place, and the
 cursor moves to a run that appears on top. Enter opens a run's monitor; space marks up to four
-runs and ``c`` overlays their loss curves.
+runs and ``c`` overlays their loss curves; ``r`` resumes the highlighted run from a checkpoint.
+With Slurm runs in the workspace, a Where column (``local`` / ``job 1234``) follows Status.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from medtui.tui.keymap import bind
 from medtui.tui.polling import Poller
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
-from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen
+from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen, auto_light
 from medtui.tui.widgets.footer import MedtuiFooter
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
-WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "loss": 10, "duration": 8, "started": 11, "output": 40}
+SLURM_COLUMNS = ("mark", "id", "stage", "status", "where", "loss", "duration", "started", "output")
+WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "where": 10, "loss": 10, "duration": 8, "started": 11,
+          "output": 40}
 
 
 class RunsScreen(MedtuiScreen):
@@ -44,6 +47,7 @@ class RunsScreen(MedtuiScreen):
         bind("runs.open", "open", priority=True),
         bind("runs.mark", "mark"),
         bind("runs.compare", "compare"),
+        bind("runs.resume", "resume"),
     ]
 
     class Polled(Message):
@@ -69,6 +73,7 @@ class RunsScreen(MedtuiScreen):
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
+        self.columns: tuple[str, ...] = COLUMNS
         self.watcher = RunsWatcher(workspace)
 
     def compose(self) -> ComposeResult:
@@ -78,11 +83,9 @@ class RunsScreen(MedtuiScreen):
         yield MedtuiFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        for key in COLUMNS:
-            table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
+        self._set_columns(COLUMNS)
         self._show_hint()
-        table.focus()
+        self.query_one("#runs-table", DataTable).focus()
         self.poller = Poller(self, self.poll_interval, self._read, group="runs-poll", active=lambda: self.is_current)
         self.poller.tick()
 
@@ -100,7 +103,7 @@ class RunsScreen(MedtuiScreen):
 
     def relabel(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        for key in COLUMNS:
+        for key in self.columns:
             table.columns[key].label = Text(t(f"runs.col.{key}", self.lang))
         self._cells.clear()
         self._order = []  # the next _show_rows rebuilds every row in the new language
@@ -120,6 +123,8 @@ class RunsScreen(MedtuiScreen):
             "loss": loss,
             "duration": duration,
             "started": started,
+            "where": t("runs.where.local", self.lang) if row.backend == "local" else
+            t("runs.where.slurm", self.lang, job=row.run.job_id if row.run else "?"),
             "output": row.output_dir,
         }
 
@@ -129,8 +134,20 @@ class RunsScreen(MedtuiScreen):
         self.unreadable = message.unreadable
         self._show_rows()
 
+    def _set_columns(self, columns: tuple[str, ...]) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        table.clear(columns=True)
+        for key in columns:
+            table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
+        self.columns = columns
+        self._order = []
+        self._cells.clear()
+
     def _show_rows(self) -> None:
         table = self.query_one("#runs-table", DataTable)
+        wanted = SLURM_COLUMNS if any(r.backend != "local" for r in self.rows) else COLUMNS
+        if wanted != self.columns:
+            self._set_columns(wanted)
         ids = [r.id for r in self.rows]
         self.marked = [m for m in self.marked if m in ids]
         if ids != self._order:
@@ -141,7 +158,7 @@ class RunsScreen(MedtuiScreen):
             self._cells.clear()
             for row in self.rows:
                 cells = self._cells_for(row)
-                table.add_row(*(cells[c] for c in COLUMNS), key=row.id)
+                table.add_row(*(cells[c] for c in self.columns), key=row.id)
                 self._cells.update({(row.id, c): v for c, v in cells.items()})
             self._order = ids
             if current in ids:
@@ -149,7 +166,7 @@ class RunsScreen(MedtuiScreen):
         else:
             for row in self.rows:
                 for col, value in self._cells_for(row).items():
-                    if self._cells.get((row.id, col)) != value:
+                    if col in self.columns and self._cells.get((row.id, col)) != value:
                         self._cells[(row.id, col)] = value
                         table.update_cell(row.id, col, value)
         self._show_hint()
@@ -179,7 +196,8 @@ class RunsScreen(MedtuiScreen):
 
     def _monitor(self, run_id: str, compare: list[str] | None = None) -> MonitorScreen:
         return MonitorScreen(self.workspace, run_id, self.lang, compare=compare or [], sampler=self.sampler,
-                             clock=self.clock, disk_warn_gb=self.disk_warn_gb)
+                             clock=self.clock, disk_warn_gb=self.disk_warn_gb,
+                             light=auto_light(self.workspace, run_id))
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -210,3 +228,18 @@ class RunsScreen(MedtuiScreen):
             self.notify(t("runs.compare_need", self.lang), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
+
+    def action_resume(self) -> None:
+        """Continue the highlighted run from a checkpoint (a new run; its Monitor opens)."""
+        from medtui.tui.screens.runs.resume import ResumeScreen
+
+        run_id = self.cursor_run()
+        if run_id is None:
+            return
+
+        def started(new_id: str | None) -> None:
+            if new_id:
+                self.notify(t("resume.started", self.lang, id=new_id))
+                self.app.push_screen(self._monitor(new_id))
+
+        self.app.push_screen(ResumeScreen(self.workspace, run_id, self.lang), started)

@@ -12,7 +12,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from medtui.core.stages.spec import Arg
 from medtui.tui.i18n import t
-from medtui.tui.screens.train.formmodel import select_options, shown_default, uses_select
+from medtui.tui.screens.train.formmodel import CHOICE_LABELS, select_options, shown_default, uses_select
 from medtui.tui.screens.train.text import problem_text
 
 
@@ -26,11 +26,13 @@ class FieldRow(Vertical):
             super().__init__()
             self.row = row
 
-    def __init__(self, arg: Arg, value: Any, lang: str, *, pickable: bool = False) -> None:
+    def __init__(self, arg: Arg, value: Any, lang: str, *, pickable: bool = False,
+                 fallback: str | None = None) -> None:
         super().__init__(id=f"row-{arg.name}", classes="field-row")
         self.arg = arg
         self.lang = lang
         self.pickable = pickable
+        self.fallback = fallback  # where an empty value comes from instead of the spec default (a profile)
         self._initial = value
 
     @property
@@ -43,7 +45,7 @@ class FieldRow(Vertical):
             yield Label(self._label_text(), classes="field-label")
             if uses_select(arg):
                 value = self._initial if self._initial is not None else Select.NULL
-                yield Select(select_options(arg), prompt=self._prompt(), value=value, compact=True,
+                yield Select(select_options(arg, self.lang), prompt=self._prompt(), value=value, compact=True,
                              id=self.control_id, classes="field-control")
             else:
                 yield Input(value=self._initial or "", placeholder=self._prompt(), compact=True,
@@ -59,6 +61,8 @@ class FieldRow(Vertical):
         return Content(self.arg.name)
 
     def _prompt(self) -> str:
+        if self.fallback:
+            return t("train.profile", self.lang, value=self.fallback)
         default = shown_default(self.arg)
         if uses_select(self.arg):
             return t("train.unset", self.lang) + (f" {default}" if default else "")
@@ -113,6 +117,12 @@ class FieldRow(Vertical):
             control.placeholder = self._prompt()
         else:
             control.prompt = self._prompt()
+            if self.arg.name in CHOICE_LABELS:
+                value = self.value
+                with self.prevent(Select.Changed):
+                    control.set_options(select_options(self.arg, lang))
+                    if value is not None:
+                        control.value = value
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.has_class("browse"):

@@ -7,6 +7,8 @@ rows the first time they are expanded, which keeps switching stages fast.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import yaml
 from textual import on
 from textual.containers import VerticalScroll
@@ -18,7 +20,7 @@ from medtui.core.stages.spec import SECTION_TITLES
 from medtui.core.stages.validate import Problem
 from medtui.tui.i18n import t
 from medtui.tui.screens.train.fields import FieldRow
-from medtui.tui.screens.train.formmodel import FormState, form_sections
+from medtui.tui.screens.train.formmodel import FormState, form_sections, shown
 from medtui.tui.screens.train.pickers import PICKERS
 from medtui.tui.widgets.textarea import TextArea
 
@@ -53,10 +55,14 @@ class FormSection(Collapsible):
 class StageForm(VerticalScroll):
     """The fields of one stage and method, the extras box and the problems that are not a field's."""
 
-    def __init__(self, state: FormState, lang: str, *, id: str = "fields") -> None:
+    def __init__(self, state: FormState, lang: str, *, id: str = "fields",
+                 fallback: Callable[[str], str | None] = lambda name: None) -> None:
+        """``fallback(name)`` says where an empty field's value comes from instead of the spec
+        default (the Slurm cluster profile), or None."""
         super().__init__(id=id)
         self.state = state
         self.lang = lang
+        self.fallback = fallback
         self.expanded: set[str] = {"basic"}
 
     def compose(self):
@@ -78,8 +84,18 @@ class StageForm(VerticalScroll):
         return out
 
     def rows_for(self, args) -> list[FieldRow]:
-        return [FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in PICKERS)
-                for arg in args]
+        rows = []
+        for arg in args:
+            row = FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in PICKERS,
+                           fallback=self.fallback(arg.name))
+            row.display = shown(arg, self.state.values)
+            rows.append(row)
+        return rows
+
+    def show_conditional_rows(self) -> None:
+        """Show the fields that only matter for another field's value (Slurm's, when launching on Slurm)."""
+        for row in self.query(FieldRow):
+            row.display = shown(row.arg, self.state.values)
 
     def _extras_text(self) -> str:
         if not self.state.extras:

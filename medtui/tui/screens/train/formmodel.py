@@ -24,11 +24,27 @@ def uses_select(arg: Arg) -> bool:
     return arg.type in SELECT_TYPES
 
 
-def select_options(arg: Arg) -> list[tuple[str, Any]]:
+#: Words for choice values that are not self-explanatory, (English, Chinese).
+CHOICE_LABELS: dict[str, dict[Any, tuple[str, str]]] = {
+    "launch_on": {"local": ("this machine", "本机"), "slurm": ("Slurm", "Slurm 集群")},
+}
+#: Fields that only matter for one value of another field: shown only then.
+SHOWN_WHEN: dict[str, tuple[str, Any]] = {name: ("launch_on", "slurm") for name in ARG_BY_NAME
+                                          if name.startswith("slurm_")}
+
+
+def select_options(arg: Arg, lang: str = "en") -> list[tuple[str, Any]]:
     """(label, value) pairs of a select field; None is the blank 'default' entry, not an option."""
     if arg.type == "bool":
         return [("true", True), ("false", False)]
-    return [(str(c), c) for c in arg.choices if c is not None]
+    labels = CHOICE_LABELS.get(arg.name, {})
+    return [(labels[c][1 if lang == "zh" else 0] if c in labels else str(c), c) for c in arg.choices if c is not None]
+
+
+def shown(arg: Arg, values: dict[str, Any]) -> bool:
+    """Whether the field of ``arg`` is shown for these values (Slurm fields only when launching on Slurm)."""
+    rule = SHOWN_WHEN.get(arg.name)
+    return rule is None or values.get(rule[0]) == rule[1]
 
 
 def form_sections(stage: str, method: str) -> list[tuple[str, list[Arg]]]:

@@ -15,8 +15,9 @@ import yaml
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Select, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import METHODS, STAGES, stage_title
@@ -41,6 +42,8 @@ from medtui.tui.screens.train.search import FieldSearch
 from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.footer import MedtuiFooter
 
+SLURM_PREFIX = "slurm_"
+
 
 class PickerReady(Message):
     def __init__(self, field: str, kind: str, options: list, error: str | None = None) -> None:
@@ -52,6 +55,12 @@ class DialogReady(Message):
     def __init__(self, purpose: str, suggestions: list[str]) -> None:
         super().__init__()
         self.purpose, self.suggestions = purpose, suggestions
+
+
+class EstimateReady(Message):
+    def __init__(self, head: str, detail: str, level: str) -> None:
+        super().__init__()
+        self.head, self.detail, self.level = head, detail, level
 
 
 class ConfigLoaded(Message):
@@ -94,6 +103,7 @@ class TrainScreen(MedtuiScreen):
         self.config_path: str | None = None
         self.starting = False
         self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
+        self._profile: dict[str, Any] | None = None  # the Slurm cluster profile, read when first needed
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -104,7 +114,8 @@ class TrainScreen(MedtuiScreen):
             yield Label(self.t("train.method"), id="method-label")
             yield Select([(m, m) for m in METHODS], value=self.state.method, allow_blank=False, compact=True,
                          id="method")
-        yield StageForm(self.state, self.lang)
+        yield StageForm(self.state, self.lang, fallback=self._profile_value)
+        yield Static("", id="train-estimate")
         with Horizontal(id="train-actions"):
             for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
@@ -120,6 +131,22 @@ class TrainScreen(MedtuiScreen):
 
     def _stage_options(self) -> list[tuple[str, str]]:
         return [(f"{s} · {stage_title(s, self.lang)}", s) for s in STAGES]
+
+    def _profile_value(self, name: str) -> str | None:
+        """The cluster profile's value for a ``slurm_*`` field (what an empty field means)."""
+        if not name.startswith(SLURM_PREFIX):
+            return None
+        if self._profile is None:
+            from medtui.core.slurm.profile import load_profile
+
+            try:
+                self._profile = load_profile(self.workspace)
+            except MedtuiError:
+                self._profile = {}
+        value = self._profile.get(name[len(SLURM_PREFIX):])
+        if isinstance(value, list):
+            value = " ".join(value)
+        return None if value in (None, "", []) else str(value)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -183,6 +210,8 @@ class TrainScreen(MedtuiScreen):
             self.state.values.pop(row.arg.name, None)
         else:
             self.state.values[row.arg.name] = value
+        if row.arg.name == "launch_on":
+            self.form.show_conditional_rows()
         self.preflight_problems = []
         self._revalidate()
 
@@ -214,11 +243,36 @@ class TrainScreen(MedtuiScreen):
         problems = validate(self.current_config()) + self.extras_problems + list(extra or []) + self.preflight_problems
         self.problems = problems
         if self.ready:
+            self._schedule_estimate()
             self.form.show_problems(problems, reveal=bool(self.preflight_problems or extra))
         return problems
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.level == "error"]
+
+    # -- live memory estimate ----------------------------------------------------------------------
+    def _schedule_estimate(self) -> None:
+        """Re-estimate shortly after the last change (typing does not start a worker per key)."""
+        if getattr(self, "_estimate_timer", None) is not None:
+            self._estimate_timer.stop()
+        self._estimate_timer = self.set_timer(0.3, self._estimate)
+
+    def _estimate(self) -> None:
+        self._estimate_worker(self.current_config(), self.lang)
+
+    @work(thread=True, exclusive=True, group="train-estimate", exit_on_error=False)
+    def _estimate_worker(self, config: dict[str, Any], lang: str) -> None:
+        from medtui.tui.screens.train.estimate import estimate_lines
+
+        self.post_message(EstimateReady(*estimate_lines(config, self.workspace, lang)))
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        box = self.query_one("#train-estimate", Static)
+        box.update(Content(message.head + ("\n" + message.detail if message.detail else "")))
+        box.set_class(bool(message.head), "-shown")
+        for level in ("ok", "warn", "error"):
+            box.set_class(message.level == level, f"-{level}")
 
     # -- preview and start -----------------------------------------------------------------------
     @on(Button.Pressed, "#train-actions Button")
@@ -241,7 +295,9 @@ class TrainScreen(MedtuiScreen):
             text = self.t("train.nopreview") + "\n\n" + "\n".join(str(p) for p in errors)
         else:
             try:
-                text = self._plan().preview()
+                from medtui.core.stages.launch import preview
+
+                text = preview(self._plan(), self.workspace)
             except MedtuiError as exc:
                 text, errors = str(exc), [Problem("", str(exc))]
 

@@ -29,6 +29,7 @@ TEXT = register({
     "train.extras.reserved": ("{key} belongs in the form, not here", "{key} 请在表单中填写"),
     "train.default": ("default: {value}", "默认:{value}"),
     "train.unset": ("(default)", "(默认)"),
+    "train.profile": ("cluster profile: {value}", "集群配置:{value}"),
     "train.fix": ("Fix the marked fields first; nothing was started.", "请先修正标出的字段,未启动任何运行。"),
     "train.preflight": ("Pre-flight found problems; nothing was started.", "启动前检查发现问题,未启动任何运行。"),
     "train.checking": ("Running the pre-flight checks…", "正在进行启动前检查…"),
