@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "medtui.cli.data_cmd",
     "medtui.cli.chat_cmd",
     "medtui.cli.predict_cmd",
+    "medtui.cli.eval_cmd",
     "medtui.cli.notify_cmd",
 )
 

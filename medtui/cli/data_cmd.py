@@ -1,9 +1,10 @@
-"""``medtui data``: list, preview, validate, stats, add and remove registered datasets."""
+"""``medtui data``: list, preview, validate, stats, add, remove and render registered datasets; templates."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,30 @@ def register(sub, common) -> None:
     p = ds.add_parser("remove", parents=[common], help="unregister a dataset (the file is kept) / 移除注册")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=cmd_remove)
+
+    p = ds.add_parser("render", parents=[common],
+                      help="a record as the model sees it: template applied, trained vs masked tokens / 渲染样本",
+                      description="Apply the chat template to one record with the model's tokenizer, through "
+                                  "llamafactory's own preprocessing: special tokens stay visible, trained tokens "
+                                  "(labels) are shown apart from masked ones, each part's token count is given and "
+                                  "the cutoff_len cut is marked; pairwise data shows chosen and rejected side by "
+                                  "side. Warns when the template does not match the model.")
+    p.add_argument("name", metavar="NAME", help="registered dataset")
+    p.add_argument("--model", help="model folder whose tokenizer is used (default: the first under models/)")
+    p.add_argument("--template", default=None, help="chat template (default: default); see `medtui data templates`")
+    p.add_argument("--index", type=int, default=0, metavar="I", help="record number, 0-based (default 0)")
+    p.add_argument("--cutoff-len", type=int, default=2048, metavar="N", help="token limit (default 2048)")
+    p.add_argument("--stage", choices=("pt", "sft", "rm", "dpo", "kto"), default=None,
+                   help="how the record is encoded (default: rm for ranking data, else sft)")
+    p.add_argument("--train-on-prompt", action="store_true", help="compute the loss on prompts too")
+    p.add_argument("--mask-history", action="store_true", help="train on the last turn only")
+    p.add_argument("--no-thinking", action="store_true", help="enable_thinking false (reasoning templates)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--json", action="store_true", help="print the worker's JSON (token ids and labels)")
+    p.set_defaults(func=cmd_render)
+
+    p = ds.add_parser("templates", parents=[common], help="the chat templates of the installed llamafactory / 模板")
+    p.set_defaults(func=cmd_templates)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -327,4 +352,54 @@ def cmd_remove(args: argparse.Namespace) -> int:
     reg.remove(args.name)
     kept = f" ({entry['file_name']} is kept)" if isinstance(entry, dict) and entry.get("file_name") else ""
     print(f"removed {args.name} from {reg.path}{kept}")
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from medtui.core.data.render import format_text, render_record, render_request
+
+    ws = workspace_from(args)
+    registry = _registry(ws)
+    if args.name not in registry:
+        known = ", ".join(registry.names()) or "none"
+        raise MedtuiError(f"dataset {args.name!r} is not registered in {registry.path} (registered: {known})")
+    path, _entry = _local(ws, args.name)
+    if not path.exists():
+        raise MedtuiError(f"{args.name}: data file not found: {path}")
+    model = resolve_model(ws, args.model) if args.model else _first_model(ws)
+    template = args.template or "default"
+    from medtui.core.stages.validate import _template_problems
+
+    problems = _template_problems(template)
+    if problems:
+        raise MedtuiError(problems[0].message)
+    stage = args.stage or ("rm" if registry.get(args.name).get("ranking") else "sft")
+    request = render_request(dataset=args.name, dataset_dir=registry.path.parent, model=model, template=template,
+                             index=args.index, cutoff_len=args.cutoff_len, stage=stage,
+                             train_on_prompt=args.train_on_prompt, mask_history=args.mask_history,
+                             enable_thinking=not args.no_thinking)
+    rendered = render_record(request)
+    if args.json:
+        print(json.dumps(rendered.data, ensure_ascii=False, indent=1))
+        return EXIT_OK
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    width = shutil.get_terminal_size((100, 24)).columns
+    print(format_text(rendered, color=color, width=width))
+    return EXIT_OK
+
+
+def _first_model(ws: Workspace) -> str:
+    for folder in ws.model_dirs():
+        if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
+            return str(folder)
+    raise MedtuiError("no model with a tokenizer under models/; pass --model DIR")
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from medtui.core.stages.spec import template_names
+
+    names = template_names()
+    if not names:
+        raise MedtuiError("llamafactory is not installed; its templates cannot be listed")
+    print("\n".join(names))
     return EXIT_OK

@@ -23,6 +23,9 @@ def register(sub, common) -> None:
     p.add_argument("--max-samples", type=int, default=100, metavar="N", help="examples to use (default 100)")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="tokens per reply (default 128)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling with --temperature > 0 (default 0.7)")
+    p.add_argument("--backend", choices=("huggingface", "vllm", "sglang"), default="huggingface",
+                   help="inference engine (default huggingface; vllm/sglang need a GPU and run in medtui's engine)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="per_device_eval_batch_size")
     p.add_argument("--out", metavar="DIR", help="output folder (default saves/predict/<dataset>-<time>)")
     p.add_argument("--limit", type=int, default=3, metavar="N", help="predictions to print (default 3)")
@@ -42,6 +45,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for name, value in (("--max-samples", args.max_samples), ("--max-new-tokens", args.max_new_tokens)):
         if value is not None and value < 1:
             raise MedtuiError(f"{name} must be at least 1")
+    if args.temperature < 0:
+        raise MedtuiError("--temperature must be 0 or more")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise MedtuiError("--top-p must be above 0 and at most 1")
     from medtui.cli.train_cmd import _plan_and_run
     from medtui.core.chat.models import resolve_model, suggest_template
     from medtui.core.predict import default_output_dir, predict_config
@@ -50,7 +57,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     config = predict_config(source, args.dataset, template=args.template or suggest_template(source),
                             output_dir=args.out or default_output_dir(args.dataset), max_samples=args.max_samples,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                            batch_size=args.batch_size)
+                            top_p=args.top_p, backend=args.backend, batch_size=args.batch_size)
     code = _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
     if code != EXIT_OK or args.dry_run or args.detach:
         return code

@@ -14,13 +14,18 @@ from medtui.core.errors import MedtuiError
 
 def register(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="run a llamafactory YAML (pt, sft, rm, ppo, dpo, kto)",
-                       description="Validate, pre-flight and run a llamafactory training YAML. Relative paths "
-                                   "resolve against the workspace.")
-    p.add_argument("config", metavar="CONFIG.yaml")
+                       description="Validate, pre-flight and run a llamafactory training YAML, or the config of a "
+                                   "LlamaBoard output folder (training_args.yaml / llamaboard_config.yaml). Relative "
+                                   "paths resolve against the workspace. With --save, write a standalone YAML that "
+                                   "plain llamafactory-cli trains instead of running.")
+    p.add_argument("config", metavar="CONFIG.yaml|FOLDER")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one argument (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="validate, print the argv and YAML, and exit")
     p.add_argument("--detach", action="store_true", help="start and return at once; the run continues")
+    p.add_argument("--save", metavar="OUT.yaml", help="write a standalone llamafactory YAML and exit (no run)")
+    p.add_argument("--absolute-paths", action="store_true",
+                   help="with --save: write every path absolute (default: as typed, else workspace-relative)")
     add_slurm_arguments(p)
     p.set_defaults(func=cmd_train)
 
@@ -62,6 +67,9 @@ def register(sub, common) -> None:
     p.add_argument("--template", default=None, help="chat template (default: default)")
     p.add_argument("--out", help="export folder")
     p.add_argument("--size", type=int, default=None, help="shard size in GB")
+    p.add_argument("--quantization-bit", type=int, choices=(2, 3, 4, 8), default=None,
+                   help="GPTQ-quantize the export (needs a GPU and optimum; merge LoRA first)")
+    p.add_argument("--quantization-dataset", metavar="D", help="GPTQ calibration data (e.g. data/c4_demo.jsonl)")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--detach", action="store_true")
     add_slurm_arguments(p, what="the export")
@@ -101,13 +109,37 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from medtui.core.stages.builder import load_config_file
-
     ws = workspace_from(args)
-    config = load_config_file(args.config)
+    from medtui.core.stages.llamaboard import load_config_source
+
+    config = load_config_source(args.config)
     config.update(_parse_overrides(args.overrides))
     config.update(_slurm_overrides(args, config))
+    if args.save:
+        return _save(config, ws, args.save, absolute=args.absolute_paths)
     return _plan_and_run(config, ws, dry_run=args.dry_run, detach=args.detach)
+
+
+def _save(config: dict[str, Any], ws, target: str, *, absolute: bool) -> int:
+    from medtui.core.stages.saved import standalone
+    from medtui.core.stages.validate import validate
+
+    problems = validate(config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if any(p.level == "error" for p in problems):
+        return EXIT_BAD_INPUT
+    saved = standalone(config, ws, target, absolute=absolute)
+    _print_dropped(saved.dropped or {})
+    saved.write()
+    print(f"saved {saved.path}" + (f" and {saved.deepspeed_path}" if saved.deepspeed_path else ""))
+    print(saved.text.splitlines()[1].removeprefix("# "))
+    return EXIT_OK
+
+
+def _print_dropped(dropped: dict[str, str]) -> None:
+    for key, why in dropped.items():
+        print(f"note: {key} left out: it {why}", file=sys.stderr)
 
 
 SLURM_FLAGS = {"nodes": "--nodes", "gpus_per_node": "--gpus-per-node", "partition": "--partition", "time": "--time",
@@ -135,6 +167,7 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
     from medtui.core.stages.launch import PreflightFailed, backend_name, prepare, preview, start
 
     plan, problems = prepare(config, ws)
+    _print_dropped(plan.dropped)
     for problem in problems:
         print(problem, file=sys.stderr)
     if dry_run:
@@ -324,6 +357,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     config.setdefault("template", "default")
     if args.size:
         config["export_size"] = args.size
+    if args.quantization_bit:
+        if not args.quantization_dataset:
+            raise MedtuiError("--quantization-bit needs --quantization-dataset (GPTQ calibration data)")
+        config.update(export_quantization_bit=args.quantization_bit,
+                      export_quantization_dataset=args.quantization_dataset)
     config.pop("stage", None)
     if not config.get("export_dir"):
         raise MedtuiError("the export config needs export_dir")

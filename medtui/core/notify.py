@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medtui.core import jsonfile
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
 
@@ -52,14 +53,7 @@ def workspace_path(ws_root: str | os.PathLike) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MedtuiError(f"{path}: not a valid JSON file ({exc})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: expected a JSON object")
+    data = jsonfile.read_object(path)
     problem = settings_problem(data)
     if problem:
         raise MedtuiError(f"{path}: {problem}")

@@ -1,4 +1,8 @@
-"""Batch predict with metrics: llamafactory ``sft`` with ``do_predict`` on a held-out dataset.
+"""Batch predict with metrics, and evaluation of held-out data (loss, perplexity).
+
+Predict is llamafactory ``sft`` with ``do_predict`` on a held-out dataset; evaluate is ``pt`` or
+``sft`` with ``do_eval`` and no training (:func:`evaluate_config`), whose ``eval_results.json``
+gives the loss, and the perplexity exp(loss) (:func:`read_eval_metrics`).
 
 :func:`predict_config` builds the config; it runs like any stage (:func:`medtui.core.stages.launch.launch`),
 so it has progress (``trainer_log.jsonl``) and survives medtui. Afterwards
@@ -10,6 +14,7 @@ read them without loading the whole file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
+from medtui.core import jsonfile
 from medtui.core.chat.models import ModelSource
 from medtui.core.errors import MedtuiError
 
@@ -34,9 +40,14 @@ def default_output_dir(dataset: str) -> str:
 
 def predict_config(source: ModelSource, dataset: str, *, template: str, output_dir: str,
                    max_samples: int | None = 100, max_new_tokens: int = 128, temperature: float = 0.0,
+                   top_p: float | None = None, backend: str | None = None,
                    batch_size: int | None = None, cutoff_len: int | None = None,
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The stage config of a predict run (greedy decoding unless ``temperature`` > 0)."""
+    """The stage config of a predict run (greedy decoding unless ``temperature`` > 0).
+
+    ``backend`` vllm or sglang is recorded as ``infer_backend``; the builder runs such a predict
+    through medtui's engine worker, as llamafactory's trainer only predicts with huggingface.
+    """
     if not dataset or not dataset.strip():
         raise MedtuiError("predict needs a dataset (eval_dataset)")
     config: dict[str, Any] = {
@@ -59,8 +70,12 @@ def predict_config(source: ModelSource, dataset: str, *, template: str, output_d
         config["max_samples"] = max_samples
     if temperature and temperature > 0:
         config.update(do_sample=True, temperature=temperature)
+        if top_p is not None:
+            config["top_p"] = top_p
     else:
         config["do_sample"] = False
+    if backend and backend != "huggingface":
+        config["infer_backend"] = backend
     if batch_size:
         config["per_device_eval_batch_size"] = batch_size
     if cutoff_len:
@@ -69,18 +84,66 @@ def predict_config(source: ModelSource, dataset: str, *, template: str, output_d
     return config
 
 
+EVAL_RESULTS_FILE = "eval_results.json"
+
+
+def evaluate_config(source: ModelSource, dataset: str, *, template: str, output_dir: str, stage: str = "sft",
+                    max_samples: int | None = None, batch_size: int | None = None, cutoff_len: int | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config of an evaluate run: loss (and perplexity) of the model on ``dataset``, no training.
+
+    ``pt`` scores raw text (continued pre-training, packed to ``cutoff_len``); ``sft`` scores the
+    replies of an instruction set.
+    """
+    if stage not in ("pt", "sft"):
+        raise MedtuiError(f"evaluate runs are pt or sft, not {stage!r}")
+    if not dataset or not dataset.strip():
+        raise MedtuiError("evaluate needs a dataset (eval_dataset)")
+    config: dict[str, Any] = {
+        "stage": stage,
+        "do_train": False,
+        "do_eval": True,
+        "model_name_or_path": source.model,
+        "finetuning_type": "lora" if source.adapters else "full",
+        "template": template,
+        "eval_dataset": dataset,
+        "output_dir": output_dir,
+        "preprocessing_num_workers": max(1, min(16, os.cpu_count() or 1)),
+        "report_to": "none",
+    }
+    if source.adapters:
+        config["adapter_name_or_path"] = ",".join(source.adapters)
+    for key, value in (("max_samples", max_samples), ("per_device_eval_batch_size", batch_size),
+                       ("cutoff_len", cutoff_len)):
+        if value:
+            config[key] = value
+    config.update(extra or {})
+    return config
+
+
+def read_eval_metrics(output_dir: str | os.PathLike) -> dict[str, float]:
+    """``eval_results.json`` without the ``eval_`` prefix, perplexity added when missing; {} if absent."""
+    metrics = jsonfile.numbers(jsonfile.read_object(Path(output_dir) / EVAL_RESULTS_FILE), "eval_")
+    if "loss" in metrics and "perplexity" not in metrics:
+        try:
+            metrics["perplexity"] = math.exp(metrics["loss"])
+        except OverflowError:
+            metrics["perplexity"] = float("inf")
+    return metrics
+
+
+def format_eval_metrics(metrics: dict[str, float]) -> str:
+    if "loss" not in metrics:
+        return "no loss"
+    parts = [f"loss {metrics['loss']:.4f}", f"perplexity {metrics.get('perplexity', float('nan')):.2f}"]
+    if "samples_per_second" in metrics:
+        parts.append(f"{metrics['samples_per_second']:.2f} samples/s")
+    return "  ".join(parts)
+
+
 def read_metrics(output_dir: str | os.PathLike) -> dict[str, float]:
     """``predict_results.json`` without the ``predict_`` prefix; {} when it is not there yet."""
-    path = Path(output_dir) / RESULTS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise MedtuiError(f"{path}: unreadable results ({exc})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: expected a JSON object")
-    return {k.removeprefix("predict_"): v for k, v in data.items() if isinstance(v, (int, float))}
+    return jsonfile.numbers(jsonfile.read_object(Path(output_dir) / RESULTS_FILE), "predict_")
 
 
 def format_metrics(metrics: dict[str, float]) -> str:

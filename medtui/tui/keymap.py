@@ -56,6 +56,7 @@ KEYS: dict[str, str] = {
     "datasets.expand": "x",
     "datasets.validate": "v",
     "datasets.stats": "s",
+    "datasets.render": "t",
     "datasets.refresh": "r",
     "datasets.editor.add": "a",
     "datasets.editor.edit": "e",

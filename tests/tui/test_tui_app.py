@@ -271,8 +271,13 @@ async def test_save_then_load_round_trip_of_a_llamafactory_example(demo_ws, sett
         saved = demo_ws.root / "configs" / "round trip; 'x'.yaml"
         await wait_until(pilot, lambda: saved.exists(), what="the saved file")
     again = load_config_file(saved)
-    assert again == {k: v for k, v in original.items() if v is not None}
-    assert list(again)[:2] == ["stage", "finetuning_type"]
+    # a standalone YAML: every key of the example, as written (paths as typed), plus medtui's defaults
+    assert {k: again.get(k) for k in original if original[k] is not None} == {
+        k: v for k, v in original.items() if v is not None}
+    assert again["dataset_dir"] == "data" and again["do_train"] is True
+    assert again["preprocessing_num_workers"] == 16 and again["flash_attn"] == "auto"
+    assert list(again)[:3] == ["stage", "do_train", "finetuning_type"]
+    assert saved.read_text().startswith("# Saved by medtui: a standalone llamafactory config.")
     assert example.read_text() == EXAMPLE  # the source is untouched
 
 

@@ -16,8 +16,18 @@ from llamafactory.hparams import parser
 from llamafactory.data.template import TEMPLATES
 def names(classes):
     return sorted({f.name for c in classes for f in dataclasses.fields(c)})
+from llamafactory.webui.engine import Engine
+from llamafactory.webui import interface
+ids = []
+_orig = Engine.__init__
+def _keep(self, *a, **k):
+    _orig(self, *a, **k)
+    ids.append(self.manager)
+Engine.__init__ = _keep
+interface.create_ui()
+elements = sorted(i for i in ids[0]._id_to_elem if not i.startswith("head."))
 print(json.dumps({"train": names(parser._TRAIN_ARGS), "export": names(parser._INFER_ARGS),
-                  "eval": names(parser._EVAL_ARGS), "templates": sorted(TEMPLATES)}))
+                  "eval": names(parser._EVAL_ARGS), "templates": sorted(TEMPLATES), "elements": elements}))
 """
 
 
@@ -43,6 +53,15 @@ def test_fields_carry_owner_default_and_help():
     assert fields["lora_rank"].owner == "LoraArguments" and fields["lora_rank"].default == "8"
     assert fields["learning_rate"].owner == "TrainingArguments" and "learning rate" in fields["learning_rate"].help.lower()
     assert fields["dataset_dir"].default == "'data'"
+
+
+def test_webui_elements_are_llamaboards_own(truth):
+    """The same element names LlamaBoard's manager registers (it files the chat box under ``infer`` and the
+    dataset preview under ``train``/``eval``; medtui reads them per component file)."""
+    read = {name for names in lfs.webui_elements().values() for name in names}
+    real = {element.split(".", 1)[1] for element in truth["elements"]}
+    assert read == real
+    assert {"train.learning_rate", "top.booster", "infer.temperature"} <= set(truth["elements"])
 
 
 def test_webui_elements_per_component():

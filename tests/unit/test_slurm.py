@@ -318,7 +318,7 @@ def test_profile_refuses_bad_values_and_keeps_the_file(ws):
         profile.save_profile({"queue": "x"}, ws=ws)
     assert json.loads(path.read_text()) == {"slurm": {"nodes": 2}}
     path.write_text("{broken")
-    with pytest.raises(MedtuiError, match="cannot be read"):
+    with pytest.raises(MedtuiError, match="not a valid JSON file"):
         profile.load_profile(ws)
 
 

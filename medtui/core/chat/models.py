@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.wiring import Produced
-from medtui.core.runs.records import Run, find_run, list_runs
+from medtui.core.runs.records import RESULT_KINDS, Run, find_run, list_runs
 from medtui.core.stages.spec import STAGES
 from medtui.core.workspace import Workspace
 
@@ -128,7 +128,7 @@ def resolve_model(ws: Workspace, ref: str, adapters: list[str] | tuple[str, ...]
 def _latest_of_stage(runs: list[Run], stage: str) -> Run | None:
     """The newest succeeded run of ``stage`` (runs come newest first): ``medtui chat dpo``."""
     for run in runs:
-        if run.stage == stage and run.status == "succeeded" and run.record.get("kind") != "predict":
+        if run.stage == stage and run.status == "succeeded" and run.record.get("kind") not in RESULT_KINDS:
             return run
     return None
 
@@ -179,7 +179,7 @@ def model_sources(ws: Workspace) -> list[ModelSource]:
     out: list[ModelSource] = []
     seen: set[Path] = set()
     for run in runs:
-        if run.status != "succeeded" or run.stage not in CHAT_STAGES or run.record.get("kind") == "predict":
+        if run.status != "succeeded" or run.stage not in CHAT_STAGES or run.record.get("kind") in RESULT_KINDS:
             continue
         if not run.output_dir.is_dir():
             continue

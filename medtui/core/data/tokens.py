@@ -8,14 +8,12 @@ summary.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from medtui.core.env.child import child_env
+from medtui.core.env.child import run_worker
 from medtui.core.errors import MedtuiError
 
 
@@ -28,25 +26,11 @@ def token_lengths(model: str | Path, data: str | Path, entry: dict[str, Any], *,
         argv += ["--cutoff", str(cutoff)]
     if eos:
         argv.append("--eos")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                            env=child_env(run_env=True))
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                out, err = proc.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
-                    proc.kill()
-                    proc.communicate()
-                    if cancel is not None and cancel.is_set():
-                        return None
-                    raise MedtuiError(f"token count of {data} took longer than {timeout:.0f} s") from None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if proc.returncode != 0:
-        message = (err or "").strip().splitlines()
-        raise MedtuiError(message[-1] if message else f"token count failed (exit {proc.returncode})")
+    done = run_worker(argv, what=f"token count of {data}", cancel=cancel, timeout=timeout)
+    if done is None:
+        return None
+    code, out, err = done
+    if code != 0:
+        message = err.strip().splitlines()
+        raise MedtuiError(message[-1] if message else f"token count failed (exit {code})")
     return json.loads(out.strip().splitlines()[-1])

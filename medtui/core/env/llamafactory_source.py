@@ -8,6 +8,7 @@ with :mod:`ast` from the installed package's files:
   (``hparams/parser.py``), with transformers' ``Seq2SeqTrainingArguments`` for training;
 * :func:`templates` - the chat template names (``register_template`` calls in ``data/template.py``);
 * :func:`webui_elements` - LlamaBoard's form elements per component file (``webui/components``);
+* :func:`constants` - literal constants of ``extras/constants.py`` (``TRAINING_STAGES``, ``CHOICES`` ...);
 * :func:`suggest` - the nearest valid names for a misspelt key.
 
 Results are cached per installed version and file modification times, in memory and in
@@ -32,7 +33,9 @@ from medtui.core.atomic import atomic_write_text
 #: llamafactory's parser lists per command (``hparams/parser.py``); ``export`` and ``chat`` use the
 #: inference list.
 PARSER_LISTS = {"train": "_TRAIN_ARGS", "export": "_INFER_ARGS", "chat": "_INFER_ARGS", "eval": "_EVAL_ARGS"}
-CACHE_FORMAT = 2
+CACHE_FORMAT = 4
+#: The literal constants :func:`constants` reads from ``extras/constants.py``.
+CONSTANTS = ("TRAINING_STAGES", "CHOICES", "SUBJECTS", "LLAMABOARD_CONFIG", "TRAINING_ARGS", "TRAINER_LOG", "METHODS")
 
 
 @dataclass(frozen=True)
@@ -203,23 +206,49 @@ def _template_names(install: Install) -> list[str]:
     return sorted(set(names))
 
 
+def _element_names(func: ast.FunctionDef) -> list[str]:
+    """Keyword names of the ``dict(...)`` a ``create_*`` function returns or adds with ``.update(...)``."""
+    calls: list[ast.Call] = []
+    for node in ast.walk(func):
+        if isinstance(node, ast.Return) and node.value is not None:
+            calls += [c for c in ast.walk(node.value) if isinstance(c, ast.Call)]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "update":
+            calls += [a for a in node.args if isinstance(a, ast.Call)]
+    return [kw.arg for c in calls if getattr(c.func, "id", "") == "dict" for kw in c.keywords if kw.arg]
+
+
 def _webui_elements(install: Install) -> dict[str, list[str]]:
-    """Keyword names of every ``dict(...)`` call in each component file: LlamaBoard's elements."""
+    """LlamaBoard's elements per component file: what its ``create_*`` functions hand to the manager."""
     elements: dict[str, list[str]] = {}
     folder = install.package_dir / "webui" / "components"
     for path in sorted(folder.glob("*.py")):
         if path.name == "__init__.py":
             continue
-        names = []
-        for node in ast.walk(_parse(path)):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict":
-                names += [kw.arg for kw in node.keywords if kw.arg]
+        names: list[str] = []
+        for node in _parse(path).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("create_"):
+                names += _element_names(node)
         elements[path.stem] = sorted(set(names))
     return elements
 
 
+def _constants(install: Install) -> dict:
+    """The :data:`CONSTANTS` that are plain literals in ``extras/constants.py``."""
+    values = {}
+    for node in _parse(install.package_dir / "extras" / "constants.py").body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in CONSTANTS:
+                try:
+                    values[name] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return values
+
+
 def _fingerprint(install: Install) -> str:
     paths = [*install.hparams_dir.glob("*.py"), install.package_dir / "data" / "template.py",
+             install.package_dir / "extras" / "constants.py",
              *(install.package_dir / "webui" / "components").glob("*.py")]
     if install.transformers_dir is not None:
         paths += [install.transformers_dir / "training_args.py", install.transformers_dir / "training_args_seq2seq.py"]
@@ -250,7 +279,12 @@ def _read_all(install: Install) -> dict:
         webui = _webui_elements(install)
     except SourceUnavailable:
         webui = {}
-    return {"version": install.version, "commands": commands, "templates": _template_names(install), "webui": webui}
+    try:
+        constants = _constants(install)
+    except SourceUnavailable:
+        constants = {}
+    return {"version": install.version, "commands": commands, "templates": _template_names(install), "webui": webui,
+            "constants": constants}
 
 
 @functools.lru_cache(maxsize=4)
@@ -292,6 +326,11 @@ def templates() -> tuple[str, ...]:
 def webui_elements() -> dict[str, list[str]]:
     """LlamaBoard's form elements, per component file (``top``, ``train``, ``eval``, ``export`` ...)."""
     return facts()["webui"]
+
+
+def constants() -> dict:
+    """Literal constants of llamafactory's ``extras/constants.py`` named in :data:`CONSTANTS` (sets become lists)."""
+    return facts().get("constants", {})
 
 
 def suggest(name: str, candidates, n: int = 3) -> list[str]:

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+from medtui.core import jsonfile
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
 
@@ -31,13 +32,8 @@ def workspace_path(ws) -> Path:
 
 def _read(path: Path) -> dict[str, str]:
     """The variables in ``path``; raises MedtuiError naming the file when it is malformed."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MedtuiError(f"{path}: not a valid JSON file ({exc})") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+    data = jsonfile.read_object(path)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise MedtuiError(f"{path}: expected a JSON object of NAME: \"value\" strings")
     return data
 

@@ -70,3 +70,19 @@ def prefill(ws: Workspace, stage: str, runs: list[Run] | None = None) -> dict[st
     else:
         config.setdefault("output_dir", suggest_folder(ws, [name, config["finetuning_type"], stage]))
     return config
+
+
+def retarget_output(output_dir: str | None, old_method: str, new_method: str) -> str | None:
+    """The output folder suggestion after the method changes: a ``…/full/…`` part becomes ``…/lora/…``.
+
+    Only a folder that names the old method as one of its parts (as :func:`prefill` and LlamaBoard
+    suggest them: ``saves/<model>/<method>/<stage>``) changes; None means keep what is there.
+    """
+    if not output_dir or old_method == new_method:
+        return None
+    parts = list(Path(output_dir).parts)
+    for i in range(len(parts) - 2, -1, -1):  # the last part is the run's own name
+        if parts[i] == old_method:
+            parts[i] = new_method
+            return str(Path(*parts))
+    return None

@@ -33,14 +33,23 @@ class RunPlan:
     output_dir: Path
     deepspeed: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: known keys left out because they do not apply to the stage or method (key -> why)
+    dropped: dict[str, str] = field(default_factory=dict)
+    #: launch and environment settings as the user gave them (devices, deepspeed_stage ...)
+    launch_values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """``export``, ``predict`` (do_train false, do_predict true) or ``train``; recorded in run.json."""
+        """Recorded in run.json: ``export``, ``benchmark`` (stage eval), ``predict`` or ``evaluate`` (do_train
+        false with do_predict / do_eval), else ``train``."""
         if self.stage == "export":
             return "export"
+        if self.stage == "eval":
+            return "benchmark"
         if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
             return "predict"
+        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_eval"):
+            return "evaluate"
         return "train"
 
     @property

@@ -19,6 +19,8 @@ from medtui.core.runs.recordfile import write_record as write_record  # re-expor
 STATUSES = ("pending", "running", "succeeded", "failed", "stopped")
 ACTIVE = ("pending", "running")
 STARTING_GRACE = 15.0
+#: Run kinds whose output folder holds results, not a model (they never feed chat or later stages).
+RESULT_KINDS = ("predict", "evaluate", "benchmark")
 
 
 def _process_alive(pid: int | None, create_time: float | None) -> bool:

@@ -81,7 +81,7 @@ class RunSummary:
     def as_json(self) -> dict[str, Any]:
         """``medtui runs --json``: the record's fields (absolute paths, ISO times) and the summary's."""
         record = self.run.record if self.run is not None else {}
-        return {"id": self.id, "stage": self.stage, "status": self.status,
+        return {"id": self.id, "stage": self.stage, "kind": record.get("kind", "train"), "status": self.status,
                 "output_dir": str(self.run.output_dir) if self.run is not None else self.output_dir,
                 "started": _iso(self.started), "ended": _iso(self.ended), "exit_code": record.get("exit_code"),
                 "pid": record.get("pid"), "run_dir": str(self.run.run_dir) if self.run is not None else None,

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medtui.core import jsonfile
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
 from medtui.core.settings import config_path
@@ -31,15 +32,7 @@ def workspace_path(ws) -> Path:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MedtuiError(f"{path}: cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise MedtuiError(f"{path}: expected a JSON object")
-    return data
+    return jsonfile.read_object(path)
 
 
 def _profile_of(path: Path) -> dict[str, Any]:

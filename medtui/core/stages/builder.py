@@ -7,6 +7,7 @@ a generated DeepSpeed JSON next to the YAML; they never reach the YAML as unknow
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -37,6 +38,10 @@ ENV_NAMES = {
     "master_port": "MASTER_PORT",
     "use_ray": "USE_RAY",
 }
+#: Inference engines llamafactory's trainer cannot predict with; medtui's engine worker runs them.
+ENGINE_BACKENDS = ("vllm", "sglang")
+#: The comment line of a saved YAML that keeps medtui's launch settings (see :mod:`medtui.core.stages.saved`).
+LAUNCH_PREFIX = "# medtui-launch: "
 
 
 def new_run_id(stage: str) -> str:
@@ -130,11 +135,13 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["stage"] = stage
         body["do_train"] = _flag(values.pop("do_train", True))  # false for a predict-only run
     values.pop("stage", None)
+    dropped = _drop_inapplicable(values, stage, method)
     if fill_defaults:
         # A spec default the installed llamafactory does not know would make it refuse the run.
-        defaults = usable_defaults(defaults_for(stage, method), _command(stage), keep=MEDTUI_ONLY_KEYS)
+        defaults = usable_defaults(defaults_for(stage, method, values), _command(stage), keep=MEDTUI_ONLY_KEYS)
         for key, default in defaults.items():
             values.setdefault(key, default)
+    launch_values = {k: v for k, v in values.items() if k in ARG_BY_NAME and ARG_BY_NAME[k].target != "yaml"}
     for key, value in values.items():
         arg = ARG_BY_NAME.get(key)
         if arg is not None and arg.target == "env":
@@ -154,6 +161,8 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
         body["adapter_name_or_path"] = ",".join(str(ws.resolve(p.strip())) for p in parts if p.strip())
     if stage in TRAIN_STAGES and "dataset_dir" not in body:
         body["dataset_dir"] = str(ws.data_dir)
+    if stage in TRAIN_STAGES:
+        add_eval_settings(body, stage)
 
     output_dir = Path(body.get("export_dir") if stage == "export" else body.get("output_dir") or run_dir / "output")
 
@@ -175,6 +184,8 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
     env["PYTHONUNBUFFERED"] = "1"
 
     argv = [llamafactory_cli(), _command(stage), str(run_dir / CONFIG_NAME)]
+    if body.get("do_train") is False and body.get("do_predict") and body.get("infer_backend") in ENGINE_BACKENDS:
+        argv = [sys.executable, "-m", "medtui.workers.predict_engine", str(run_dir / CONFIG_NAME)]
     if stage == "ppo":
         support = ppo_support()
         if support.uses_llamafactory:
@@ -182,7 +193,44 @@ def build_plan(config: dict[str, Any], ws: Workspace, *, run_id: str | None = No
                 body.pop(key, None)
         argv = support.argv(str(run_dir / CONFIG_NAME), argv[0])
     return RunPlan(run_id=run_id, stage=stage, run_dir=run_dir, yaml_config=body, argv=argv, env=env,
-                   cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch)
+                   cwd=ws.root, output_dir=output_dir, deepspeed=deepspeed, extras=launch, dropped=dropped,
+                   launch_values=launch_values)
+
+
+def _drop_inapplicable(values: dict[str, Any], stage: str, method: str) -> dict[str, str]:
+    """Remove known arguments that do not apply to ``stage`` and ``method`` (no LoRA keys on full)."""
+    dropped: dict[str, str] = {}
+    for key in list(values):
+        arg = ARG_BY_NAME.get(key)
+        if arg is None or arg.applies(stage, method) or values[key] is None:
+            continue
+        if stage not in arg.stages:
+            dropped[key] = f"applies to {', '.join(arg.stages)} only"
+        else:
+            dropped[key] = f"applies to finetuning_type {', '.join(arg.methods)} only"
+        del values[key]
+    return dropped
+
+
+def add_eval_settings(body: dict[str, Any], stage: str) -> None:
+    """Held-out data is evaluated: ``val_size`` > 0 turns on step-wise evaluation, as LlamaBoard does.
+
+    ``eval_strategy: steps`` with ``eval_steps`` = ``save_steps`` and the training batch size for
+    evaluation, unless the config sets them itself (``eval_strategy: no`` keeps evaluation off).
+    PPO has no evaluation loop.
+    """
+    try:
+        val_size = float(body.get("val_size") or 0)
+    except (TypeError, ValueError):
+        return
+    if stage == "ppo" or val_size <= 1e-6 or body.get("do_train") is False:
+        return
+    strategy = body.setdefault("eval_strategy", "steps")
+    if strategy == "steps":
+        body.setdefault("eval_steps", body.get("save_steps") or ARG_BY_NAME["save_steps"].default)
+    if strategy != "no":
+        body.setdefault("per_device_eval_batch_size", body.get("per_device_train_batch_size")
+                        or ARG_BY_NAME["per_device_train_batch_size"].default)
 
 
 def _command(stage: str) -> str:
@@ -215,4 +263,20 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         raise MedtuiError(f"{p}: the file is empty")
     if not isinstance(data, dict):
         raise MedtuiError(f"{p}: expected a mapping of argument: value, found {type(data).__name__}")
+    for key, value in launch_header(text).items():
+        data.setdefault(key, value)
     return data
+
+
+def launch_header(text: str) -> dict[str, Any]:
+    """The launch settings in a saved YAML's leading ``# medtui-launch: {...}`` comment; {} if none."""
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(LAUNCH_PREFIX):
+            try:
+                data = json.loads(line[len(LAUNCH_PREFIX):])
+            except ValueError:
+                return {}
+            return {k: v for k, v in data.items() if k in ARG_BY_NAME} if isinstance(data, dict) else {}
+    return {}

@@ -18,10 +18,11 @@ from functools import lru_cache
 from importlib import metadata
 
 from medtui.core.env.llamafactory_compat import ppo_trl_requirement
+from medtui.core.stages.spec import MEDTUI_OWN_ARGS
 
 MEDTUI_MODULE = "medtui.engines.ppo_train"
-#: PPO arguments only medtui's engine knows; dropped from the YAML when llamafactory runs PPO.
-MEDTUI_ONLY_KEYS = ("ppo_kl_coef",)
+#: PPO arguments only medtui's engine knows (spec.MEDTUI_OWN_ARGS); dropped from the YAML when llamafactory runs PPO.
+MEDTUI_ONLY_KEYS = tuple(MEDTUI_OWN_ARGS)
 
 
 @dataclass(frozen=True)

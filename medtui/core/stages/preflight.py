@@ -107,6 +107,8 @@ def check(plan: RunPlan, ws: Workspace, env: Environment | None = None) -> list[
     problems += _check_output(plan, cfg)
     if cfg.get("do_predict") and cfg.get("predict_with_generate"):
         problems += _check_metrics_deps()
+    if cfg.get("infer_backend") in ("vllm", "sglang"):
+        problems += _check_engine(str(cfg["infer_backend"]))
     if cfg.get("do_train") is False:
         return problems  # predict-only: no checkpoints to make room for
     if plan.stage == "ppo":
@@ -285,6 +287,17 @@ def _check_metrics_deps() -> list[Problem]:
     if missing:
         return [Problem("predict_with_generate", f"BLEU-4 and ROUGE need {', '.join(missing)}; install them with: "
                                                  f"pip install 'medtui[metrics]'")]
+    return []
+
+
+def _check_engine(backend: str) -> list[Problem]:
+    """vllm and sglang are optional installs that need a CUDA GPU."""
+    import importlib.util
+
+    if importlib.util.find_spec(backend) is None:
+        extra = "sglang[all]" if backend == "sglang" else backend
+        return [Problem("infer_backend", f"{backend} is not installed (pip install {extra}; it needs a CUDA GPU); "
+                                         f"or predict with huggingface")]
     return []
 
 

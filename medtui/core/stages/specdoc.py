@@ -10,15 +10,27 @@ import sys
 from pathlib import Path
 
 from medtui.core.atomic import atomic_write_text
-from medtui.core.stages.spec import ARGS, METHODS, SECTION_TITLES, SECTIONS, STAGE_TITLES, STAGES, TRAIN_STAGES, Arg
+from medtui.core.stages.spec import (
+    ARGS,
+    MEDTUI_OWN_ARGS,
+    METHODS,
+    SECTION_TITLES,
+    SECTIONS,
+    STAGE_TITLES,
+    STAGES,
+    TRAIN_STAGES,
+    Arg,
+)
 
 HEADER = """# Stage arguments / 阶段参数
 
-Generated from `medtui/core/spec.py` by `python -m medtui.core.stages.specdoc --write docs/stage-arguments.md`;
+Generated from `medtui/core/stages/spec.py` by `python -m medtui.core.stages.specdoc --write docs/stage-arguments.md`;
 do not edit by hand. The TUI's Train form, `medtui train` validation and this page all come from that table.
 
 Target: `yaml` goes into the llamafactory YAML, `env` into the run's environment, `launch` is read by
-medtui's command builder (DeepSpeed config generation).
+medtui's command builder (DeepSpeed config generation). "Needs" names the switch an argument only matters
+with; its default is left out of the YAML while that switch is off. Chat templates are the installed
+llamafactory's own (`medtui data templates`).
 """
 
 
@@ -70,10 +82,32 @@ def render() -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for arg in args:
             name = f"`{arg.name}`" + (" (required)" if arg.required else "")
+            if arg.requires:
+                name += f" (needs `{arg.requires}`)"
             lines.append("| " + " | ".join(_cell(c) for c in (
                 name, _type(arg), _default(arg), _stages(arg), _methods(arg), arg.target, arg.help_en, arg.help_zh,
             )) + " |")
-    return "\n".join(lines) + "\n"
+    lines += ["", "## medtui's own arguments / medtui 自有参数", "",
+              "Not llamafactory arguments (the contract test allows only these):", ""]
+    lines += [f"- `{name}`: {reason}" for name, reason in MEDTUI_OWN_ARGS.items()]
+    lines += ["", _llamaboard_section()]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _llamaboard_section() -> str:
+    from medtui.core.stages.llamaboard import EXCLUDED, MAPPED, STRUCTURAL
+
+    lines = ["## LlamaBoard coverage / LlamaBoard 对照", "",
+             "Every element of LlamaBoard's form (`webui/components/*.py` of the installed llamafactory) maps onto "
+             "medtui arguments or is excluded with a reason; `tests/unit/test_llamaboard_contract.py` fails on any "
+             f"other. {len(MAPPED)} mapped, {len(EXCLUDED)} excluded by name, plus buttons, accordions and status "
+             "boxes by their name's ending:", ""]
+    lines += [f"- `*{suffix}`: {reason}" for suffix, reason in STRUCTURAL.items()]
+    lines += ["", "| LlamaBoard element | medtui |", "|---|---|"]
+    lines += [f"| `{e}` | {', '.join(f'`{t}`' for t in targets)} |" for e, targets in MAPPED.items()]
+    lines += ["", "| Excluded element | Why |", "|---|---|"]
+    lines += [f"| `{e}` | {_cell(reason)} |" for e, reason in EXCLUDED.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -140,15 +140,34 @@ def validate(config: dict[str, Any]) -> list[Problem]:
         if arg.required and arg.name not in bad and _empty(config.get(arg.name)):
             problems.append(Problem(arg.name, "is required"))
     if predict_only:
-        if not as_bool(config.get("do_predict")):
-            problems.append(Problem("do_train", "with do_train false, turn on do_predict (nothing would run)"))
+        if not (as_bool(config.get("do_predict")) or as_bool(config.get("do_eval"))):
+            problems.append(Problem("do_train", "with do_train false, turn on do_predict or do_eval "
+                                                "(nothing would run)"))
         if "eval_dataset" not in bad and _empty(config.get("eval_dataset")):
-            problems.append(Problem("eval_dataset", "is required for a predict run"))
+            problems.append(Problem("eval_dataset", "is required for a predict or evaluate run"))
+    elif config.get("infer_backend") not in (None, "", "huggingface") and stage != "export":
+        problems.append(Problem("infer_backend", "training runs use huggingface; vllm/sglang are for predict runs"))
+    if "template" not in bad and not _empty(config.get("template")):
+        problems += _template_problems(str(config["template"]))
+    if _truthy(config.get("mask_history")) and _truthy(config.get("train_on_prompt")):
+        problems.append(Problem("mask_history", "mask_history and train_on_prompt cannot both be on"))
     if _truthy(config.get("bf16")) and _truthy(config.get("fp16")):
         problems.append(Problem("fp16", "choose either bf16 or fp16, not both"))
     if stage == "ppo" and method != "lora" and config.get("reward_model_type", "lora") == "lora":
         problems.append(Problem("reward_model_type", "a LoRA reward model needs finetuning_type lora"))
     return problems
+
+
+def _template_problems(name: str) -> list[Problem]:
+    from medtui.core.env.llamafactory_source import suggest
+    from medtui.core.stages.spec import template_names
+
+    names = template_names()
+    if not names or name in names:
+        return []
+    near = suggest(name, names)
+    hint = f"; did you mean {', '.join(near)}?" if near else "; list them with: medtui data templates"
+    return [Problem("template", f"llamafactory has no template {name!r}{hint}")]
 
 
 def as_bool(value: Any) -> bool | None:

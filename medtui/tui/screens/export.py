@@ -23,7 +23,7 @@ from medtui.core.chat.verify import VerifyResult, verify_model
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.follow import TextTail
 from medtui.core.runs.records import Run, load_run
-from medtui.core.stages.spec import ARG_BY_NAME, TEMPLATES
+from medtui.core.stages.spec import ARG_BY_NAME, template_names
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, phrase, register, t
 from medtui.tui.keymap import bind
@@ -124,7 +124,7 @@ class ExportScreen(MedtuiScreen):
                 yield self.tr(Checkbox("", bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang)),
                               "export.legacy")
                 yield self.tr(Label(classes="field"), "export.template")
-                yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
+                yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
                 with Horizontal(classes="row"):
                     yield self.tr(Button("", id="start", variant="primary"), "export.start")
                     yield self.tr(Button("", id="verify"), "export.verify")

@@ -1,4 +1,5 @@
-"""Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions.
+"""Batch predict on a held-out dataset: progress, BLEU-4/ROUGE, and a browser of the predictions; or
+evaluate (loss and perplexity, no training). Predict takes sampling settings and an inference backend.
 
 The run is the core predict run (:mod:`medtui.core.predict`) started through
 :func:`medtui.core.stages.launch.launch`; its progress comes from ``trainer_log.jsonl`` like training.
@@ -17,7 +18,16 @@ from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar
 
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
-from medtui.core.predict import METRICS, default_output_dir, predict_config, read_metrics, read_predictions
+from medtui.core.predict import (
+    METRICS,
+    default_output_dir,
+    evaluate_config,
+    format_eval_metrics,
+    predict_config,
+    read_eval_metrics,
+    read_metrics,
+    read_predictions,
+)
 from medtui.core.runs.follow import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
@@ -52,6 +62,14 @@ TEXT = register({
     "predict.predict": ("Prediction", "预测"),
     "predict.label": ("Label", "标签"),
     "predict.need": ("Choose a model and a dataset.", "请选择模型和数据集。"),
+    "predict.mode": ("Mode", "模式"),
+    "predict.mode_predict": ("Predict (BLEU-4, ROUGE)", "预测(BLEU-4、ROUGE)"),
+    "predict.mode_evaluate": ("Evaluate (loss, perplexity)", "评估(损失、困惑度)"),
+    "predict.temperature": ("Temperature (0: greedy)", "温度(0 为贪心解码)"),
+    "predict.top_p": ("Top-p", "Top-p"),
+    "predict.backend": ("Backend", "推理引擎"),
+    "predict.bad_number": ("Max samples, max new tokens, temperature and top-p must be numbers.",
+                           "最大样本数、最大生成长度、温度与 top-p 必须为数字。"),
 })
 
 
@@ -66,6 +84,8 @@ class PredictScreen(MedtuiScreen):
     PredictScreen #predict-form SelectCurrent { border: none; height: 1; padding: 0 1; background: $boost; }
     PredictScreen #predict-form Select:focus > SelectCurrent { background: $primary 30%; }
     PredictScreen #predict-form Button { width: 100%; margin-top: 1; }
+    PredictScreen.-evaluate #predict-form .sampling { display: none; }
+    PredictScreen.-evaluate #predict-form #max-new-tokens, PredictScreen.-evaluate #label-max-new-tokens { display: none; }
     PredictScreen #predict-main { width: 1fr; height: 1fr; padding: 0 1; }
     PredictScreen #predict-status { height: auto; margin-top: 1; }
     PredictScreen #predict-status.-error { color: $error; }
@@ -90,14 +110,23 @@ class PredictScreen(MedtuiScreen):
         yield Header()
         with Horizontal(id="predict-body"):
             with VerticalScroll(id="predict-form"):
+                yield self.tr(Label(classes="field"), "predict.mode")
+                yield Select(self._modes(), value="predict", allow_blank=False, id="mode")
                 yield self.tr(Label(classes="field"), "predict.model")
                 yield self.tr(Select([], id="model"), "pick.model")
                 yield self.tr(Label(classes="field"), "predict.dataset")
                 yield Select([], prompt="—", id="dataset")
                 yield self.tr(Label(classes="field"), "predict.max_samples")
                 yield Input("100", id="max-samples", type="integer")
-                yield self.tr(Label(classes="field"), "predict.max_new_tokens")
+                yield self.tr(Label(classes="field", id="label-max-new-tokens"), "predict.max_new_tokens")
                 yield Input("128", id="max-new-tokens", type="integer")
+                yield self.tr(Label(classes="field sampling"), "predict.temperature")
+                yield Input("0", id="temperature", type="number", classes="sampling")
+                yield self.tr(Label(classes="field sampling"), "predict.top_p")
+                yield Input("0.7", id="top-p", type="number", classes="sampling")
+                yield self.tr(Label(classes="field sampling"), "predict.backend")
+                yield Select([("huggingface", "huggingface"), ("vllm", "vllm"), ("sglang", "sglang")],
+                             value="huggingface", allow_blank=False, id="backend", classes="sampling")
                 yield self.tr(Button("", id="start", variant="primary"), "predict.start")
             with Vertical(id="predict-main"):
                 yield self.tr(Static(id="predict-status"), "predict.idle")
@@ -118,10 +147,21 @@ class PredictScreen(MedtuiScreen):
         for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
             table.add_column(t(key, self.lang) if key != "#" else "#", key=key)
         if self.run is None:
-            self.run = next((r for r in list_runs(self.workspace.runs_dir) if r.record.get("kind") == "predict"
-                             and r.status == "succeeded"), None)
+            self.run = next((r for r in list_runs(self.workspace.runs_dir)
+                             if r.record.get("kind") in ("predict", "evaluate") and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)
+
+    def _modes(self) -> list[tuple[str, str]]:
+        return [(self.t("predict.mode_predict"), "predict"), (self.t("predict.mode_evaluate"), "evaluate")]
+
+    @property
+    def mode(self) -> str:
+        return str(self.query_one("#mode", Select).value)
+
+    @on(Select.Changed, "#mode")
+    def _mode_changed(self) -> None:
+        self.set_class(self.mode == "evaluate", "-evaluate")
 
     def worker_failed(self, group: str, error: BaseException) -> None:
         if group == "predict-start":
@@ -142,11 +182,21 @@ class PredictScreen(MedtuiScreen):
             self.notify(t("predict.need", self.lang), severity="warning")
             return
         try:
-            config = predict_config(
-                source, dataset, template=suggest_template(source), output_dir=default_output_dir(dataset),
-                max_samples=int(self.query_one("#max-samples", Input).value or 100),
-                max_new_tokens=int(self.query_one("#max-new-tokens", Input).value or 128))
-        except (MedtuiError, ValueError) as exc:
+            max_samples = int(self.query_one("#max-samples", Input).value or 100)
+            if self.mode == "evaluate":
+                config = evaluate_config(source, dataset, template=suggest_template(source), max_samples=max_samples,
+                                         output_dir=default_output_dir(dataset).replace("saves/predict/", "saves/eval/"))
+            else:
+                config = predict_config(
+                    source, dataset, template=suggest_template(source), output_dir=default_output_dir(dataset),
+                    max_samples=max_samples, max_new_tokens=int(self.query_one("#max-new-tokens", Input).value or 128),
+                    temperature=float(self.query_one("#temperature", Input).value or 0),
+                    top_p=float(self.query_one("#top-p", Input).value or 0.7),
+                    backend=str(self.query_one("#backend", Select).value))
+        except ValueError:
+            self.notify(self.t("predict.bad_number"), severity="error")
+            return
+        except MedtuiError as exc:
             self.notify(str(exc), severity="error")
             return
         self.state = "starting"
@@ -203,6 +253,11 @@ class PredictScreen(MedtuiScreen):
         self.title = self.t("predict.title")
 
     def relabel(self) -> None:
+        mode = self.query_one("#mode", Select)
+        value = mode.value
+        with self.prevent(Select.Changed):
+            mode.set_options(self._modes())
+            mode.value = value
         table = self.query_one("#predictions", DataTable)
         for key in ("predict.prompt", "predict.predict", "predict.label"):
             table.columns[key].label = Text(self.t(key))
@@ -219,12 +274,15 @@ class PredictScreen(MedtuiScreen):
         self.state = "succeeded"
         try:
             metrics = read_metrics(run.output_dir)
+            evaluated = read_eval_metrics(run.output_dir)
         except MedtuiError as exc:
             self._status(str(exc), error=True)
             return
         self.query_one("#predict-progress", ProgressBar).update(total=1, progress=1)
         self._status(self.workspace.relative(run.output_dir))
         shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
+        if evaluated and not shown:
+            shown = format_eval_metrics(evaluated)
         metrics_view = self.query_one("#predict-metrics", Static)
         if shown:
             self.show(metrics_view, shown)

@@ -14,7 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
 from medtui.core.chat.settings import GEN_ARGS, parse_gen
-from medtui.core.stages.spec import TEMPLATES
+from medtui.core.stages.spec import template_names
 from medtui.core.stages.validate import Problem
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.base import Localised
@@ -35,7 +35,7 @@ class ChatSettings(Localised, VerticalScroll):
         yield self.tr(Label(classes="field"), "chat.adapters")
         yield Input(id="adapters", placeholder="saves/…/lora/sft")
         yield self.tr(Label(classes="field"), "chat.template")
-        yield Input("default", id="template", suggester=SuggestFromList(TEMPLATES, case_sensitive=False))
+        yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
         yield self.tr(Label(classes="field"), "chat.system")
         yield Input(id="system")
         yield self.tr(Label(classes="field"), "chat.generation")

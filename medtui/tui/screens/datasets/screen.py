@@ -1,7 +1,8 @@
 """The Datasets screen: the registry's list, register/edit/remove, and tabs about the highlighted dataset.
 
 The list fills its record counts from a background worker; the tabs (:mod:`.panes`) preview,
-validate and measure the highlighted dataset; the dialogs (:mod:`.forms`, :mod:`.editor`) edit the
+validate and measure the highlighted dataset, and the Render tab (:mod:`.render`) shows a record
+as the model sees it; the dialogs (:mod:`.forms`, :mod:`.editor`) edit the
 registry and small data files. Reading runs in thread workers that post messages; the ``@on``
 handlers own the screen's state.
 """
@@ -25,6 +26,7 @@ from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
 from medtui.tui.screens.datasets.panes import Catalog, PreviewPane, StatsPane, ValidatePane
+from medtui.tui.screens.datasets.render import RenderPane
 from medtui.tui.widgets.footer import MedtuiFooter
 
 
@@ -88,6 +90,7 @@ class DatasetsScreen(MedtuiScreen):
         bind("datasets.expand", "expand"),
         bind("datasets.validate", "validate"),
         bind("datasets.stats", "stats"),
+        bind("datasets.render", "render"),
         bind("datasets.refresh", "refresh"),
     ]
 
@@ -118,6 +121,10 @@ class DatasetsScreen(MedtuiScreen):
     def statistics(self) -> StatsPane:
         return self.query_one(StatsPane)
 
+    @property
+    def rendering(self) -> RenderPane:
+        return self.query_one(RenderPane)
+
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield self.navbar()
@@ -127,6 +134,7 @@ class DatasetsScreen(MedtuiScreen):
             yield PreviewPane(self.catalog, self.lang, page_size=self.page_size, edit_limit=self.edit_limit)
             yield ValidatePane(self.catalog, self.lang)
             yield StatsPane(self.catalog, self.lang)
+            yield RenderPane(self.catalog, self.lang)
         yield MedtuiFooter()
 
     def on_mount(self) -> None:
@@ -241,15 +249,24 @@ class DatasetsScreen(MedtuiScreen):
         self._show(self.rows[name])
 
     def _show(self, row: DatasetRow | None) -> None:
-        for pane in (self.preview, self.validation, self.statistics):
+        for pane in (self.preview, self.validation, self.statistics, self.rendering):
             pane.show(row)
 
-    # -- preview -----------------------------------------------------------------------
+    # -- preview (and the Render tab's records) ----------------------------------------
+    def _on_render_tab(self) -> bool:
+        return self.query_one("#tabs", TabbedContent).active == "tab-render"
+
     def action_next_page(self) -> None:
-        self.preview.next_page()
+        if self._on_render_tab():
+            self.rendering.step(1)
+        else:
+            self.preview.next_page()
 
     def action_prev_page(self) -> None:
-        self.preview.prev_page()
+        if self._on_render_tab():
+            self.rendering.step(-1)
+        else:
+            self.preview.prev_page()
 
     def action_jump(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "tab-preview"
@@ -366,3 +383,7 @@ class DatasetsScreen(MedtuiScreen):
     def action_stats(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "tab-stats"
         self.statistics.run()
+
+    def action_render(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "tab-render"
+        self.rendering.render_now()

@@ -16,6 +16,7 @@ PICKERS = {
     "output_dir": "output",
     "export_dir": "output",
     "dataset": "dataset",
+    "template": "template",  # the installed llamafactory's templates
 }
 MAX_DEPTH = 3
 MAX_ITEMS = 200
@@ -68,12 +69,22 @@ def choices(ws: Workspace, field: str, stage: str, dataset_dir: str | None) -> t
         return kind, model_choices(ws), None
     if kind == "adapter":
         return kind, adapter_choices(ws), None
+    if kind == "template":
+        from medtui.core.stages.spec import template_names
+
+        return kind, list(template_names()), None
     return kind, output_choices(ws), None
 
 
 def config_files(ws: Workspace) -> list[str]:
-    """YAML configs in the workspace (root, configs/, examples/), for the Load dialog."""
+    """YAML configs in the workspace (root, configs/, examples/), then LlamaBoard output folders under
+    saves/ (they hold training_args.yaml or llamaboard_config.yaml), for the Load dialog."""
+    from medtui.core.stages.llamaboard import is_output_folder
+
     out: list[str] = []
+    for folder in output_choices(ws):
+        if is_output_folder(ws.resolve(folder)):
+            out.append(folder)
     for folder, depth in ((ws.root, 0), (ws.root / "configs", MAX_DEPTH), (ws.root / "examples", MAX_DEPTH)):
         if not folder.is_dir():
             continue

@@ -70,9 +70,9 @@ class ConfigLoaded(Message):
 
 
 class ConfigSaved(Message):
-    def __init__(self, path: str, launch_keys: list[str]) -> None:
+    def __init__(self, path: str, command: str, dropped: dict[str, str]) -> None:
         super().__init__()
-        self.path, self.launch_keys = path, launch_keys
+        self.path, self.command, self.dropped = path, command, dropped
 
 
 class FileFailed(Message):
@@ -198,6 +198,11 @@ class TrainScreen(MedtuiScreen):
         method = self.query_one("#method", Select).value
         if (stage, method) == (self.state.stage, self.state.method):
             return
+        from medtui.core.lifecycle.prefill import retarget_output
+
+        moved = retarget_output(self.state.values.get("output_dir"), self.state.method, str(method))
+        if moved is not None:
+            self.state.values["output_dir"] = moved  # saves/<model>/full/sft -> saves/<model>/lora/sft
         self.state = switch(self.state, str(stage), str(method))
         await self._rebuild()
 
@@ -451,18 +456,20 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
     def _save(self, path: str, config: dict[str, Any]) -> None:
-        from medtui.core.atomic import atomic_write_text
-        from medtui.core.stages.spec import ARG_BY_NAME
+        """Write a standalone llamafactory YAML (see :mod:`medtui.core.stages.saved`)."""
+        from medtui.core.stages.saved import standalone
 
-        target = self.workspace.resolve(path)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(target, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        except OSError as exc:
-            self.post_message(FileFailed(f"{target}: {exc.strerror or exc}"))
+            saved = standalone(config, self.workspace, path)
+            saved.write()
+        except MedtuiError as exc:
+            self.post_message(FileFailed(str(exc)))
             return
-        launch_keys = [k for k in config if k in ARG_BY_NAME and ARG_BY_NAME[k].target != "yaml"]
-        self.post_message(ConfigSaved(path, launch_keys))
+        except OSError as exc:
+            self.post_message(FileFailed(f"{self.workspace.resolve(path)}: {exc.strerror or exc}"))
+            return
+        command = saved.text.splitlines()[1].split("&& ", 1)[-1]
+        self.post_message(ConfigSaved(path, command, saved.dropped or {}))
 
     def action_load(self) -> None:
         self._gather_configs()
@@ -479,10 +486,11 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)
     def _load(self, path: str) -> None:
-        from medtui.core.stages.builder import load_config_file
+        """A YAML file, or a LlamaBoard output folder (training_args.yaml / llamaboard_config.yaml)."""
+        from medtui.core.stages.llamaboard import load_config_source
 
         try:
-            config = load_config_file(self.workspace.resolve(path))
+            config = load_config_source(self.workspace.resolve(path))
         except MedtuiError as exc:
             self.post_message(FileFailed(str(exc)))
             return
@@ -499,10 +507,9 @@ class TrainScreen(MedtuiScreen):
     @on(ConfigSaved)
     def _saved(self, message: ConfigSaved) -> None:
         self.config_path = message.path
-        self.notify(self.t("train.saved", path=message.path))
-        if message.launch_keys:
-            self.notify(self.t("train.launchkeys", path=message.path, keys=", ".join(message.launch_keys)),
-                        severity="warning", timeout=10)
+        self.notify(self.t("train.saved", path=message.path, command=message.command), timeout=10)
+        if message.dropped:
+            self.notify(self.t("train.dropped", keys=", ".join(message.dropped)), severity="warning", timeout=10)
 
     @on(FileFailed)
     def _file_failed(self, message: FileFailed) -> None:
