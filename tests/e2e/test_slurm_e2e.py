@@ -281,7 +281,6 @@ async def test_tui_submits_to_slurm_follows_the_queue_and_cancels(slurm_ws, tmp_
 
 def test_resume_resubmits_a_stopped_slurm_run_from_its_latest_checkpoint(slurm_ws):
     """Issue 13's `medtui resume` on a Slurm run: a new Slurm job continues from the latest checkpoint."""
-    pytest.importorskip("medtui.core.runs.resume", reason="the resume work (issue 13) is not merged yet")
     ws = slurm_ws
     proc = medtui_cli("train", sft_config(ws, "resume", max_steps=100000, save_steps=2), "--slurm", "--detach",
                       "--workspace", str(ws.root), timeout=120)

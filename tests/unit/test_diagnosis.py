@@ -116,3 +116,40 @@ def test_a_failure_while_disk_was_low_is_likely_disk_full():
     assert found.cause == "disk_full" and "likely full" in found.reason and "1.5 MB free" in found.evidence[0]
     resolved = [dict(alerts[0], resolved=5.0)]
     assert dx.diagnose("RuntimeError: something cryptic\n", exit_code=1, alerts=resolved).cause == "unknown"
+
+
+def _installed_source(module: str) -> str:
+    """The source text of an installed module, found without importing it."""
+    import importlib.util
+    return Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("module,words,raised,cause,detail", [
+    # the messages as the installed llamafactory / torch raise them
+    ("llamafactory.data.loader", "Cannot find valid samples, check `data/README.md`", 'RuntimeError: Cannot find valid samples, check `data/README.md` for the data format.',
+     "no_valid_samples", "every example was dropped"),
+    ("llamafactory.data.parser", "Undefined dataset {name} in", "ValueError: Undefined dataset medical_sft in dataset_info.json.",
+     "undefined_dataset", "dataset medical_sft is not registered"),
+    ("llamafactory.hparams.parser", "Some specified arguments are not used by the HfArgumentParser:",
+     "ValueError: Some specified arguments are not used by the HfArgumentParser: ['--lora_rnak', '8']",
+     "unknown_argument", "['--lora_rnak', '8']"),
+    (None, None, "RuntimeError: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+           "you tried to allocate 34359738368 bytes. Error code 12 (Cannot allocate memory)",
+     "host_oom", "ran out of RAM"),
+])
+def test_failures_named_by_the_installed_libraries_messages(module, words, raised, cause, detail):
+    """The rule's pattern matches the message as raised at the end of a traceback; where the message
+    comes from llamafactory, its installed source still raises it (a renamed message fails here)."""
+    if module is not None:
+        assert words in _installed_source(module), f"{module} no longer raises {words!r}"
+    stderr = "\n".join([
+        "[INFO|trainer.py:2519] >> ***** Running training *****",
+        "Traceback (most recent call last):",
+        '  File "/opt/venv/bin/llamafactory-cli", line 8, in <module>',
+        "    sys.exit(main())",
+        raised,
+    ])
+    found = dx.diagnose(stderr, exit_code=1)
+    assert found.cause == cause, found
+    assert detail in found.reason and found.fix
+    assert any(raised[:40] in line for line in found.evidence), found.evidence
