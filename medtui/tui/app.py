@@ -105,7 +105,12 @@ class MedtuiApp(App):
 
     # -- navigation ---------------------------------------------------------------------------
     async def action_go(self, name: str) -> None:
+        """Show top-level screen ``name``. F6 always shows the Runs list itself: a monitor left open
+        there is closed (Enter on the list reopens it), so monitors never pile up under Runs."""
         await self.switch_mode(name)
+        if name == "runs":
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
 
     async def open_train(self, config: dict[str, Any]) -> None:
         """Show the Train form filled with ``config`` (Home's Enter on a stage, the palette's new run)."""

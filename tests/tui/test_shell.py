@@ -228,10 +228,29 @@ async def test_three_monitors_in_a_row_each_poll_and_home_keeps_updating(demo_ws
                          what="Home showing the succeeded run")
         assert "not run yet" not in str(home.query_one("#node-sft", StageNode).render())
         await go(pilot, app, "f6", "runs")
-        assert type(app.screen).__name__ == "MonitorScreen"  # the last monitor, one Esc from the list
-        await pilot.press("escape")
+        runs = app.screen
+        assert [type(s).__name__ for s in app.screen_stack] == ["RunsScreen"]  # F6 shows the list itself
+        await wait_until(pilot, lambda: runs.cursor_run() == ids[-1], what="the cursor on the newest run")
+        await app.open_run(ids[0])
+        await wait_until(pilot, lambda: getattr(app.screen, "run_id", None) == ids[0], what="a monitor")
+        await pilot.press("escape")  # one Esc from a monitor returns to the list
         await pilot.pause(0.1)
-        assert type(app.screen).__name__ == "RunsScreen"
+        assert app.screen is runs and len(app.screen_stack) == 1
+
+
+async def test_the_runs_cursor_follows_a_new_run_on_top(demo_ws, tmp_path):
+    make_run(demo_ws, "20260101-100000-sft-0001", started=T0)
+    make_run(demo_ws, "20260102-100000-sft-0002", started=T0 + 10)
+    app = make_app(demo_ws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await go(pilot, app, "f6", "runs")
+        runs = app.screen
+        await wait_until(pilot, lambda: len(runs.rows) == 2, what="two rows")
+        await pilot.press("down")  # the older run
+        await wait_until(pilot, lambda: runs.cursor_run() == "20260101-100000-sft-0001", what="the cursor moved")
+        make_run(demo_ws, "20260103-100000-dpo-0003", started=T0 + 20)
+        await wait_until(pilot, lambda: len(runs.rows) == 3, what="the new run listed")
+        assert runs.cursor_run() == "20260103-100000-dpo-0003"
 
 
 # -- the palette -------------------------------------------------------------------------------------
