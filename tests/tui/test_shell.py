@@ -416,3 +416,25 @@ async def test_language_switch_with_predict_open_keeps_everything(demo_ws, tmp_p
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert app.screen.state.values["cutoff_len"] == "77"
+
+
+async def test_a_select_shows_its_label_in_the_new_language(demo_ws, tmp_path):
+    """The shown label changes too, not only the list (Textual keeps the old one when the value stays)."""
+    from textual.widgets._select import SelectCurrent
+
+    def shown(select: Select) -> str:
+        return str(select.query_one(SelectCurrent).query_one("#label").render())
+
+    app = make_app(demo_ws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await go(pilot, app, "f5", "train")
+        train = app.screen
+        assert shown(train.query_one("#stage", Select)).startswith("sft · Supervised")
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "PredictScreen", what="Predict")
+        assert shown(app.screen.query_one("#mode", Select)) == "Predict (BLEU-4, ROUGE)"
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.3)
+        assert shown(app.screen.query_one("#mode", Select)) == "预测(BLEU-4、ROUGE)"
+        assert shown(train.query_one("#stage", Select)).startswith("sft · ") and "Supervised" not in shown(
+            train.query_one("#stage", Select))

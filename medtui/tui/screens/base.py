@@ -20,6 +20,22 @@ from medtui.tui.i18n import Phrase, localise_bindings, mark, relabel_marked, t
 W = TypeVar("W")
 
 
+def relabel_select(select: Any, options: list[tuple[str, Any]]) -> None:
+    """Give ``select`` options with new labels, keeping its value and showing the new label.
+
+    ``Select.set_options`` re-picks the first option and, when that is the value already held,
+    Textual sees no change and keeps showing the old label; the forced update redraws it.
+    """
+    from textual.widgets import Select
+
+    value = select.value
+    with select.prevent(Select.Changed):
+        select.set_options(options)
+        if value in {v for _, v in options} or value == Select.NULL:
+            select.value = value
+        select.mutate_reactive(Select.value)
+
+
 def current_lang() -> str:
     """The running app's language (English outside an app)."""
     from textual._context import active_app

@@ -34,7 +34,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui.i18n import Phrase, phrase, register, t
 from medtui.tui.keymap import bind
 from medtui.tui.messages import Launched
-from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.base import MedtuiScreen, relabel_select
 from medtui.tui.widgets.footer import MedtuiFooter
 
 PAGE = 500  # predictions shown in the table
@@ -253,11 +253,7 @@ class PredictScreen(MedtuiScreen):
         self.title = self.t("predict.title")
 
     def relabel(self) -> None:
-        mode = self.query_one("#mode", Select)
-        value = mode.value
-        with self.prevent(Select.Changed):
-            mode.set_options(self._modes())
-            mode.value = value
+        relabel_select(self.query_one("#mode", Select), self._modes())
         table = self.query_one("#predictions", DataTable)
         for key in ("predict.prompt", "predict.predict", "predict.label"):
             table.columns[key].label = Text(self.t(key))

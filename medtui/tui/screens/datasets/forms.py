@@ -19,7 +19,7 @@ from medtui.core.data.schema import SCHEMAS
 from medtui.core.data.validation import validate_sample
 from medtui.tui.i18n import Phrase, phrase
 from medtui.tui.keymap import bind
-from medtui.tui.screens.base import MedtuiModal
+from medtui.tui.screens.base import MedtuiModal, relabel_select
 from medtui.tui.screens.datasets import text as _text  # noqa: F401  (registers the screens' strings)
 
 FORM_CSS = """
@@ -255,11 +255,7 @@ class NewDatasetForm(MedtuiModal):
                 yield self.tr(Button("", id="cancel"), "datasets.cancel")
 
     def relabel(self) -> None:
-        kind = self.query_one("#new-kind", Select)
-        with self.prevent(Select.Changed):
-            value = kind.value
-            kind.set_options(self._kinds())
-            kind.value = value
+        relabel_select(self.query_one("#new-kind", Select), self._kinds())
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted)

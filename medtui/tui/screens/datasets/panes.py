@@ -28,7 +28,7 @@ from medtui.core.data.stats import format_stats
 from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
-from medtui.tui.screens.base import Localised
+from medtui.tui.screens.base import Localised, relabel_select
 from medtui.tui.screens.datasets.text import render_page
 
 
@@ -246,11 +246,7 @@ class ValidatePane(DatasetPane):
         self.validated: ValidationDone | None = None
 
     def relabel(self) -> None:
-        stage = self.query_one("#stage", Select)
-        with self.prevent(Select.Changed):
-            value = stage.value
-            stage.set_options(self._stages())
-            stage.value = value
+        relabel_select(self.query_one("#stage", Select), self._stages())
         if self.validated is not None:
             self._validated(self.validated)
 
@@ -354,11 +350,7 @@ class StatsPane(DatasetPane):
         return [(self.t("datasets.chars"), "chars"), (self.t("datasets.tokens"), "tokens")]
 
     def relabel(self) -> None:
-        unit = self.query_one("#unit", Select)
-        with self.prevent(Select.Changed):
-            value = unit.value
-            unit.set_options(self._units())
-            unit.value = value
+        relabel_select(self.query_one("#unit", Select), self._units())
         if self.stats:
             self.query_one("#stats-summary", Static).update("\n".join(format_stats(self.stats, self.lang)))
             self.plot()

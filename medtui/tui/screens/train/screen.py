@@ -26,7 +26,7 @@ from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase
 from medtui.tui.keymap import bind
 from medtui.tui.messages import RunStarted, StartFailed
-from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.base import MedtuiScreen, relabel_select
 from medtui.tui.screens.train import pickers
 from medtui.tui.screens.train import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.train.fields import FieldRow
@@ -163,10 +163,7 @@ class TrainScreen(MedtuiScreen):
     def relabel(self) -> None:
         self.query_one("#stage-label", Label).update(self.t("train.stage"))
         self.query_one("#method-label", Label).update(self.t("train.method"))
-        stage = self.query_one("#stage", Select)
-        with self.prevent(Select.Changed):
-            stage.set_options(self._stage_options())
-            stage.value = self.state.stage
+        relabel_select(self.query_one("#stage", Select), self._stage_options())
         for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
             self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
         self._revalidate()
