@@ -92,7 +92,7 @@ def tui_once(ws: Path | None, tmux: str, idle_seconds: float) -> dict[str, float
         rss_first = proc.memory_info().rss / 1e6
         cpu_before = sum(proc.cpu_times()[:2])
         time.sleep(idle_seconds)
-        idle_cpu = (sum(proc.cpu_times()[:2]) - cpu_before) / idle_seconds * 100
+        idle_cpu = (sum(proc.cpu_times()[:2]) - cpu_before) / idle_seconds * 100 if idle_seconds else 0.0
         rss_idle = proc.memory_info().rss / 1e6
         subprocess.run([tmux, "-L", sock, "send-keys", "-t", session, "C-q"])
         proc.wait(timeout=15)
