@@ -88,8 +88,18 @@ async def test_no_two_active_bindings_share_a_key_anywhere_in_the_app(demo_ws, t
         await app.open_run("20260101-100000-sft-aaaa")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "MonitorScreen", what="Monitor")
         found += await walk_focus(pilot, app)
+        await pilot.press("r")  # the Resume dialog over the Monitor
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResumeScreen", what="Resume")
+        found += await walk_focus(pilot, app)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
         await pilot.press("escape", "f4")
         await wait_until(pilot, lambda: app.current_mode == "datasets" and app.screen.current, what="Datasets")
+        from textual.widgets import TabbedContent
+
+        app.screen.query_one("#tabs", TabbedContent).active = "tab-render"  # (t would also start a render)
+        await pilot.pause(0.2)
+        found += await walk_focus(pilot, app)
         for key, dialog in (("a", "EntryForm"), ("n", "NewDatasetForm"), ("o", "RecordsEditor")):
             app.screen.query_one("#datasets").focus()
             await pilot.press(key)
