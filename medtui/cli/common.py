@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable
 
@@ -33,12 +34,19 @@ def workspace_from(args: argparse.Namespace, *, say: Callable[[str], None] | Non
     root = getattr(args, "workspace", None)
     ws = Workspace.open(root)
     if root is not None and not ws.root.is_dir():
+        if ws.root.exists():
+            raise MedtuiError(f"workspace {ws.root} is a file, not a folder")
         raise MedtuiError(f"workspace folder not found: {ws.root}")
     return ws
 
 
 def run_guarded(func: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
-    """Run a command; bad input becomes a message and exit 2, Ctrl-C exits 130, never a traceback."""
+    """Run a command; bad input becomes a message and exit 2, Ctrl-C exits 130, never a traceback.
+
+    A file-system error nobody foresaw (a full disk, a read-only folder) is one line and exit 2;
+    any other unexpected error is one line and exit 1, with the traceback kept in a crash log
+    (``MEDTUI_DEBUG=1`` shows it instead).
+    """
     try:
         code = func(args)
     except MedtuiError as exc:
@@ -48,5 +56,43 @@ def run_guarded(func: Callable[[argparse.Namespace], Any], args: argparse.Namesp
         print("medtui: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_OK
+    except OSError as exc:
+        if os.environ.get("MEDTUI_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"medtui: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get("MEDTUI_DEBUG"):
+            raise
+        log = _crash_log()
+        print(f"medtui: internal error: {type(exc).__name__}: {str(exc)[:300]}"
+              + (f" (details in {log}; please report it)" if log else ""), file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK if code is None else int(code)
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe (``medtui runs | head``), stop Python complaining when it flushes stdout."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _crash_log() -> str | None:
+    """Write the current exception's traceback to the user's cache; its path, or None."""
+    import traceback
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "medtui", "crash.log")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+        return path
+    except OSError:
+        return None

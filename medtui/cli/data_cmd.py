@@ -110,7 +110,7 @@ def _cache(ws: Workspace) -> Path:
 def _local(ws: Workspace, name: str) -> tuple[Path, dict[str, Any]]:
     reg = _registry(ws)
     entry = reg.get(name)
-    path = reg.data_file(name)
+    path = reg.data_file(name)  # raises when the entry's shape is wrong
     if path is None:
         raise MedtuiError(f"dataset {name!r} is hosted on a hub ({_source(entry)}); there is no local file to read")
     return path, entry
@@ -168,24 +168,32 @@ def cmd_list(args: argparse.Namespace) -> int:
             except DataFileError as exc:
                 problems[row.name] = str(exc)
     if args.json:
-        print(json.dumps([{**r.as_dict(), "problem": problems.get(r.name)} for r in rows], ensure_ascii=False,
-                         indent=2))
+        print(json.dumps([{**r.as_dict(), "problem": r.problem or problems.get(r.name)} for r in rows],
+                         ensure_ascii=False, indent=2))
         return EXIT_OK
     if not rows:
         print(f"no datasets registered in {reg.path}")
         return EXIT_OK
     table = [("NAME", "FILE", "EXISTS", "SIZE", "RECORDS", "FORMAT", "RANKING", "STAGES")]
     for r in rows:
-        exists = "hub" if r.hub else ("yes" if r.exists else "MISSING")
+        if r.problem:
+            problems[r.name] = f"bad entry: {r.problem}"
+        exists = "BAD" if r.problem else "hub" if r.hub else ("yes" if r.exists else "MISSING")
         records = "error" if r.name in problems else ("-" if r.records is None else str(r.records))
-        table.append((r.name, r.source, exists, human_size(r.size), records, r.formatting,
+        name = _safe(r.name)
+        table.append((name, _safe(r.source), exists, human_size(r.size), records, r.formatting,
                       "yes" if r.ranking else "no", ",".join(r.stages) or "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for name, message in problems.items():
-        print(f"{name}: {message}", file=sys.stderr)
+        print(f"{_safe(name)}: {message}", file=sys.stderr)
     return EXIT_OK
+
+
+def _safe(text: str) -> str:
+    """A name as one printable line (control characters shown escaped)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -242,6 +250,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
         return EXIT_OK
     print("\n".join(format_stats(stats, getattr(args, "lang", "en"))))
+    if not stats["records"]:
+        print(f"{args.name}: the dataset has no records, so there are no lengths to show")
+        return EXIT_OK
     for unit in ("chars", "tokens"):
         if stats.get(unit):
             print(f"\nrecord length ({unit}):")
@@ -275,16 +286,34 @@ def _parse_columns(items: list[str]) -> dict[str, str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from medtui.core.data.columns import keys_of
-    from medtui.core.data.detect import suggest_entry
     from medtui.core.data.fit import stages_for
-    from medtui.core.data.reader import head
+    from medtui.core.data.registry import name_problem
 
     ws = workspace_from(args)
+    if name_problem(args.name):
+        raise MedtuiError(name_problem(args.name))
     reg = _registry(ws)
-    if args.name in reg:
-        raise MedtuiError(f"dataset {args.name!r} is already registered; remove it first")
     columns = _parse_columns(args.column)
+    taken = f"dataset {args.name!r} is already registered; remove it first"
+    if args.name in reg:
+        raise MedtuiError(taken)
+    entry = _new_entry(ws, reg, args, columns)  # reads the data file, before taking the lock
+    with reg.locked():  # the check and the edit see the same file, whoever else writes it
+        if reg.error:
+            raise MedtuiError(f"{reg.error} (the file is left untouched)")
+        if args.name in reg:
+            raise MedtuiError(taken)
+        reg.add(args.name, entry)
+    print(f"registered {args.name}: {json.dumps(entry, ensure_ascii=False)}")
+    print(f"accepted by stages: {', '.join(stages_for(entry)) or 'none'}")
+    return EXIT_OK
+
+
+def _new_entry(ws: Workspace, reg, args: argparse.Namespace, columns: dict[str, str]) -> dict[str, Any]:
+    from medtui.core.data.columns import keys_of
+    from medtui.core.data.detect import suggest_entry
+    from medtui.core.data.reader import head
+
     file = next((c for c in (reg.path.parent / args.file, Path(args.file).expanduser(), ws.resolve(args.file))
                  if c.exists()), None)
     if file is None:
@@ -312,10 +341,7 @@ def cmd_add(args: argparse.Namespace) -> int:
                               f"(found: {', '.join(found) or 'none'})")
         entry["columns"] = columns
     _refuse_unreadable(file, entry, args.file)
-    reg.add(args.name, entry)
-    print(f"registered {args.name}: {json.dumps(entry, ensure_ascii=False)}")
-    print(f"accepted by stages: {', '.join(stages_for(entry)) or 'none'}")
-    return EXIT_OK
+    return entry
 
 
 def _refuse_unreadable(file: Path, entry: dict[str, Any], ref: str) -> None:
@@ -348,9 +374,14 @@ def cmd_fix_bom(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
     reg = _registry(ws)
-    entry = reg.get(args.name)
-    reg.remove(args.name)
-    kept = f" ({entry['file_name']} is kept)" if isinstance(entry, dict) and entry.get("file_name") else ""
+    if args.name not in reg:
+        raise MedtuiError(f"dataset {args.name!r} is not registered in {reg.path}")
+    with reg.locked():
+        if reg.error:
+            raise MedtuiError(f"{reg.error} (the file is left untouched)")
+        entry = reg.raw(args.name)
+        reg.remove(args.name)
+    kept = f" ({entry['file_name']} is kept)" if isinstance(entry, dict) and isinstance(entry.get("file_name"), str) else ""
     print(f"removed {args.name} from {reg.path}{kept}")
     return EXIT_OK
 

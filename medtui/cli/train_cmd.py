@@ -39,9 +39,12 @@ def register(sub, common) -> None:
     p.add_argument("--stderr", action="store_true", help="show stderr instead of stdout")
     p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop)")
-    p.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    p = sub.add_parser("stop", parents=[common], help="stop a run (graceful: save, then stop) or a pipeline",
+                       description="A run saves and stops after the current step. A pipeline stops after its "
+                                   "current stage; --now also stops that stage gracefully.")
+    p.add_argument("run", metavar="RUN", help="run id, unique prefix, 'latest' or 'latest:STAGE'")
     p.add_argument("--kill", action="store_true", help="kill the run's process group at once (nothing is saved)")
+    p.add_argument("--now", action="store_true", help="for a pipeline: stop its running stage too, gracefully / 流程:同时平稳停止当前阶段")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds to wait for a graceful stop (default 120, or the Slurm profile's grace)")
     p.set_defaults(func=cmd_stop)
@@ -75,9 +78,16 @@ def register(sub, common) -> None:
     add_slurm_arguments(p, what="the export")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)")
+    p = sub.add_parser("pipeline", parents=[common], help="run a chain of stages unattended (demo or a file)",
+                       description="The chain runs in a supervised process of its own (a run of kind pipeline), so "
+                                   "closing the terminal never cancels a stage. Without --detach this command "
+                                   "follows it; Ctrl-C stops launching further stages and exits 130. "
+                                   "整条流程在独立进程中运行，关闭终端不会中断。")
     p.add_argument("pipeline", metavar="demo|FILE")
     p.add_argument("--only", help="comma-separated stage names to run (earlier outputs are reused)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the stages that already succeeded with the same configuration / 跳过已成功的阶段")
+    p.add_argument("--detach", action="store_true", help="start and return at once; the chain continues / 启动后立即返回")
     p.add_argument("--dry-run", action="store_true", help="show the stages and exit")
     add_slurm_arguments(p, what="every stage")
     p.set_defaults(func=cmd_pipeline)
@@ -104,7 +114,12 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise MedtuiError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise MedtuiError(f"--set {key.strip()}: {value!r} is not a valid YAML value ({problem}); "
+                              f"quote it to pass a string") from None
     return out
 
 
@@ -164,7 +179,7 @@ def _slurm_overrides(args: argparse.Namespace, config: dict[str, Any]) -> dict[s
 
 def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) -> int:
     from medtui.core.stages import preflight
-    from medtui.core.stages.launch import PreflightFailed, backend_name, prepare, preview, start
+    from medtui.core.stages.launch import backend_name, prepare, preview, start
 
     plan, problems = prepare(config, ws)
     _print_dropped(plan.dropped)
@@ -178,7 +193,8 @@ def _plan_and_run(config: dict[str, Any], ws, *, dry_run: bool, detach: bool) ->
             print("\n".join(f"# {line}" for line in estimate.lines(fixes=estimate.fits is False)))
         return EXIT_BAD_INPUT if preflight.errors(problems) else EXIT_OK
     if preflight.errors(problems):
-        raise PreflightFailed(problems)
+        print("medtui: pre-flight checks failed; nothing was started", file=sys.stderr)
+        return EXIT_BAD_INPUT
     run = start(plan, ws)
     where = f" as Slurm job {run.job_id}" if backend_name(plan) == "slurm" else ""
     print(f"started {run.id} ({plan.stage}){where} → {plan.output_dir}")
@@ -205,13 +221,10 @@ def follow(run, *, prefix: str = "") -> int:
     try:
         while True:
             fresh = load_run(run.run_dir)
-            if fresh.backend != "local":
-                state = backend.status(fresh)
-                line = f"{state.status}" + (f": {state.reason}" if state.reason else "") + \
-                    (f" ({state.where})" if state.where else "")
-                if state.status in ("pending", "running") and line != shown:
-                    print(f"{prefix}{fresh.id}: {line}", flush=True)
-                    shown = line
+            queued = backend.queue_line(fresh)  # a Slurm job: what it waits for, and where it runs
+            if queued and queued != shown:
+                print(f"{prefix}{fresh.id}: {queued}", flush=True)
+                shown = queued
             if reader.poll():
                 line = reader.progress.line()
                 if line != last:
@@ -228,7 +241,7 @@ def follow(run, *, prefix: str = "") -> int:
     print(f"{prefix}{fresh.id}: {status}" + (f" ({reason})" if reason else ""), flush=True)
     for line in diagnosis_lines(fresh.record):
         print(f"{prefix}{line}", file=sys.stderr)
-    if status == "failed":
+    if status in ("failed", "killed"):
         print(f"{prefix}see: medtui logs {fresh.id} --stderr", file=sys.stderr)
     return EXIT_OK if status in ("succeeded", "stopped") else EXIT_FAILED
 
@@ -281,6 +294,7 @@ def diagnosis_lines(record: dict[str, Any]) -> list[str]:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from medtui.core.runs.progress import format_seconds
+    from medtui.core.runs.states import ACTIVE
     from medtui.core.runs.summary import RunsWatcher
 
     ws = workspace_from(args)
@@ -294,11 +308,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root} yet (start one with: medtui train CONFIG.yaml)")
         return EXIT_OK
-    print(f"{'ID':<28} {'STAGE':<7} {'STATUS':<10} {'TIME':>8}  {'WHERE':<16} {'WHY':<20} OUTPUT")
+    width = max(28, *(len(r.id) for r in runs))
+    print(f"{'ID':<{width}} {'STAGE':<8} {'KIND':<8} {'STATUS':<10} {'TIME':>8}  {'WHERE':<16} {'WHY':<20} OUTPUT")
     now = time.time()
     for r in runs:
         took = format_seconds(r.duration(now))
-        print(f"{r.id:<28} {r.stage:<7} {r.status:<10} {took:>8}  {r.where():<16} {r.why or '-':<20} {r.output_dir}")
+        spec = r.run.record.get("pipeline_spec") if r.run is not None else None
+        out = (f"{spec.get('name')} ({spec.get('ref')})" if r.kind == "pipeline" and isinstance(spec, dict)
+               else r.output_dir)
+        print(f"{r.id:<{width}} {r.stage:<8} {r.kind:<8} {r.status:<10} {took:>8}  {r.where():<16} "
+              f"{r.why or '-':<20} {out}")
+        if r.reason and r.status not in ACTIVE:
+            print(f"{'':<{width}} └ {r.reason[:200]}")
     return EXIT_OK
 
 
@@ -329,13 +350,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from medtui.core.runs import backend
+    from medtui.core.lifecycle.chain import stop_any
     from medtui.core.runs.records import find_run
 
+    if args.timeout is not None and not args.timeout >= 0:  # also refuses nan
+        raise MedtuiError(f"--timeout must be 0 or more seconds, got {args.timeout:g}")
     ws = workspace_from(args)
     run = find_run(ws.runs_dir, args.run)
-    final = backend.stop(run, kill=args.kill, grace=args.timeout, on_phase=lambda m: print(m, file=sys.stderr))
-    print(f"{final.id}: {final.status}")
+    final = stop_any(run, now=args.now, kill=args.kill, grace=args.timeout,
+                     on_phase=lambda m: print(m, file=sys.stderr))
+    if final.kind == "pipeline" and final.is_running:
+        print(f"{final.id}: stopping after its current stage")
+        return EXIT_OK
+    reason = final.reason()
+    print(f"{final.id}: {final.status}" + (f" ({reason})" if reason else ""))
     return EXIT_OK
 
 
@@ -355,7 +383,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.template:
         config["template"] = args.template
     config.setdefault("template", "default")
-    if args.size:
+    if args.size is not None:
+        if args.size < 1:
+            raise MedtuiError(f"--size must be at least 1 (GB), got {args.size}")
         config["export_size"] = args.size
     if args.quantization_bit:
         if not args.quantization_dataset:
@@ -370,53 +400,69 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from medtui.core.lifecycle.pipeline import load_pipeline, run_pipeline
-    from medtui.core.lifecycle.wiring import workspace_outputs
-    from medtui.core.runs import backend
-    from medtui.core.stages.launch import launch
+    from medtui.core.lifecycle.chain import check_request, start_pipeline
+    from medtui.core.lifecycle.pipeline import load_pipeline
 
     ws = workspace_from(args)
     pipeline = load_pipeline(args.pipeline)
-    only = [s.strip() for s in args.only.split(",")] if args.only else None
-    if only:
-        unknown = [s for s in only if s not in pipeline.stage_names()]
-        if unknown:
-            raise MedtuiError(f"unknown stage(s) {', '.join(unknown)}; this pipeline has "
-                              f"{', '.join(pipeline.stage_names())}")
-    print(f"pipeline {pipeline.name}: {' → '.join(pipeline.stage_names())}")
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only is not None else None
     if args.dry_run:
+        if only is not None:
+            check_request(ws, pipeline, only)
+        print(f"pipeline {pipeline.name}: {' → '.join(pipeline.stage_names())}")
         for stage in pipeline.stages:
             print(f"  {stage.name}: {stage.stage} {json.dumps(stage.config, ensure_ascii=False)}")
         return EXIT_OK
-    if pipeline.name == "demo":
-        from medtui.core.demo import is_demo_workspace
-
-        if not is_demo_workspace(ws.root):
-            raise MedtuiError(f"{ws.root} is not a demo workspace; create one with: medtui demo init DIR")
-
     slurm = _slurm_overrides(args, {"launch_on": "slurm"} if args.slurm else {})
-
-    def start_stage(stage, config):
-        return launch({**config, **slurm}, ws, pipeline=pipeline.name)
-
-    def wait_run(run):
-        follow(run, prefix=f"[{run.stage}] ")
-        return backend.wait(run)
-
-    def on_event(kind, payload):
-        if kind == "stage_start":
-            print(f"== {payload.name} ({payload.stage})", flush=True)
-
-    produced = workspace_outputs(ws.runs_dir) if only else None
-    results = run_pipeline(pipeline, start_stage, wait_run, produced=produced, only=only, on_event=on_event)
-    failed = [r for r in results if r.status != "succeeded"]
-    if failed:
-        bad = failed[0]
-        print(f"pipeline stopped at stage {bad.name}: {bad.status}" + (f": {bad.reason}" if bad.reason else ""),
-              file=sys.stderr)
-        return EXIT_BAD_INPUT if bad.run is None else EXIT_FAILED
-    print(f"pipeline {pipeline.name} finished: {len(results)} stage(s) succeeded")
-    return EXIT_OK
+    run = start_pipeline(ws, args.pipeline, only=only, resume=args.resume, launch=slurm)
+    if args.detach:
+        print(f"started pipeline run {run.id}; follow with: medtui logs {run.id} -f   "
+              f"stop with: medtui stop {run.id}")
+        return EXIT_OK
+    return follow_pipeline(run, args.pipeline)
 
 
+def follow_pipeline(run, ref: str) -> int:
+    """Print a pipeline run's progress until it ends. Ctrl-C stops launching further stages (the running
+    one goes on), says how to stop it and how to resume, and exits 130."""
+    from medtui.core.lifecycle.chain import current_stage_run, read_state
+    from medtui.core.runs.follow import TextTail
+    from medtui.core.runs.records import load_run
+    from medtui.core.runs.states import request_stop
 
+    tail = TextTail(run.stdout_path)
+    try:
+        while True:
+            for line in tail.read_new():
+                print(line, flush=True)
+            fresh = load_run(run.run_dir)
+            if not fresh.is_running:
+                for line in tail.read_new():
+                    print(line, flush=True)
+                break
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        fresh = load_run(run.run_dir)
+        if fresh.is_running:
+            request_stop(run.run_dir, "graceful")
+        current = current_stage_run(fresh)
+        print("\nmedtui: no further stage will start.", file=sys.stderr)
+        if current is not None and current.is_running:
+            print(f"medtui: stage {current.stage} ({current.id}) is still running; stop it with: "
+                  f"medtui stop {current.id}", file=sys.stderr)
+        print(f"medtui: resume the chain later with: medtui pipeline {ref} --resume", file=sys.stderr)
+        return 130
+    state = read_state(run.run_dir)
+    bad = next((s for s in state.get("stages", []) if s.get("status") in ("failed", "killed", "stopped")), None)
+    if fresh.status == "succeeded":
+        return EXIT_OK
+    if bad is not None:
+        print(f"pipeline stopped at stage {bad['name']}: {bad['status']}"
+              + (f": {bad['reason']}" if bad.get("reason") else ""), file=sys.stderr)
+        if fresh.status == "stopped":
+            print(f"medtui: resume with: medtui pipeline {ref} --resume", file=sys.stderr)
+            return EXIT_OK
+        return EXIT_BAD_INPUT if not bad.get("run_id") else EXIT_FAILED
+    reason = fresh.reason()
+    print(f"pipeline run {fresh.id}: {fresh.status}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+    return EXIT_OK if fresh.status == "stopped" else EXIT_FAILED

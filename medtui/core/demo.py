@@ -61,29 +61,75 @@ def is_demo_workspace(root: Path) -> bool:
 
 
 def init_demo(root: str | os.PathLike, *, say: Callable[[str], None] = lambda _m: None) -> Workspace:
-    """Create (or complete) a demo workspace at ``root``. Existing files are never overwritten."""
+    """Create (or complete) a demo workspace at ``root``. Existing files are never overwritten.
+
+    If it cannot finish (a read-only folder, a full disk, Ctrl-C), what this call created is
+    removed again, so a failed init changes nothing.
+    """
     ws = Workspace.open(root)
     if ws.root.exists() and not ws.root.is_dir():
         raise MedtuiError(f"{ws.root} exists and is not a folder")
-    ws.ensure_layout()
+    created: list[Path] = []
+    try:
+        _init(ws, created, say)
+    except BaseException as exc:
+        _undo(created)
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise MedtuiError(f"cannot create the demo workspace: {where}{exc.strerror or exc} "
+                              f"(nothing was left behind)") from None
+        raise
+    say(f"demo workspace ready: {ws.root}")
+    return ws
+
+
+def _mkdirs(folder: Path, created: list[Path]) -> None:
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for q in reversed(missing):
+        q.mkdir()
+        created.append(q)
+
+
+def _write_new(path: Path, text: str, created: list[Path]) -> None:
+    if not path.exists():
+        atomic_write_text(path, text)
+        created.append(path)
+
+
+def _undo(created: list[Path]) -> None:
+    import shutil
+
+    for path in reversed(created):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _init(ws: Workspace, created: list[Path], say: Callable[[str], None]) -> None:
+    for folder in (ws.data_dir, ws.models_dir, ws.saves_dir, ws.runs_dir):
+        _mkdirs(folder, created)
     for name in SEED_FILES:
-        target = ws.data_dir / name
-        if not target.exists():
-            atomic_write_text(target, seed_path(name).read_text(encoding="utf-8"))
+        _write_new(ws.data_dir / name, seed_path(name).read_text(encoding="utf-8"), created)
     pairs = json.loads(seed_path("custom_rlhf_train_data.json").read_text(encoding="utf-8"))
     sft, kto = derived_sets(pairs)
     for name, rows in (("demo_sft_train_data.json", sft), ("demo_kto_train_data.json", kto)):
-        target = ws.data_dir / name
-        if not target.exists():
-            atomic_write_text(target, json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-    if not ws.registry_path.exists():
-        atomic_write_text(ws.registry_path, registry_text())
+        _write_new(ws.data_dir / name, json.dumps(rows, indent=2, ensure_ascii=False) + "\n", created)
+    _write_new(ws.registry_path, registry_text(), created)
     model_dir = ws.models_dir / DEMO_MODEL
     if not (model_dir / "model.safetensors").exists():
         say(f"generating the tiny workflow demo model in {model_dir} (not a medical model) ...")
+        fresh = not model_dir.exists()
+        if fresh:
+            created.append(model_dir)
         build_demo_model(model_dir)
-    say(f"demo workspace ready: {ws.root}")
-    return ws
 
 
 def build_demo_model(model_dir: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medtui.core.data.registry import REGISTRY_NAME, DatasetRegistry
+from medtui.core.errors import MedtuiError
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,15 @@ class Workspace:
 
     @classmethod
     def open(cls, root: str | os.PathLike | None = None) -> "Workspace":
-        return cls(Path(root if root is not None else os.getcwd()).expanduser().resolve())
+        if root is None:
+            try:
+                root = os.getcwd()
+            except OSError:
+                raise MedtuiError("the current folder no longer exists; cd into a workspace or pass "
+                                  "--workspace DIR") from None
+        if "\x00" in str(root):
+            raise MedtuiError("a workspace path cannot contain a NUL byte")
+        return cls(Path(root).expanduser().resolve())
 
     @property
     def data_dir(self) -> Path:
@@ -55,27 +64,39 @@ class Workspace:
         return p if p.is_absolute() else self.root / p
 
     def relative(self, path: str | os.PathLike) -> str:
-        """Show ``path`` relative to the workspace when it is inside it."""
+        """Show ``path`` relative to the workspace when it is inside it (a symlink inside counts as inside)."""
         p = Path(path)
-        try:
-            return str(p.resolve().relative_to(self.root))
-        except ValueError:
-            return str(p)
+        for candidate in (Path(os.path.abspath(p)), p.resolve()):
+            try:
+                return str(candidate.relative_to(self.root))
+            except ValueError:
+                continue
+        return str(p)
 
     def ensure_layout(self) -> None:
         for folder in (self.data_dir, self.models_dir, self.saves_dir, self.runs_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
     def model_dirs(self) -> list[Path]:
-        """Folders under ``models/`` and ``saves/`` that hold a config.json or an adapter."""
+        """Folders under ``models/`` and ``saves/`` that hold a config.json or an adapter.
+
+        Symlinked folders are followed (a model kept on another disk and linked in is listed under
+        its link's name); a link that loops back is visited once.
+        """
         found: list[Path] = []
         for base in (self.models_dir, self.saves_dir):
             if not base.is_dir():
                 continue
-            for marker in ("config.json", "adapter_config.json"):
-                for hit in base.rglob(marker):
-                    if "checkpoint-" in hit.parent.name:
-                        continue
-                    if hit.parent not in found:
-                        found.append(hit.parent)
+            seen: set[str] = set()
+            for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:
+                    dirnames[:] = []
+                    continue
+                seen.add(real)
+                folder = Path(dirpath)
+                if "checkpoint-" in folder.name:
+                    continue
+                if ("config.json" in filenames or "adapter_config.json" in filenames) and folder not in found:
+                    found.append(folder)
         return sorted(found)

@@ -170,6 +170,7 @@ register({
     "status.succeeded": ("succeeded", "已完成"),
     "status.failed": ("failed", "失败"),
     "status.stopped": ("stopped", "已停止"),
+    "status.killed": ("killed", "已强制终止"),
     "status.stopping": ("stopping", "正在停止"),
     "pick.model": ("Choose a model", "选择模型"),
     "yes": ("Yes", "确定"),

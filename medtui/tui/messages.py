@@ -10,12 +10,22 @@ from textual.message import Message
 class OverviewReady(Message):
     """Fresh stage summaries for Home (newest replaces older ones in the queue)."""
 
-    def __init__(self, summaries: dict[str, Any]) -> None:
+    def __init__(self, summaries: dict[str, Any], pipeline: Any = None) -> None:
         super().__init__()
         self.summaries = summaries
+        self.pipeline = pipeline  # the newest pipeline run (core.lifecycle.overview.PipelineView) or None
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, OverviewReady)
+
+
+class ExportChoices(Message):
+    """The alignment branches an export could merge; more than one means Home asks which."""
+
+    def __init__(self, choices: list[str], outputs: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.choices = choices
+        self.outputs = outputs or {}  # branch -> the output folder it would merge
 
 
 class PrefillReady(Message):
@@ -40,7 +50,7 @@ class QueuePlanned(Message):
 
 
 class QueueEvent(Message):
-    """Progress of the queued pipeline: ``kind`` is stage_start, stage_end or finished."""
+    """Starting the queued pipeline: ``kind`` is started (``stage`` holds the run id) or failed."""
 
     def __init__(self, kind: str, pipeline: str, stage: str = "", status: str = "", reason: str = "",
                  count: int = 0) -> None:

@@ -22,7 +22,7 @@ ADAPTER_STAGES = ("rm", "dpo", "kto", "ppo")
 
 def runs_by_stage(ws):
     """The run of each training stage, and the export that merged the DPO adapter."""
-    runs = list(reversed(list_runs(ws.runs_dir)))
+    runs = [r for r in reversed(list_runs(ws.runs_dir)) if r.kind in ("train", "export")]  # not the pipeline run
     out = {r.stage: r for r in runs if r.stage != "export"}
     dpo = str(out["dpo"].output_dir)
     out["export"] = next(r for r in runs if r.stage == "export" and r.record["config"].get("adapter_name_or_path") == dpo)

@@ -139,7 +139,8 @@ def test_graceful_stop_of_a_running_job_saves_the_adapter(slurm_ws):
     stop = medtui_cli("stop", run.id, "--workspace", str(ws.root), timeout=300)
     assert stop.returncode == 0, stop.stderr
     assert f"scancel --signal=ABRT {run.job_id}" in stop.stderr
-    assert stop.stdout.strip() == f"{run.id}: stopped"
+    # The same words as a local stop (runs.states): stopped, and what the final save left.
+    assert stop.stdout.strip().startswith(f"{run.id}: stopped (saved the model"), stop.stdout
     final = load_run(run.run_dir)
     assert final.status == "stopped" and final.record["slurm_state"] == "COMPLETED"  # it saved and ended itself
     assert (run.output_dir / "adapter_model.safetensors").is_file()
@@ -165,7 +166,7 @@ def test_cancel_a_pending_job(slurm_ws):
     assert clash.returncode == 2
     assert f"Slurm job {run.job_id} (run {run.id}) is already writing to" in clash.stderr
     stop = medtui_cli("stop", run.id, "--workspace", str(ws.root), timeout=120)
-    assert stop.returncode == 0 and stop.stdout.strip() == f"{run.id}: stopped", stop.stderr
+    assert stop.returncode == 0 and stop.stdout.strip() == f"{run.id}: stopped (nothing saved yet)", stop.stderr
     assert "the job had not started" in stop.stderr
     info = commands.show_job(run.job_id)
     assert info is None or info.state == "CANCELLED"
@@ -218,9 +219,13 @@ def test_a_pipeline_runs_every_stage_on_slurm(slurm_ws):
     path.write_text(yaml.safe_dump(pipeline))
     proc = medtui_cli("pipeline", str(path), "--slurm", "--workspace", str(ws.root), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = list_runs(ws.runs_dir)
+    # The chain is a run of its own (kind pipeline) on this machine; each stage is a Slurm job.
+    chain = [r for r in list_runs(ws.runs_dir) if r.kind == "pipeline"]
+    runs = [r for r in list_runs(ws.runs_dir) if r.kind != "pipeline"]
+    assert len(chain) == 1 and chain[0].backend == "local" and chain[0].status == "succeeded"
     assert sorted(r.stage for r in runs) == ["export", "sft"]
     assert all(r.backend == "slurm" and r.job_id and r.status == "succeeded" for r in runs)
+    assert all(r.record.get("pipeline_run") == chain[0].id for r in runs)
     assert (ws.root / "saves/slurm/pipe-merged/config.json").is_file()
 
 

@@ -17,6 +17,7 @@ from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.home import HomeScreen, StageNode
 from medtui.tui.screens.train.fields import FieldRow
 from medtui.tui.screens.train.screen import TrainScreen
+from medtui.tui.widgets.dialogs import ChoiceScreen
 from tests.tui_helpers import wait_until
 
 SIZE = (100, 40)
@@ -75,12 +76,16 @@ async def test_enter_on_a_home_node_prefills_from_lifecycle_wiring(trained_ws, s
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
         app.screen.query_one("#node-export", StageNode).focus()
         await pilot.press("enter")
+        # PPO, DPO and KTO all succeeded: Home asks which branch to merge instead of picking PPO silently
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the branch question")
+        assert [value for _, value in app.screen.options] == ["ppo", "dpo", "kto"]
+        app.screen.query_one("#choices").highlighted = 2
+        app.screen.query_one("#choices").focus()
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.state.stage == "export",
                          what="the export form")
         adapters = app.screen.state.values["adapter_name_or_path"]
-        # the newest preference stage's adapter, in the tutorial's order of preference: PPO, then DPO, then KTO
-        newest = next(produced[s] for s in ("ppo", "dpo", "kto") if s in produced)
-        assert adapters.endswith(newest.output_dir)
+        assert adapters.endswith(produced["kto"].output_dir)
     assert sorted(p.name for p in trained_ws.runs_dir.iterdir()) == before
 
 

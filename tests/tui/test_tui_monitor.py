@@ -253,9 +253,9 @@ async def test_kill_asks_first_then_kills_the_process_group(ws):
             await pilot.press("k")
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
             await pilot.press("y")
-            await wait_until(pilot, lambda: screen.primary.status == "stopped", timeout=20, what="stopped")
+            await wait_until(pilot, lambda: screen.primary.status == "killed", timeout=20, what="killed")
             assert sleeper.wait(timeout=5) == -signal.SIGKILL
-            assert "stopped" in static_text(screen, "#status")
+            assert "killed" in static_text(screen, "#status")
     finally:
         if sleeper.poll() is None:
             sleeper.kill()

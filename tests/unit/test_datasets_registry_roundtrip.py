@@ -167,7 +167,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temp_files(tmp_path, monkeypat
         raise OSError("simulated crash before the rename")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
+    with pytest.raises(RegistryError, match="simulated crash.*nothing was changed"):
         reg.add("x", {"file_name": "x.json"})
     monkeypatch.undo()
     assert path.read_bytes() == original

@@ -154,7 +154,7 @@ def test_failed_rename_leaves_the_old_file(reg_path, monkeypatch):
         raise OSError("disk vanished")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(RegistryError, match="disk vanished"):
         DatasetRegistry(reg_path).add("x", {"file_name": "x.json"})
     monkeypatch.undo()
     assert reg_path.read_text(encoding="utf-8") == ORIGINAL

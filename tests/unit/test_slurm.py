@@ -378,3 +378,24 @@ def test_preflight_without_sbatch(ws, monkeypatch):
     problems = slurm_checks.check(plan, SlurmOptions().checked())
     assert [(p.field, p.level) for p in problems] == [("slurm", "error")]
     assert "sbatch is not on PATH" in problems[0].message
+
+
+@pytest.mark.parametrize("mode, expect", [("kill", "killed"), ("graceful", "stopped")])
+def test_a_stopped_job_ends_in_the_states_of_a_local_run(tmp_path, forgotten, mode, expect):
+    """``medtui stop`` of a Slurm job ends as a local run would (runs.states): killed, or stopped with what
+    the final save left."""
+    from medtui.core.runs.states import request_stop
+
+    run_dir = tmp_path / "r"
+    record = slurm_record(run_dir, slurm_state="RUNNING", kind="train")
+    out = run_dir / "out"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (run_dir / EXIT_FILE).write_text(json.dumps({"exit_code": 0, "ended": 1234, "job_id": "99"}))
+    request_stop(run_dir, mode)
+    assert slurm_status.status(run_dir, record).status == expect
+    saved = read_record(run_dir)
+    assert saved["status"] == expect
+    if expect == "killed":
+        assert "nothing saved since the last checkpoint" in saved["error"]
+    else:
+        assert saved["saved"] == "saved checkpoint-4"

@@ -80,7 +80,7 @@ def from_run(ws: Workspace, run: Run) -> ModelSource:
     """The model a finished run produced."""
     cfg = run.record.get("config") or {}
     label = f"{run.stage} · {ws.relative(run.output_dir)}"
-    if run.stage == "export" or run.record.get("kind") == "export":
+    if run.stage == "export" or run.kind == "export":
         return ModelSource(str(run.output_dir), (), cfg.get("template"), label, run.id)
     base = Produced.from_run(run).as_base()
     adapters = tuple(a for a in str(base.get("adapter_name_or_path") or "").split(",") if a)
@@ -128,7 +128,7 @@ def resolve_model(ws: Workspace, ref: str, adapters: list[str] | tuple[str, ...]
 def _latest_of_stage(runs: list[Run], stage: str) -> Run | None:
     """The newest succeeded run of ``stage`` (runs come newest first): ``medtui chat dpo``."""
     for run in runs:
-        if run.stage == stage and run.status == "succeeded" and run.record.get("kind") not in RESULT_KINDS:
+        if run.stage == stage and run.status == "succeeded" and run.kind not in RESULT_KINDS:
             return run
     return None
 
@@ -179,7 +179,7 @@ def model_sources(ws: Workspace) -> list[ModelSource]:
     out: list[ModelSource] = []
     seen: set[Path] = set()
     for run in runs:
-        if run.status != "succeeded" or run.stage not in CHAT_STAGES or run.record.get("kind") in RESULT_KINDS:
+        if run.status != "succeeded" or run.stage not in CHAT_STAGES or run.kind in RESULT_KINDS:
             continue
         if not run.output_dir.is_dir():
             continue

@@ -28,6 +28,8 @@ def data_files(path: str | os.PathLike) -> list[Path]:
         raise DataFileError(f"{p}: file not found")
     if p.is_file():
         return [p]
+    if not p.is_dir():
+        raise DataFileError(f"{p}: not a regular file or folder (a pipe or a device?)")
     files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES)
     if not files:
         raise DataFileError(f"{p}: the folder holds no .json or .jsonl files")

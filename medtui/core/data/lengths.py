@@ -35,9 +35,10 @@ class LengthCollector:
                 self.over_first.append(index)
 
     def summary(self, bins: int = 20) -> dict[str, Any]:
+        fields = {role: describe(vals, bins) for role, vals in self.values.items()}
+        fields.setdefault("record", describe([], bins))  # an empty dataset still has a record row
         return {"records": self.records, "total": self.total, "cutoff": self.cutoff,
-                "over": {"count": self.over_count, "first": self.over_first},
-                "fields": {role: describe(vals, bins) for role, vals in self.values.items()}}
+                "over": {"count": self.over_count, "first": self.over_first}, "fields": fields}
 
 
 def describe(values: array | list[int], bins: int = 20) -> dict[str, Any]:

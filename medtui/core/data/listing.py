@@ -11,7 +11,7 @@ from typing import Any
 
 from medtui.core.data.columns import formatting
 from medtui.core.data.fit import stages_for
-from medtui.core.data.registry import SOURCE_KEYS, DatasetRegistry
+from medtui.core.data.registry import SOURCE_KEYS, DatasetRegistry, RegistryError
 
 
 @dataclass
@@ -26,15 +26,16 @@ class DatasetRow:
     ranking: bool
     stages: list[str] = field(default_factory=list)
     records: int | None = None
+    problem: str | None = None  # the entry's shape is wrong (see registry.entry_problem)
 
     @property
     def hub(self) -> bool:
-        return self.path is None
+        return self.path is None and self.problem is None
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "path": str(self.path) if self.path else None,
                 "exists": self.exists, "size": self.size, "formatting": self.formatting, "ranking": self.ranking,
-                "stages": self.stages, "records": self.records}
+                "stages": self.stages, "records": self.records, "problem": self.problem}
 
 
 def _size(path: Path) -> int | None:
@@ -50,15 +51,32 @@ def _size(path: Path) -> int | None:
 
 def list_datasets(registry: DatasetRegistry) -> list[DatasetRow]:
     rows = []
-    for name, entry in registry.items():
-        entry = entry if isinstance(entry, dict) else {}
+    for name, raw in registry.items():
+        problem = registry.problem(name)
+        if problem:
+            entry = raw if isinstance(raw, dict) else {}
+            source = str(entry.get("file_name") or "")[:80] if isinstance(entry.get("file_name"), str) else ""
+            rows.append(DatasetRow(name, entry, source, None, False, None, "?", False, [], problem=problem))
+            continue
+        entry = raw
         source_key = next((k for k in SOURCE_KEYS if entry.get(k)), None)
         source = str(entry.get(source_key, "")) if source_key else ""
-        path = registry.data_file(name) if isinstance(registry.get(name), dict) else None
-        exists = path.exists() if path is not None else False
+        try:
+            path = registry.data_file(name)
+        except RegistryError as exc:
+            rows.append(DatasetRow(name, entry, source, None, False, None, "?", False, [], problem=str(exc)))
+            continue
+        exists = _exists(path) if path is not None else False
         rows.append(DatasetRow(name, entry, source, path, exists, _size(path) if exists else None,
                                formatting(entry), bool(entry.get("ranking")), stages_for(entry)))
     return rows
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def human_size(n: int | None) -> str:

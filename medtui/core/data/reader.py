@@ -92,7 +92,7 @@ class RecordFile:
                 line = fh.readline(1 << 24)
                 try:
                     is_record = isinstance(json.loads(line.decode("utf-8")), dict)
-                except (UnicodeDecodeError, json.JSONDecodeError):
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                     is_record = False
                 if is_record and line.endswith(b"\n") and fh.read(1 << 16).strip():
                     return "jsonl", skip  # JSON Lines content in a .json file (llamafactory reads it too)
@@ -107,7 +107,7 @@ class RecordFile:
     def _keys_hint(line: bytes) -> str:
         try:
             keys = list(json.loads(line.decode("utf-8")))
-        except (ValueError, TypeError, UnicodeDecodeError):
+        except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
             return ""
         return f" with keys {', '.join(keys[:5])}" if keys else ""
 
@@ -151,7 +151,7 @@ class RecordFile:
             self._kind = data["kind"]
             return _Index(stamp=stamp, start=int(data["start"]), offsets=array("q", data["offsets"]),
                           scanned=int(data["scanned"]), resume=int(data["resume"]), complete=bool(data["complete"]))
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
             return None
 
     def _save_cache(self) -> None:

@@ -86,6 +86,8 @@ def decode_record(path: Path, raw: bytes, offset: int) -> dict:
     except json.JSONDecodeError as exc:
         pos = offset + len(text[: exc.pos].encode("utf-8"))
         raise DataFileError(f"{path}: {where(path, pos)}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise DataFileError(f"{path}: {where(path, offset)}: the record is nested too deeply to read") from None
     if not isinstance(value, dict):
         raise DataFileError(f"{path}: {where(path, offset)}: expected a JSON object, found {_kind(value)}")
     return value
@@ -156,6 +158,8 @@ class ArrayScanner:
                     self._fill()
                     continue
                 raise self._fail(self.base + exc.pos, f"invalid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise self._fail(self.base + self.pos, f"record {self.index} is nested too deeply to read") from None
             if end >= len(self.buf) and not self.eof and not isinstance(value, (dict, list, str)):
                 self._fill()  # a number or literal cut by the chunk boundary; read on
                 continue

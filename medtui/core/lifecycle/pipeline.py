@@ -7,6 +7,8 @@ A pipeline file is YAML: ``name``, optional ``defaults`` applied to every traini
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,7 +18,7 @@ from typing import Any, Callable
 import yaml
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle.wiring import Produced, wire
+from medtui.core.lifecycle.wiring import Produced, sources, wire
 from medtui.core.runs.records import Run
 
 BUILTIN = ("demo",)
@@ -54,7 +56,12 @@ def load_pipeline(ref: str | os.PathLike) -> Pipeline:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MedtuiError(f"{path}: invalid pipeline file: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise MedtuiError(f"{path}: invalid pipeline file{where}: {problem}") from None
+    except OSError as exc:
+        raise MedtuiError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     return parse_pipeline(data, str(path))
 
 
@@ -92,19 +99,37 @@ def parse_pipeline(data: Any, where: str = "pipeline") -> Pipeline:
 class StageResult:
     name: str
     run: Run | None
-    status: str
+    status: str  # a run status, or "skipped" (succeeded earlier with the same configuration)
     reason: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "skipped")
 
-def run_pipeline(pipeline: Pipeline, start_stage: Callable[[PipelineStage, dict[str, Any]], Run],
+
+def stage_identity(stage: PipelineStage, produced: dict[str, Produced]) -> str:
+    """What makes a stage's result reusable: its own config and the runs whose outputs it builds on.
+
+    Two runs of a stage with the same identity trained the same thing on the same inputs, so
+    ``--resume`` may skip the second; when an earlier stage re-ran, every stage after it differs.
+    """
+    inputs = [p.run_id for p in sources(stage.stage, produced, export_from=stage.export_from)]
+    blob = json.dumps({"stage": stage.stage, "config": stage.config, "export_from": stage.export_from,
+                       "inputs": inputs}, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def run_pipeline(pipeline: Pipeline, start_stage: Callable[[PipelineStage, dict[str, Any], str], Run],
                  wait_run: Callable[[Run], Run], *, produced: dict[str, Produced] | None = None,
                  only: list[str] | None = None, on_event: Callable[[str, Any], None] = lambda *_: None,
-                 ) -> list[StageResult]:
-    """Run the stages in order; stop at the first that fails.
+                 should_stop: Callable[[], bool] = lambda: False,
+                 reuse: Callable[[PipelineStage, str], Run | None] = lambda _s, _i: None) -> list[StageResult]:
+    """Run the stages in order; stop at the first that does not succeed, or when ``should_stop()``.
 
-    ``start_stage(stage, wired_config)`` plans, pre-flights and starts a run (raising MedtuiError
-    on bad input); ``wait_run`` blocks until it ends. Both are injected so the CLI and the TUI
-    share this loop while showing progress their own way.
+    ``start_stage(stage, wired_config, identity)`` plans, pre-flights and starts a run (raising
+    MedtuiError on bad input); ``wait_run`` blocks until it ends. ``reuse(stage, identity)`` returns
+    an earlier succeeded run to skip the stage with (``--resume``). All are injected so the CLI, the
+    detached chain and tests share this loop.
     """
     produced = dict(produced or {})
     by_name: dict[str, Produced] = {}
@@ -112,27 +137,34 @@ def run_pipeline(pipeline: Pipeline, start_stage: Callable[[PipelineStage, dict[
     for stage in pipeline.stages:
         if only is not None and stage.name not in only:
             continue
-        source = dict(produced)
-        if stage.export_from:
-            if stage.export_from in by_name:
-                source[stage.export_from] = by_name[stage.export_from]
-        config = wire(stage.stage, {**stage.config, "stage": stage.stage} if stage.stage != "export" else stage.config,
-                      source, export_from=stage.export_from)
-        on_event("stage_start", stage)
-        try:
-            run = start_stage(stage, config)
-        except MedtuiError as exc:
-            results.append(StageResult(stage.name, None, "failed", str(exc)))
-            on_event("stage_end", results[-1])
+        if should_stop():
+            on_event("stopping", stage)
             break
-        run = wait_run(run)
-        result = StageResult(stage.name, run, run.status, run.reason())
+        source = dict(produced)
+        if stage.export_from and stage.export_from in by_name:
+            source[stage.export_from] = by_name[stage.export_from]
+        identity = stage_identity(stage, source)
+        earlier = reuse(stage, identity)
+        if earlier is not None:
+            result = StageResult(stage.name, earlier, "skipped", f"succeeded earlier in run {earlier.id}")
+        else:
+            config = wire(stage.stage, {**stage.config, "stage": stage.stage} if stage.stage != "export"
+                          else stage.config, source, export_from=stage.export_from)
+            on_event("stage_start", stage)
+            try:
+                run = start_stage(stage, config, identity)
+            except MedtuiError as exc:
+                results.append(StageResult(stage.name, None, "failed", str(exc)))
+                on_event("stage_end", results[-1])
+                break
+            run = wait_run(run)
+            result = StageResult(stage.name, run, run.status, run.reason())
         results.append(result)
-        on_event("stage_end", result)
-        if run.status != "succeeded":
+        on_event("stage_skip" if result.status == "skipped" else "stage_end", result)
+        if not result.ok:
             break
         if stage.stage != "export":
-            out = Produced.from_run(run)
+            out = Produced.from_run(result.run)
             produced[stage.stage] = out
             by_name[stage.name] = out
     return results

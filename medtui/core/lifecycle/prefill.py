@@ -46,27 +46,35 @@ def suggest_folder(ws: Workspace, parts: list[str]) -> str:
     return ws.relative(candidate)
 
 
-def prefill(ws: Workspace, stage: str, runs: list[Run] | None = None) -> dict[str, Any]:
-    """The config the Train form opens with for ``stage``."""
+def prefill(ws: Workspace, stage: str, runs: list[Run] | None = None, *,
+            export_from: str | None = None) -> dict[str, Any]:
+    """The config the Train form opens with for ``stage``; ``export_from`` names the branch an export
+    merges (ppo, dpo, kto...), else the first of them that succeeded."""
     runs = list_runs(ws.runs_dir) if runs is None else runs
     config = _demo_stage_config(ws, stage)
     if config is None:
         config = {}
-        previous = next((r for r in runs if r.stage == stage and r.record.get("config")), None)
+        previous = next((r for r in runs if r.stage == stage and r.kind in ("train", "export")
+                         and r.record.get("config")), None)
         if previous is not None:
             old = previous.record["config"]
             config = {k: old[k] for k in CARRIED_KEYS if old.get(k) is not None}
     if stage != "export":
         config["stage"] = stage
     config.setdefault("finetuning_type", "lora")
-    config = wire(stage, config, latest_outputs(runs))
+    produced = latest_outputs(runs)
+    if stage == "export" and export_from in produced:
+        for key in ("model_name_or_path", "adapter_name_or_path", "finetuning_type"):
+            config.pop(key, None)  # the chosen branch decides the model, not the previous export's config
+    config = wire(stage, config, produced, export_from=export_from if export_from in produced else None)
     if not config.get("model_name_or_path"):
         models = [p for p in ws.model_dirs() if ws.models_dir in p.parents]
         if models:
             config["model_name_or_path"] = ws.relative(models[0])
     name = Path(str(config.get("model_name_or_path") or "model")).name
     if stage == "export":
-        config.setdefault("export_dir", suggest_folder(ws, [name, "export"]))
+        branch = f"export-{export_from}" if export_from in produced else "export"
+        config.setdefault("export_dir", suggest_folder(ws, [name, branch]))
     else:
         config.setdefault("output_dir", suggest_folder(ws, [name, config["finetuning_type"], stage]))
     return config

@@ -16,6 +16,8 @@ from medtui.core.runs.records import Run, list_runs
 UPSTREAM = {"sft": "pt", "rm": "sft", "dpo": "sft", "kto": "sft", "ppo": "sft"}
 #: The lifecycle as the tutorial draws it.
 LIFECYCLE = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
+#: The alignment branches an export can merge, in the order a silent default would pick them.
+BRANCHES = ("ppo", "dpo", "kto")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Produced:
     model_name_or_path: str | None
     adapter_name_or_path: str | None = None
     template: str | None = None
+    run_id: str | None = None  # the run that produced it
 
     @classmethod
     def from_run(cls, run: Run) -> "Produced":
@@ -36,7 +39,7 @@ class Produced:
                    finetuning_type=cfg.get("finetuning_type", "lora"),
                    model_name_or_path=cfg.get("model_name_or_path"),
                    adapter_name_or_path=cfg.get("adapter_name_or_path"),
-                   template=cfg.get("template"))
+                   template=cfg.get("template"), run_id=run.id)
 
     def as_base(self) -> dict[str, Any]:
         """Model inputs for a stage that builds on this output."""
@@ -54,7 +57,7 @@ def latest_outputs(runs: list[Run]) -> dict[str, Produced]:
     """The newest succeeded run of each stage (runs come newest first)."""
     found: dict[str, Produced] = {}
     for run in runs:
-        if run.stage not in found and run.status == "succeeded" and run.record.get("kind", "train") == "train":
+        if run.stage not in found and run.status == "succeeded" and run.kind == "train":
             found[run.stage] = Produced.from_run(run)
     return found
 
@@ -80,6 +83,34 @@ def wire(stage: str, config: dict[str, Any], produced: dict[str, Produced], *,
         out["reward_model"] = produced["rm"].output_dir
         out.setdefault("reward_model_type", "lora" if produced["rm"].finetuning_type == "lora" else "full")
     return out
+
+
+def sources(stage: str, produced: dict[str, Produced], *, export_from: str | None = None) -> list[Produced]:
+    """The earlier outputs :func:`wire` reads for ``stage``: what it builds on, in a fixed order."""
+    if stage == "export":
+        source = produced.get(export_from or "") if export_from else _last_adapter_source(produced)
+        return [source] if source is not None else []
+    out = [produced[up] for up in (UPSTREAM.get(stage),) if up in produced]
+    if stage == "ppo" and "rm" in produced:
+        out.append(produced["rm"])
+    return out
+
+
+def export_choices(produced: dict[str, Produced]) -> list[str]:
+    """The alignment branches (ppo, dpo, kto) with a succeeded run to merge; more than one means ask."""
+    return [stage for stage in BRANCHES if stage in produced]
+
+
+def export_branch(config: dict[str, Any], runs: list[Run]) -> str | None:
+    """Which stage's output an export merged (the last adapter it names), from the workspace's runs."""
+    adapters = [a for a in str(config.get("adapter_name_or_path") or "").split(",") if a]
+    target = adapters[-1] if adapters else str(config.get("model_name_or_path") or "")
+    if not target:
+        return None
+    for run in runs:
+        if run.kind == "train" and str(run.output_dir) == target:
+            return run.stage
+    return None
 
 
 def _last_adapter_source(produced: dict[str, Produced]) -> Produced | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from medtui.core.errors import MedtuiError
 from medtui.core.runs import runner, slurm_runner
 from medtui.core.runs.records import FINAL, Run, list_runs
+from medtui.core.runs.states import ACTIVE
 
 if TYPE_CHECKING:
     from medtui.core.runs.plan import RunPlan
@@ -28,7 +29,7 @@ Phase = Callable[[str], None]
 class RunStatus:
     """A run's status, why (a failure, or what a queued job waits for), and where it runs."""
 
-    status: str  # pending | running | succeeded | failed | stopped
+    status: str  # one of medtui.core.runs.states.STATUSES
     reason: str = ""
     where: str = ""  # "pid 1234" or "job 57 on node[1-2]"
 
@@ -165,3 +166,15 @@ def logs(run: Run) -> RunLogs:
 def wait(run: Run, *, poll: float = 0.5, timeout: float | None = None) -> Run:
     """Block until the run has finished (queued and running both count as not finished)."""
     return runner.wait(run, poll=poll, timeout=timeout)
+
+
+def queue_line(run: Run) -> str:
+    """For a run that is not local and not finished (a Slurm job): its status, what it waits for and where
+    it runs, e.g. ``pending: Slurm: PENDING (Resources) (job 57)``; empty otherwise. Followers print it
+    when it changes."""
+    if run.backend == "local":
+        return ""
+    found = status(run)
+    if found.status not in ACTIVE:
+        return ""
+    return found.status + (f": {found.reason}" if found.reason else "") + (f" ({found.where})" if found.where else "")

@@ -280,10 +280,10 @@ class RunWatch:
                 new = new[1:]
                 self._logs[i] = (tail, False)
             lines.extend(clean_line(ln) for ln in new)
-        if status == "failed" and self._reason is None:
-            self._reason = self.run.reason()
+        if status in FINAL and self._reason is None:
+            self._reason = self.run.reason()  # failed, killed, stopped (what it saved); empty when succeeded
         # A queued Slurm job says what it waits for (Resources, BeginTime...) and when it may start.
-        reason = self._reason if status == "failed" else (self.run.reason() if status == "pending" else "")
+        reason = self._reason if status in FINAL else (self.run.reason() if status == "pending" else "")
         return RunDelta(self.run.id, status, self.run.ended if status in FINAL else None, reason or "",
                         dict(self.run.record) if changed else None, records, reset, lines)
 

@@ -71,7 +71,7 @@ class Oversight:
                 record["alerts"] = self.watcher.alerts
         except Exception:  # noqa: BLE001
             _logged("live alerts")
-        if record.get("status") == "stopped":
+        if record.get("status") in ("stopped", "killed"):  # the user asked for it: nothing to diagnose
             return record
         try:
             evidence = oomkill.evidence(self.oom_before, self.pids, self.since) \

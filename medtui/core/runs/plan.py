@@ -19,6 +19,20 @@ from medtui.core.atomic import atomic_write_text
 CONFIG_NAME = "config.yaml"
 
 
+def kind_of(stage: str, config: dict[str, Any]) -> str:
+    """What a run of ``stage`` with ``config`` is: ``export``, ``benchmark`` (stage eval), ``predict`` or
+    ``evaluate`` (do_train false with do_predict / do_eval), else ``train``. Pipelines are ``pipeline``."""
+    if stage == "export":
+        return "export"
+    if stage == "eval":
+        return "benchmark"
+    if config.get("do_train") is False and config.get("do_predict"):
+        return "predict"
+    if config.get("do_train") is False and config.get("do_eval"):
+        return "evaluate"
+    return "train"
+
+
 @dataclass
 class RunPlan:
     """Everything needed to start one run; nothing has touched the disk yet."""
@@ -40,17 +54,8 @@ class RunPlan:
 
     @property
     def kind(self) -> str:
-        """Recorded in run.json: ``export``, ``benchmark`` (stage eval), ``predict`` or ``evaluate`` (do_train
-        false with do_predict / do_eval), else ``train``."""
-        if self.stage == "export":
-            return "export"
-        if self.stage == "eval":
-            return "benchmark"
-        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_predict"):
-            return "predict"
-        if self.yaml_config.get("do_train") is False and self.yaml_config.get("do_eval"):
-            return "evaluate"
-        return "train"
+        """Recorded in run.json (see :func:`kind_of`)."""
+        return kind_of(self.stage, self.yaml_config)
 
     @property
     def yaml_path(self) -> Path:

@@ -1,18 +1,22 @@
-"""``run.json``: reading and writing one run's record (the bottom of the runs package)."""
+"""``run.json``: reading and writing one run's record (the bottom of the runs package).
+
+The states a record can hold are in :mod:`medtui.core.runs.states`; :mod:`medtui.core.runs.records`
+coerces what a reader gets (:func:`medtui.core.runs.records.clean_record`).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.runs.states import FINAL, STOP_MARKER, error_line
+
+__all__ = ["FINAL", "RUN_FILE", "STOP_MARKER", "write_record", "read_record", "last_error_line"]
 
 RUN_FILE = "run.json"
-STOP_MARKER = "stop_requested"
-FINAL = ("succeeded", "failed", "stopped")
 
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> None:
@@ -20,20 +24,29 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
-    """The record in ``run_dir``; MedtuiError when it is missing, not JSON, or lacks what every view needs."""
+    """The raw ``run.json`` of ``run_dir``; MedtuiError (one line) when it is missing, unreadable, or lacks
+    what every view needs (see :func:`_record_problem`); ``records.clean_record`` coerces the rest."""
+    path = run_dir / RUN_FILE
     try:
-        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise MedtuiError(f"no run record in {run_dir}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({exc})") from None
-    problem = _record_problem(record)
+    except IsADirectoryError:
+        raise MedtuiError(f"{path}: is a folder, not a run record") from None
+    except OSError as exc:
+        raise MedtuiError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise MedtuiError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise MedtuiError(f"{path}: unreadable run record ({str(exc)[:120]})") from None
+    problem = _record_problem(data)
     if problem:
-        raise MedtuiError(f"{run_dir / RUN_FILE}: unreadable run record ({problem})")
-    return record
+        raise MedtuiError(f"{path}: unreadable run record ({problem})")
+    return data
 
 
 def _record_problem(record: Any) -> str:
+    """What makes a record unusable by every view (then it is skipped and named, never fatal)."""
     if not isinstance(record, dict):
         return "not a JSON object"
     for key in ("id", "output_dir"):
@@ -47,18 +60,5 @@ def _record_problem(record: Any) -> str:
 
 
 def last_error_line(path: Path, max_bytes: int = 65536) -> str:
-    """The most telling line near the end of a log: the last ``...Error: ...`` line, else the last line."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            tail = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) or head.endswith("Interrupt"):
-            return line
-    return lines[-1] if lines else ""
+    """The most telling line near the end of a log (see :func:`medtui.core.runs.states.error_line`)."""
+    return error_line(path, max_bytes)

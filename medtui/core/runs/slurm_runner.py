@@ -17,7 +17,8 @@ from typing import Any, Callable
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
 from medtui.core.runs import slurm_status
-from medtui.core.runs.records import STOP_MARKER, Run, load_run, write_record
+from medtui.core.runs.records import Run, load_run, write_record
+from medtui.core.runs.states import ACTIVE, request_stop
 from medtui.core.slurm import commands
 from medtui.core.slurm.script import SCRIPT_NAME, SlurmOptions, render
 
@@ -90,12 +91,12 @@ def stop(run: Run, *, kill: bool = False, grace: float | None = None, term_grace
     ``scancel`` after ``grace`` seconds. ``kill`` (or a job still pending) is ``scancel`` at once."""
     say = on_phase or (lambda _msg: None)
     status = slurm_status.status(run.run_dir, run.record, fresh=True).status
-    if status not in ("pending", "running"):
+    if status not in ACTIVE:
         raise MedtuiError(f"run {run.id} is not running (status: {status})")
     job_id = str(run.record["job_id"])
     if grace is None:
         grace = float((run.record.get("slurm") or {}).get("options", {}).get("grace", 120.0))
-    (run.run_dir / STOP_MARKER).write_text(str(time.time()))
+    request_stop(run.run_dir, "kill" if kill else "graceful")
     if kill or status == "pending":
         say(f"scancel {job_id}" + (" (the job had not started)" if status == "pending" else ""))
         commands.cancel(job_id)

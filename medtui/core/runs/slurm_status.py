@@ -18,7 +18,8 @@ from typing import Any
 
 from medtui.core import notify
 from medtui.core.runs.diagnosis import diagnose_run
-from medtui.core.runs.recordfile import FINAL, STOP_MARKER, last_error_line, read_record, write_record
+from medtui.core.runs.recordfile import FINAL, last_error_line, read_record, write_record
+from medtui.core.runs.states import ACTIVE, requested_end, stop_mode
 from medtui.core.slurm import commands
 from medtui.core.slurm.commands import JobInfo
 from medtui.core.slurm.script import EXIT_FILE
@@ -37,7 +38,7 @@ _cache_lock = threading.Lock()
 class SlurmStatus:
     """medtui's status of a Slurm run, why (pending reason, failure) and the record as it now is."""
 
-    status: str  # pending | running | succeeded | failed | stopped
+    status: str  # one of medtui.core.runs.states.STATUSES
     reason: str
     record: dict[str, Any]
 
@@ -123,6 +124,15 @@ def _final(run_dir: Path, status: str, reason: str, *, exit_code: Any, ended: An
     changes: dict[str, Any] = {"status": status, "ended": ended or time.time(), "exit_code": exit_code}
     if slurm_state:
         changes["slurm_state"] = slurm_state
+    if status == "stopped":  # ended after medtui stop: killed, or stopped with what it saved (runs.states)
+        mode = stop_mode(run_dir)
+        if mode is not None:
+            record = read_record(run_dir)
+            out = record.get("output_dir")
+            started = record.get("started")
+            changes.update(requested_end(mode, kind=str(record.get("kind") or "train"),
+                                         output_dir=Path(out) if isinstance(out, str) and out else run_dir,
+                                         started=started if isinstance(started, (int, float)) else None))
     if status == "failed":
         line = last_error_line(run_dir / "stderr.log")
         reason = reason or "the Slurm job failed"
@@ -154,7 +164,7 @@ def status(run_dir: Path, record: dict[str, Any], *, fresh: bool = False) -> Slu
     job_id = str(record.get("job_id") or "")
     if not job_id:
         return SlurmStatus("failed", "the run has no Slurm job id", record)
-    stop_requested = (run_dir / STOP_MARKER).exists()
+    stop_requested = stop_mode(run_dir) is not None
     try:
         info = job(job_id, fresh=fresh)
     except commands.SlurmUnavailable as exc:
@@ -162,7 +172,7 @@ def status(run_dir: Path, record: dict[str, Any], *, fresh: bool = False) -> Slu
         return SlurmStatus(last, f"Slurm is not answering ({exc}); showing the last known state", record)
     if info is not None:
         state, reason = map_state(info, stop_requested)
-        if state in ("pending", "running"):
+        if state in ACTIVE:
             return SlurmStatus(state, reason, _progress(run_dir, record, info))
         done = exit_record(run_dir) or {}
         code = done.get("exit_code", info.exit_code)

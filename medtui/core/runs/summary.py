@@ -43,6 +43,7 @@ class RunSummary:
     run: Run | None = field(default=None, compare=False, repr=False)
     diagnosis: dict[str, Any] | None = None
     alerts: tuple[dict[str, Any], ...] = ()
+    kind: str = "train"  # one of records.RUN_KINDS
 
     @property
     def why(self) -> str:
@@ -81,13 +82,15 @@ class RunSummary:
     def as_json(self) -> dict[str, Any]:
         """``medtui runs --json``: the record's fields (absolute paths, ISO times) and the summary's."""
         record = self.run.record if self.run is not None else {}
-        return {"id": self.id, "stage": self.stage, "kind": record.get("kind", "train"), "status": self.status,
+        return {"id": self.id, "stage": self.stage, "kind": self.kind, "status": self.status,
                 "output_dir": str(self.run.output_dir) if self.run is not None else self.output_dir,
                 "started": _iso(self.started), "ended": _iso(self.ended), "exit_code": record.get("exit_code"),
                 "pid": record.get("pid"), "run_dir": str(self.run.run_dir) if self.run is not None else None,
                 "final_loss": self.final_loss, "steps": self.steps, "total_steps": self.total_steps,
                 "reason": self.reason, "diagnosis": self.diagnosis, "alerts": list(self.alerts),
-                "backend": self.backend, "job_id": self.run.job_id if self.run else None, "nodes": record.get("nodes")}
+                "signal": record.get("signal"), "pipeline": record.get("pipeline"),
+                "pipeline_run": record.get("pipeline_run"), "backend": self.backend,
+                "job_id": self.run.job_id if self.run else None, "nodes": record.get("nodes")}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -123,7 +126,7 @@ class _Followed:
         alerts = tuple(a for a in run.record.get("alerts") or () if isinstance(a, dict))
         return RunSummary(run.id, run.stage, delta.status, ws.relative(run.output_dir), run.started, delta.ended,
                           self.loss, self.steps, self.total, delta.reason, run,
-                          diagnosis if isinstance(diagnosis, dict) else None, alerts)
+                          diagnosis if isinstance(diagnosis, dict) else None, alerts, run.kind)
 
 
 class RunsWatcher:

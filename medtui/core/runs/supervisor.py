@@ -1,10 +1,12 @@
 """The process that babysits one run: ``python -m medtui.core.runs.supervisor RUN_DIR LOCK_FD``.
 
 It leads the run's session and process group, starts the command recorded in ``run.json``
-with stdout/stderr going to files, and records the end time, exit code and final status. It
+with stdout/stderr going to files, and records how it ended (:func:`medtui.core.runs.states.final_state`:
+succeeded, stopped with what was saved, killed, or failed with the exit code or signal). It
 ignores the stop signals that the group receives, so it outlives the trainer and can record
 how the trainer ended. While it waits, :class:`~medtui.core.runs.oversight.Oversight` raises live
-alerts; at the end it adds the diagnosis and sends the notifications.
+alerts; at the end it adds the diagnosis and sends the notifications. It keeps a small reserve file
+so that a disk the run filled still has room for the final record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,42 @@ import time
 from pathlib import Path
 
 from medtui.core.runs.oversight import POLL_S, Oversight
-from medtui.core.runs.records import STOP_MARKER, last_error_line, read_record, write_record
+from medtui.core.runs.records import Run, clean_record, read_record, write_record
+from medtui.core.runs.states import final_state, stop_mode
+
+RESERVE = ".reserve"
+RESERVE_BYTES = 256 * 1024
+
+
+def _reserve(run_dir: Path) -> Path | None:
+    """Hold some blocks of the run's disk, to be given back for the final record if the disk fills."""
+    path = run_dir / RESERVE
+    try:
+        with open(path, "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return path
+    except OSError:
+        return None
+
+
+def write_final(run_dir: Path, record: dict, reserve: Path | None) -> bool:
+    """Write the final record; on a full disk, free the reserve and try again. True when written."""
+    for attempt in range(2):
+        try:
+            write_record(run_dir, record)
+            return True
+        except OSError as exc:
+            print(f"supervisor: cannot write the final record ({exc}); attempt {attempt + 1}", file=sys.stderr)
+            if reserve is None:
+                break
+            try:
+                reserve.unlink()
+            except OSError:
+                pass
+            reserve = None
+    return False
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +63,7 @@ def main(argv: list[str]) -> int:
     for sig in (signal.SIGABRT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: None)
     record = read_record(run_dir)
+    reserve = _reserve(run_dir)
     import psutil
 
     record["pid"] = os.getpid()
@@ -43,7 +81,7 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             record.update(status="failed", ended=time.time(), exit_code=127,
                           error=f"could not start {record['argv'][0]}: {exc.strerror or exc}")
-            write_record(run_dir, oversight.finish(record, 127))
+            write_final(run_dir, oversight.finish(record, 127), reserve)
             oversight.announce()
             return 127
         record["child_pid"] = child.pid
@@ -61,18 +99,22 @@ def main(argv: list[str]) -> int:
                 oversight.tick()
             except InterruptedError:
                 continue
-    record = read_record(run_dir)
-    record.update(ended=time.time(), exit_code=code)
-    if (run_dir / STOP_MARKER).exists():
-        record["status"] = "stopped"
-    elif code == 0:
-        record["status"] = "succeeded"
-    else:
-        record["status"] = "failed"
-        record["error"] = last_error_line(run_dir / "stderr.log") or f"exit code {code}"
-    write_record(run_dir, oversight.finish(record, code))
+    try:
+        record = read_record(run_dir)
+    except Exception:  # noqa: BLE001 - keep what we know rather than lose the end
+        pass
+    run = Run(run_dir, clean_record(run_dir, record))
+    record.update(ended=time.time(), **final_state(code, stop_mode(run_dir), kind=run.kind,
+                                                   output_dir=run.output_dir, started=run.started,
+                                                   stderr=run.stderr_path))
+    write_final(run_dir, oversight.finish(record, code), reserve)
+    if reserve is not None:
+        try:
+            reserve.unlink()
+        except OSError:
+            pass
     oversight.announce()
-    return code
+    return code if code >= 0 else 128 - code
 
 
 if __name__ == "__main__":

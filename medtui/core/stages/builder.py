@@ -258,7 +258,8 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise MedtuiError(f"{p}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise MedtuiError(f"{p}: invalid YAML{where}: {problem}") from None
     if data is None:
         raise MedtuiError(f"{p}: the file is empty")
     if not isinstance(data, dict):

@@ -70,25 +70,26 @@ def preview(plan: RunPlan, ws: Workspace) -> str:
 
 
 def start(plan: RunPlan, ws: Workspace, *, pipeline: str | None = None,
-          record_extra: dict[str, Any] | None = None) -> Run:
+          extra: dict[str, Any] | None = None) -> Run:
     """Start a checked plan on its backend."""
     name = backend_name(plan)
     options = slurm_options(plan, ws) if name == "slurm" else None
     return backend.start(plan, ws, kind=plan.kind, pipeline=pipeline, backend=name, options=options,
-                         extra=record_extra)
+                         extra=extra)
 
 
 def launch(config: dict[str, Any], ws: Workspace, *, pipeline: str | None = None,
            env: preflight.Environment | None = None, run_id: str | None = None,
-           record_extra: dict[str, Any] | None = None) -> Run:
+           extra: dict[str, Any] | None = None) -> Run:
     """Start ``config`` if it passes pre-flight; raise :class:`PreflightFailed` otherwise.
 
-    ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv).
+    ``run_id`` lets the TUI start exactly the plan it previewed (its YAML path is in the argv);
+    ``extra`` keys go into its run.json (a pipeline stage's name and identity, a resume's origin).
     """
     plan, problems = prepare(config, ws, env, run_id=run_id)
     if preflight.errors(problems):
         raise PreflightFailed(problems)
-    return start(plan, ws, pipeline=pipeline, record_extra=record_extra)
+    return start(plan, ws, pipeline=pipeline, extra=extra)
 
 
 def try_launch(config: dict[str, Any], ws: Workspace, **kwargs: Any) -> tuple[Run | None, str]:
@@ -114,4 +115,4 @@ def resume(run: Run, ws: Workspace, *, checkpoint: str | None = None, overrides:
         raise ResumeRefused(why)
     ckpt = pick_checkpoint(run, checkpoint)
     return launch(resume_config(run, ckpt, overrides), ws, env=env, pipeline=run.record.get("pipeline"),
-                  record_extra=resume_extra(run, ckpt))
+                  extra=resume_extra(run, ckpt))

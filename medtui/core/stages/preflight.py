@@ -170,8 +170,28 @@ def _check_model(cfg: dict[str, Any]) -> list[Problem]:
     return out
 
 
+def folder_problem(key: str, folder: Path) -> list[Problem]:
+    """An output folder that is a file, lies under a file, or cannot be written."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        return [Problem(key, f"{folder} is a file, not a folder; choose another {key}")]
+    base = folder
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        return [Problem(key, f"{folder} cannot be created: {base} is a file")]
+    import os
+
+    if not os.access(base, os.W_OK | os.X_OK):
+        return [Problem(key, f"{folder} cannot be written: {base} is read-only")]
+    return []
+
+
 def _check_export(cfg: dict[str, Any]) -> list[Problem]:
     export_dir = Path(str(cfg.get("export_dir")))
+    bad = folder_problem("export_dir", export_dir)
+    if bad:
+        return bad
     if export_dir.is_dir() and _has_weights(export_dir):
         return [Problem("export_dir", f"{export_dir} already holds an exported model; choose another folder")]
     return []
@@ -311,6 +331,9 @@ def _check_precision(cfg: dict[str, Any], env: Environment) -> list[Problem]:
 
 def _check_output(plan: RunPlan, cfg: dict[str, Any]) -> list[Problem]:
     out_dir = plan.output_dir
+    bad = folder_problem("output_dir", out_dir)
+    if bad:
+        return bad
     resume = cfg.get("resume_from_checkpoint")
     if resume:
         ckpt = Path(str(resume))

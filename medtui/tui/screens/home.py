@@ -1,13 +1,17 @@
 """Home: the tutorial's lifecycle (PT → SFT, then RM → PPO, DPO or KTO, then Export).
 
-Each node shows its stage's latest run: status, output folder, final loss and age. Enter opens the
-stage's Train form prefilled through lifecycle wiring; ``p`` queues the stages that have not
-succeeded yet, as ``medtui pipeline`` would. Summaries are read in a worker every two seconds.
+Each node shows its stage's latest run: status, output folder, final loss and age (an export also
+the branch it merged). Enter opens the stage's Train form prefilled through lifecycle wiring (for
+Export, it first asks which branch to merge when PPO, DPO and KTO runs compete); ``p`` queues the
+stages that have not succeeded yet as a detached pipeline run (``medtui pipeline --only ...``), so
+quitting medtui never cancels a stage, and the status line follows it. Summaries are read in a
+worker every two seconds.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 from textual import on, work
@@ -16,16 +20,16 @@ from textual.containers import Grid
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary
 from medtui.core.runs.progress import format_age
+from medtui.core.runs.states import ACTIVE
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import localise_bindings, phrase, register, t
 from medtui.tui.keymap import bind
-from medtui.tui.messages import OverviewReady, PrefillReady, QueueEvent, QueuePlanned
+from medtui.tui.messages import ExportChoices, OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.widgets.alerts import short_alerts, short_diagnosis, tr
@@ -51,21 +55,30 @@ TEXT = register({
     "home.busy": ("Run {run} is still going; queue the rest when it has finished.",
                   "运行 {run} 仍在进行,请在其结束后再排队剩余阶段。"),
     "home.confirm": ("Queue {n} stage(s) of pipeline {name}: {stages}?", "排队运行流程 {name} 的 {n} 个阶段:{stages}?"),
-    "home.confirm.note": ("Runs keep going if you quit medtui; the stages not yet started are then dropped.",
-                          "退出 medtui 后,正在进行的运行会继续,尚未开始的阶段将被取消。"),
+    "home.export.which": ("Export: merge which branch?", "导出:合并哪个分支?"),
+    "home.export.branch": ("merged {branch}", "合并了 {branch}"),
+    "home.queue.started": ("Pipeline {name} started as run {run}; it goes on if you quit medtui",
+                           "流程 {name} 已作为运行 {run} 启动;退出 medtui 也会继续"),
+    "home.queue.stopped": ("Pipeline {name} stopped: {reason}", "流程 {name} 已停止:{reason}"),
+    "home.confirm.note": ("The chain runs in a process of its own: quitting medtui or losing SSH stops no "
+                          "stage. Stop it with `medtui stop RUN`.",
+                          "整条流程在独立进程中运行:退出 medtui 或断开 SSH 不会中断任何阶段。用 `medtui stop RUN` 停止。"),
     "home.queue.start": ("Pipeline {name}: stage {stage} starting", "流程 {name}:阶段 {stage} 开始"),
     "home.queue.end": ("Pipeline {name}: stage {stage} {status}", "流程 {name}:阶段 {stage} {status}"),
     "home.queue.done": ("Pipeline {name} finished: {n} stage(s) succeeded", "流程 {name} 完成:{n} 个阶段成功"),
     "home.queue.failed": ("Pipeline {name} stopped at {stage}: {reason}", "流程 {name} 停在 {stage}:{reason}"),
-    "home.queue.running": ("pipeline running: {stage}", "流程运行中:{stage}"),
+    "home.queue.running": ("▶ pipeline {name}: {stage} running, {done}/{n} done ({run}; goes on after you quit)",
+                           "▶ 流程 {name}:{stage} 运行中,已完成 {done}/{n}({run};退出后继续)"),
+    "home.queue.between": ("▶ pipeline {name}: starting the next stage, {done}/{n} done ({run})",
+                           "▶ 流程 {name}:正在启动下一阶段,已完成 {done}/{n}({run})"),
 })
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
 FEEDS = {"pt": "SFT", "sft": "RM · DPO · KTO", "rm": "PPO", "ppo": "Export", "dpo": "Export", "kto": "Export"}
-STATUS_ICON = {"pending": "…", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■"}
+STATUS_ICON = {"pending": "…", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■", "killed": "☒"}
 STATUS_STYLE = {"pending": "$accent", "running": "$warning", "succeeded": "$success", "failed": "$error",
-                "stopped": "$secondary"}
+                "stopped": "$secondary", "killed": "$error"}
 DIAGRAM = (
     ("pt", " ──► "), ("sft", " ──┬──► "), ("rm", " ──► "), ("ppo", " ──┬──► "), ("export", "\n"),
     (None, "             ├──► "), ("dpo", " ─────────┤\n"),
@@ -95,7 +108,7 @@ class StageNode(Static, can_focus=True):
 
     def show(self, summary: StageSummary, lang: str) -> None:
         key = (summary.run_id, summary.status, summary.output_dir, summary.loss, format_age(summary.age),
-               summary.reason, summary.cause, summary.cause_reason, summary.alerts, lang)
+               summary.reason, summary.cause, summary.cause_reason, summary.alerts, summary.branch, lang)
         if key == getattr(self, "_shown", None):
             return  # nothing visible changed: no repaint
         self._shown = key
@@ -114,7 +127,10 @@ class StageNode(Static, can_focus=True):
         if s.run_id is None:
             return Content.styled(t("home.never", lang), "dim")
         status = t(f"status.{s.status}", lang)
-        lines = [Content.styled(f"{STATUS_ICON.get(s.status or '', '?')} {status}", STATUS_STYLE.get(s.status, "")),
+        head = Content.styled(f"{STATUS_ICON.get(s.status or '', '?')} {status}", STATUS_STYLE.get(s.status, ""))
+        if s.branch:  # an export says which branch it merged, on its first line (the card is short)
+            head = Content.assemble(head, f" · {t('home.export.branch', lang, branch=s.branch.upper())}")
+        lines = [head,
                  Content(t("home.ago", lang, age=format_age(s.age))), Content(s.output_dir or "")]
         if s.status == "failed" and s.cause:
             lines.append(Content.styled(short_diagnosis({"cause": s.cause, "reason": s.cause_reason}, lang), "$error"))
@@ -151,6 +167,8 @@ class HomeScreen(MedtuiScreen):
         self.overview = Overview(workspace, clock)
         self.summaries: dict[str, StageSummary] = {}
         self.queue_status = ""
+        self.pipeline = None  # the newest pipeline run as last polled (PipelineView)
+        self._pipeline_polled = False
 
     def compose(self) -> ComposeResult:
         yield self.navbar()
@@ -205,7 +223,8 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def _poll_overview(self) -> None:
-        self.post_message(OverviewReady(self.overview.poll()))
+        summaries = self.overview.poll()
+        self.post_message(OverviewReady(summaries, self.overview.pipeline))
 
     @on(OverviewReady)
     def _overview_ready(self, message: OverviewReady) -> None:
@@ -213,17 +232,89 @@ class HomeScreen(MedtuiScreen):
         for node in self.query(StageNode):
             node.show(self.summaries[node.stage], self.lang)
         self._draw_diagram()
+        self._follow_pipeline(message.pipeline)
+
+    def _follow_pipeline(self, view) -> None:
+        """The status line follows the newest pipeline run; its stage ends and its end are notified
+        (only what changes while Home watches, never an old run's history)."""
+        before, self.pipeline = self.pipeline, view
+        first, self._pipeline_polled = not self._pipeline_polled, True
+        if view is None:
+            self.queue_status = ""
+            self._draw_status()
+            return
+        if view.status == "running":
+            short = "-".join(view.run_id.split("-")[-2:])
+            values = {"name": view.name, "run": short, "done": view.done, "n": len(view.stages)}
+            self.queue_status = (self.t("home.queue.running", stage=view.current, **values) if view.current
+                                 else self.t("home.queue.between", **values))
+        else:
+            self.queue_status = ""
+        if not first and before is not None and before.run_id == view.run_id:
+            old = dict(before.stages)
+            for name, status in view.stages:
+                if status != old.get(name) and status not in ACTIVE:
+                    self.notify(self.t("home.queue.end", name=view.name, stage=name,
+                                       status=self.t(f"status.{status}") if status != "skipped" else status),
+                                severity="information" if status in ("succeeded", "skipped") else "warning")
+            if before.status == "running" and view.status != "running":
+                self._notify_end(view)
+        self._draw_status()
+
+    def _notify_end(self, view) -> None:
+        if view.status == "succeeded":
+            self.notify(self.t("home.queue.done", name=view.name, n=view.done))
+        elif view.status == "stopped":
+            self.notify(self.t("home.queue.stopped", name=view.name, reason=view.reason), timeout=15)
+        else:
+            bad = next((name for name, status in view.stages if status in ("failed", "killed")), "?")
+            self.notify(self.t("home.queue.failed", name=view.name, stage=bad, reason=view.reason or view.status),
+                        severity="error", timeout=15)
 
     # -- open a stage's form ------------------------------------------------------------------
     @on(StageNode.Chosen)
     def _chosen(self, message: StageNode.Chosen) -> None:
-        self._prefill(message.stage)
+        if message.stage == "export":
+            self._export_choices()
+        else:
+            self._prefill(message.stage)
+
+    @work(thread=True, exclusive=True, group="export-choices", exit_on_error=False)
+    def _export_choices(self) -> None:
+        from medtui.core.lifecycle.wiring import export_choices, workspace_outputs
+
+        produced = workspace_outputs(self.workspace.runs_dir)
+        choices = export_choices(produced)
+        root = self.workspace.root.resolve()
+
+        def shown(folder: str) -> str:  # relative to the workspace when inside it, as the cards show it
+            path = Path(folder)
+            return str(path.relative_to(root)) if path.is_absolute() and path.is_relative_to(root) else folder
+
+        self.post_message(ExportChoices(choices, {stage: shown(produced[stage].output_dir) for stage in choices}))
+
+    @on(ExportChoices)
+    def _ask_branch(self, message: ExportChoices) -> None:
+        """More than one alignment branch succeeded: ask which to merge, never pick one silently."""
+        if len(message.choices) <= 1:
+            self._prefill("export", message.choices[0] if message.choices else None)
+            return
+        from medtui.tui.widgets.dialogs import ChoiceScreen
+
+        options = [(f"{stage_title(stage, self.lang)} · {message.outputs.get(stage) or stage}", stage)
+                   for stage in message.choices]
+
+        def chosen(branch: str | None) -> None:
+            if branch:
+                self._prefill("export", branch)
+
+        self.app.push_screen(ChoiceScreen(phrase("home.export.which"), options, self.lang), chosen)
 
     @work(thread=True, exclusive=True, group="prefill", exit_on_error=False)
-    def _prefill(self, stage: str) -> None:
+    def _prefill(self, stage: str, export_from: str | None = None) -> None:
         from medtui.core.lifecycle.prefill import prefill
 
-        self.post_message(PrefillReady(stage, prefill(self.workspace, stage)))
+        self.post_message(PrefillReady(stage, prefill(self.workspace, stage, export_from=export_from)))
 
     @on(PrefillReady)
     async def _prefill_ready(self, message: PrefillReady) -> None:
@@ -273,44 +364,27 @@ class HomeScreen(MedtuiScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run_queue(message.pipeline, message.names)
+                self._run_queue(message.pipeline.name, message.names)
 
         confirm = ConfirmScreen(question, phrase("home.confirm.note"))
         self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
-    def _run_queue(self, pipeline, names: list[str]) -> None:
-        from medtui.core.lifecycle.queue import run_remaining
+    def _run_queue(self, name: str, names: list[str]) -> None:
+        """Start the remaining stages as a detached pipeline run; Home then follows it by polling."""
+        from medtui.core.lifecycle.queue import start_remaining
 
-        worker = get_current_worker()
-
-        def on_event(kind: str, payload) -> None:
-            if kind == "stage_start":
-                self.post_message(QueueEvent("stage_start", pipeline.name, payload.name))
-            else:
-                self.post_message(QueueEvent("stage_end", pipeline.name, payload.name, payload.status, payload.reason))
-
-        results = run_remaining(self.workspace, pipeline, names, on_event=on_event,
-                                cancelled=lambda: worker.is_cancelled)
-        bad = next((r for r in results if r.status != "succeeded"), None)
-        self.post_message(QueueEvent("finished", pipeline.name, bad.name if bad else "", bad.status if bad else "",
-                                     bad.reason if bad else "", sum(r.status == "succeeded" for r in results)))
+        try:
+            run = start_remaining(self.workspace, names)
+        except MedtuiError as exc:
+            self.post_message(QueueEvent("failed", name, reason=str(exc)))
+            return
+        self.post_message(QueueEvent("started", name, stage=run.id))
 
     @on(QueueEvent)
     def _queue_event(self, event: QueueEvent) -> None:
-        if event.kind == "stage_start":
-            self.queue_status = self.t("home.queue.running", stage=event.stage)
-            self.notify(self.t("home.queue.start", name=event.pipeline, stage=event.stage))
-        elif event.kind == "stage_end":
-            self.notify(self.t("home.queue.end", name=event.pipeline, stage=event.stage,
-                               status=self.t(f"status.{event.status}") if event.status else event.status),
-                        severity="information" if event.status == "succeeded" else "warning")
+        if event.kind == "started":
+            self.notify(self.t("home.queue.started", name=event.pipeline, run=event.stage), timeout=10)
         else:
-            self.queue_status = ""
-            if event.stage:
-                self.notify(self.t("home.queue.failed", name=event.pipeline, stage=event.stage,
-                                   reason=event.reason or event.status), severity="error", timeout=15)
-            else:
-                self.notify(self.t("home.queue.done", name=event.pipeline, n=event.count))
-        self._draw_status()
+            self.notify(event.reason, severity="error", timeout=15)
         self.refresh_overview()

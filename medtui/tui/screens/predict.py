@@ -148,7 +148,7 @@ class PredictScreen(MedtuiScreen):
             table.add_column(t(key, self.lang) if key != "#" else "#", key=key)
         if self.run is None:
             self.run = next((r for r in list_runs(self.workspace.runs_dir)
-                             if r.record.get("kind") in ("predict", "evaluate") and r.status == "succeeded"), None)
+                             if r.kind in ("predict", "evaluate") and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)
 

@@ -142,6 +142,9 @@ class PreviewPane(DatasetPane):
         row = self.row
         if row is None:
             return
+        if row.problem:
+            self.show_message(self.t("datasets.bad_entry", name=row.name, problem=row.problem))
+            return
         if row.hub:
             source = next((f"{k}: {row.entry[k]}" for k in SOURCE_KEYS if row.entry.get(k)), "")
             self.show_message(self.t("datasets.hub_hosted", source=source))

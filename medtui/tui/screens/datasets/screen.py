@@ -192,7 +192,9 @@ class DatasetsScreen(MedtuiScreen):
         self._count_all()
 
     def _cells(self, row: DatasetRow) -> tuple[str, ...]:
-        if row.hub:
+        if row.problem:
+            exists = self.t("datasets.bad")
+        elif row.hub:
             exists = self.t("datasets.hub")
         else:
             exists = self.t("datasets.yes") if row.exists else self.t("datasets.missing")
@@ -293,6 +295,10 @@ class DatasetsScreen(MedtuiScreen):
 
     def action_edit_entry(self) -> None:
         if not self._writable() or self.current is None:
+            return
+        row = self.rows.get(self.current)
+        if row is not None and row.problem:  # the form cannot hold an entry of the wrong shape
+            self.notify(self.t("datasets.bad_entry", name=row.name, problem=row.problem), severity="error", timeout=10)
             return
         form = EntryForm(self.registry.path.parent, self.lang, name=self.current,
                          entry=self.registry.get(self.current), existing=set(self.rows))

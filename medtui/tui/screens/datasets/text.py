@@ -20,6 +20,9 @@ from medtui.tui.i18n import register, t
 TEXT = register({
     "datasets.title": ("Datasets", "数据集"),
     "datasets.read_only": ("read-only", "只读"),
+    "datasets.bad": ("BAD", "有误"),
+    "datasets.bad_entry": ("{name}: the registry entry is wrong: {problem}. Fix it in dataset_info.json, or remove "
+                           "it (d).", "{name}:注册条目有误:{problem}。请在 dataset_info.json 中修正,或移除(d)。"),
     "datasets.name": ("Name", "名称"),
     "datasets.file": ("File", "文件"),
     "datasets.exists": ("Exists", "存在"),

@@ -4,7 +4,10 @@ One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follo
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
 :class:`RunState` s on the UI thread. The charts (:mod:`.charts`) are redrawn by a timer, only
 when the data changed. Stop and Kill ask for confirmation, then call
-:func:`medtui.core.runs.backend.stop` (local or Slurm) in a thread. Key ``l`` switches to light
+:func:`medtui.core.lifecycle.chain.stop_any` in a thread (a pipeline run stops after its current stage;
+any other run through :func:`medtui.core.runs.backend.stop`, local or Slurm). A predict, export or
+pipeline run has no loss curve: its outcome (:mod:`medtui.core.outcome`: metrics, the exported
+folder, the stages) takes the charts' place. Key ``l`` switches to light
 refresh (polls, redraws and gauges less often), which a Monitor of a run training on this
 machine's CPU starts with (:func:`auto_light`).
 """
@@ -28,6 +31,7 @@ from medtui.core.errors import MedtuiError
 from medtui.core.runs.follow import RunDelta, RunState, RunWatch
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
+from medtui.core.runs.states import ACTIVE
 from medtui.core.workspace import Workspace
 from medtui.tui.i18n import phrase, t
 from medtui.tui.keymap import bind
@@ -44,8 +48,7 @@ MAX_COMPARE = 4
 LOG_LINES = 1000
 LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
-                "pending": "bold magenta"}
-ACTIVE = ("pending", "running")
+                "killed": "bold red", "pending": "bold magenta"}
 
 
 @lru_cache(maxsize=1)
@@ -82,6 +85,9 @@ class MonitorScreen(MedtuiScreen):
     MonitorScreen #side { width: 1fr; }
     MonitorScreen #metric-chart { display: none; }
     MonitorScreen #charts.-metric #metric-chart { display: block; }
+    MonitorScreen #outcome { display: none; height: 3fr; min-height: 4; padding: 0 1; }
+    MonitorScreen.-outcome #outcome { display: block; }
+    MonitorScreen.-outcome #charts { display: none; }
     MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
     BINDINGS = [
@@ -96,10 +102,11 @@ class MonitorScreen(MedtuiScreen):
     class Polled(Message):
         """New data for the monitored runs (deltas are incremental, so none may be dropped)."""
 
-        def __init__(self, deltas: list[RunDelta], missing: list[str]) -> None:
+        def __init__(self, deltas: list[RunDelta], missing: list[str], outcome=None) -> None:
             super().__init__()
             self.deltas = deltas
             self.missing = missing
+            self.outcome = outcome  # the primary run's core.outcome.Outcome, when it has one
 
     class StopPhase(Message):
         def __init__(self, phase: str) -> None:
@@ -133,6 +140,8 @@ class MonitorScreen(MedtuiScreen):
         self._shown: dict[str, object] = {}
         self.max_stale = max_stale
         self._polled = False
+        self.outcome = None
+        self._settled = False  # a finished run's outcome is read once it is complete
         self._watches: list[RunWatch] | None = None
         self._missing: list[str] = []
         super().__init__(workspace, lang)
@@ -159,6 +168,7 @@ class MonitorScreen(MedtuiScreen):
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
+        yield Static(id="outcome")
         yield MonitorCharts(self.states, self.lang, max_stale=self.max_stale)
         yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
                      disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
@@ -176,6 +186,8 @@ class MonitorScreen(MedtuiScreen):
         self._shown.clear()
         self._show_status()
         self.sub_title = t("monitor.light", self.lang) if self.light else ""
+        if self.outcome is not None:
+            self._show_outcome(self.outcome)
 
     def on_mount(self) -> None:
         self._show_log_title()
@@ -217,7 +229,15 @@ class MonitorScreen(MedtuiScreen):
                 except MedtuiError:
                     self._missing.append(rid)
         try:
-            self.post_message(self.Polled([w.poll() for w in self._watches], self._missing))
+            deltas = [w.poll() for w in self._watches]
+            found = None
+            primary = next((w for w in self._watches if w.run_dir.name == self.run_id), None)
+            if primary is not None and primary.run.kind != "train" and not self._settled:
+                from medtui.core.outcome import outcome
+
+                found = outcome(primary.run)
+                self._settled = found is not None and found.ready and not primary.run.is_running
+            self.post_message(self.Polled(deltas, self._missing, found))
         except OSError:
             pass  # a log rotated or vanished between stat and open: the next tick catches up
 
@@ -231,6 +251,8 @@ class MonitorScreen(MedtuiScreen):
             lines.extend(delta.lines)
         if lines:
             self._write_log(lines)
+        if message.outcome is not None:
+            self._show_outcome(message.outcome)
         first = not self._polled
         self._polled = True
         if first:  # the history is shown at once; later redraws wait for the timer
@@ -285,8 +307,19 @@ class MonitorScreen(MedtuiScreen):
         if p.steps_per_second:
             parts.append(f"{p.steps_per_second:.2f} it/s")
         if p.steps == 0 and not p.total_steps:
-            parts = [t("monitor.waiting", self.lang)]
+            kind = state.record.get("kind") or "train"
+            parts = [t("monitor.waiting" if kind == "train" else f"monitor.outcome.{kind}.steps", self.lang)]
         self._set("#progress-text", " · ".join(parts))
+
+    def _show_outcome(self, found) -> None:
+        """A run without a loss curve shows what it produced where the charts would be."""
+        self.outcome = found
+        self.add_class("-outcome")
+        kind = self.primary.record.get("kind") or "train"
+        title = t(f"monitor.outcome.{kind}", self.lang)
+        body = "\n".join(found.lines) if found.ready or self.primary.status not in ACTIVE \
+            else t(f"monitor.outcome.{kind}.wait", self.lang)
+        self._set("#outcome", Text.assemble((title, "bold"), "\n", body))
 
     def _write_log(self, lines: list[str]) -> None:
         if self.log_paused:
@@ -349,11 +382,11 @@ class MonitorScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
     def _stop_run(self, kill: bool) -> None:
-        from medtui.core.runs import backend
+        from medtui.core.lifecycle.chain import stop_any
 
         try:
             run = load_run(self.workspace.runs_dir / self.run_id)
-            fresh = backend.stop(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
+            fresh = stop_any(run, kill=kill, on_phase=lambda phase: self.post_message(self.StopPhase(phase)))
             self.post_message(self.StopDone(fresh.status))
         except MedtuiError as exc:
             self.post_message(self.StopDone("", str(exc)))
