@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -147,14 +148,31 @@ def test_ctrl_c_while_following_logs(tmp_path):
             "pid_create_time": psutil.Process(sleeper.pid).create_time(), "output_dir": str(tmp_path / "out")}))
         (folder / "stdout.log").write_text("step 1\n")
         proc = _medtui("logs", "latest", "-f", "-w", str(tmp_path / "ws"))
-        time.sleep(2.0)
+        # Interrupt once it is following (it has printed the log so far), not after a fixed delay:
+        # on a loaded machine the interpreter may still be importing after two seconds.
+        seen = []
+        deadline = time.monotonic() + 120
+        while "step 1" not in "".join(seen):
+            assert time.monotonic() < deadline and proc.poll() is None, (seen, proc.poll())
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                seen.append(proc.stdout.readline())
+        time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0 and "Traceback" not in err and "step 1" in out
+        assert proc.returncode == 0 and "Traceback" not in err, err
         assert sleeper.poll() is None  # the run is untouched
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def _open_files(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).open_files()
+    except psutil.Error:
+        return []
 
 
 def test_ctrl_c_in_the_middle_of_a_long_command(ws):
@@ -163,8 +181,16 @@ def test_ctrl_c_in_the_middle_of_a_long_command(ws):
     (ws / "data" / "big.json").write_text(json.dumps(rows))
     cli("data", "add", "big", "--file", "big.json", "-w", str(ws))
     before = digest(ws)
-    for delay in (1.5, 3.0):
+
+    for delay in (0.0, 1.0):
         proc = _medtui("data", "stats", "big", "-w", str(ws))
+        # Interrupt while it reads the file (not after a fixed delay: on a loaded machine the
+        # interpreter may still be importing), then a little later on the second round.
+        deadline = time.monotonic() + 120
+        while not any(f.path.endswith("big.json") for f in _open_files(proc.pid)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

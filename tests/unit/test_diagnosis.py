@@ -119,9 +119,12 @@ def test_a_failure_while_disk_was_low_is_likely_disk_full():
 
 
 def _installed_source(module: str) -> str:
-    """The source text of an installed module, found without importing it."""
+    """The source text of an installed module, found without importing it (``find_spec`` of a dotted
+    name would import its parent packages)."""
     import importlib.util
-    return Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
+    top, *rest = module.split(".")
+    root = Path(next(iter(importlib.util.find_spec(top).submodule_search_locations)))
+    return root.joinpath(*rest[:-1], rest[-1] + ".py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("module,words,raised,cause,detail", [
