@@ -334,9 +334,11 @@ async def test_a_malformed_dataset_entry_on_start_says_why(demo_ws, tmp_path):
         await wait_until(pilot, lambda: app.current_mode == "train" and app.screen.state.values.get("dataset"),
                          what="the sft form")
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: any("not a JSON object" in n for n in notes(app)), what="the reason")
+        await wait_until(pilot, lambda: any("must be a JSON object" in n for n in notes(app)), what="the reason")
         assert not app.screen.starting
-        assert "not a JSON object" in app.screen.query_one("#row-dataset").query_one(".field-error").render().plain
+        shown = (app.screen.query_one("#form-problems").render().plain  # on the form too, above the fields
+                 + app.screen.query_one("#row-dataset").query_one(".field-error").render().plain)
+        assert "must be a JSON object" in shown and "demo_sft_train_data" in shown
 
 
 async def test_a_malformed_run_record_is_named_and_hides_no_other_run(demo_ws, tmp_path):

@@ -105,7 +105,7 @@ def test_a_malformed_dataset_entry_on_start_is_shown(terminal):
     term.keys("Right", "Enter")  # Home's SFT card: the prefilled form
     term.wait_for("output_dir", "Start ^r")
     term.keys("C-r")
-    term.wait_for("not a JSON object")
+    term.wait_for("must be a JSON object")
     assert term.alive()
 
 
