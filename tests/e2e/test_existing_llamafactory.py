@@ -133,6 +133,9 @@ def test_demo_lifecycle_runs_on_that_llamafactory(installed, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     proc = run(venv, medtui, "runs", "--json", "--workspace", str(ws), timeout=120)
     runs = json.loads(proc.stdout)
+    chain = [r for r in runs if r["kind"] == "pipeline"]  # the pipeline is a run of its own
+    assert [r["status"] for r in chain] == ["succeeded"], chain
+    runs = [r for r in runs if r["kind"] != "pipeline"]
     stages = sorted(r["stage"] for r in runs)
     assert stages == sorted(["pt", "sft", "rm", "ppo", "dpo", "kto", "export", "export"])
     assert all(r["status"] == "succeeded" for r in runs), [(r["stage"], r["status"]) for r in runs]
