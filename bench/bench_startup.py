@@ -2,8 +2,11 @@
 
 medtui runs in a detached tmux pane (80x24) on a demo workspace; the clock stops when the pane first
 shows Home's lifecycle. Each run is a fresh interpreter (cold for Python; the OS file cache is warm,
-as it is for any second start). The anchor is ``llamafactory-cli webui`` first answering HTTP 200,
-measured in the same run when it can start within the time limit (``--no-webui`` skips it).
+as it is for any second start). Anchors measured in the same run, interleaved with medtui's runs:
+``python -c pass`` (the interpreter's own start), a bare Textual app (a Static and a Footer) to its
+first frame in the same kind of pane, the imports ``medtui.tui.app`` against ``textual.app`` plus
+the widgets medtui uses, and ``llamafactory-cli webui`` first answering HTTP 200 when it can start
+within the time limit (``--no-webui`` skips it).
 
     PYTHONPATH=. python bench/bench_startup.py [--runs 5] [--workspace DIR] [--no-webui]
 """
@@ -41,11 +44,35 @@ def tree_rss_mb(proc: psutil.Process) -> float:
     return total / 1e6
 
 
-def tui_once(ws: Path, tmux: str, idle_seconds: float) -> dict[str, float]:
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Static
+class Bare(App):
+    def compose(self):
+        yield Static("BARE TEXTUAL READY")
+        yield Footer()
+Bare().run()
+"""
+BARE_MARKER = "BARE TEXTUAL READY"
+TEXTUAL_IMPORTS = "import textual.app, textual.widgets, textual.containers, textual.screen"
+
+
+def seconds_of(argv: list[str]) -> float:
+    """Wall time of a fresh interpreter running ``argv`` to its exit."""
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return time.perf_counter() - start
+
+
+def tui_once(ws: Path | None, tmux: str, idle_seconds: float) -> dict[str, float]:
+    """medtui on ``ws`` (or, with ``ws=None``, the bare Textual app) to its first frame in tmux."""
     sock, session = f"medtui-bench-{os.getpid()}", "bench"
     pid_file = Path(tempfile.mkdtemp()) / "pid"
+    argv = ([sys.executable, "-m", "medtui", "--workspace", str(ws)] if ws is not None
+            else [sys.executable, "-c", BARE_APP])
+    marker = MARKER if ws is not None else BARE_MARKER
     launcher = (f"import os,sys; open({str(pid_file)!r},'w').write(str(os.getpid())); "
-                f"os.execv(sys.executable, [sys.executable, '-m', 'medtui', '--workspace', {str(ws)!r}])")
+                f"os.execv(sys.executable, {argv!r})")
     env_args = [f"-ePYTHONPATH={ROOT}", f"-eXDG_CONFIG_HOME={pid_file.parent}", "-eTERM=xterm-256color"]
     start = time.perf_counter()
     subprocess.run([tmux, "-L", sock, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", *env_args,
@@ -55,17 +82,17 @@ def tui_once(ws: Path, tmux: str, idle_seconds: float) -> dict[str, float]:
         while True:
             screen = subprocess.run([tmux, "-L", sock, "capture-pane", "-p", "-t", session],
                                     capture_output=True, text=True).stdout
-            if MARKER in screen:
+            if marker in screen:
                 first_frame = time.perf_counter() - start
                 break
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"Home did not appear within 30 s:\n{screen}")
+                raise RuntimeError(f"{marker!r} did not appear within 30 s:\n{screen}")
             time.sleep(0.01)
         proc = psutil.Process(int(pid_file.read_text()))
         rss_first = proc.memory_info().rss / 1e6
         cpu_before = sum(proc.cpu_times()[:2])
         time.sleep(idle_seconds)
-        idle_cpu = (sum(proc.cpu_times()[:2]) - cpu_before) / idle_seconds * 100
+        idle_cpu = (sum(proc.cpu_times()[:2]) - cpu_before) / idle_seconds * 100 if idle_seconds else 0.0
         rss_idle = proc.memory_info().rss / 1e6
         subprocess.run([tmux, "-L", sock, "send-keys", "-t", session, "C-q"])
         proc.wait(timeout=15)
@@ -133,11 +160,18 @@ def main() -> int:
 
         tmp = tempfile.mkdtemp(prefix="medtui-bench-")
         ws = init_demo(Path(tmp) / "ws").root
+    results, bare, python_pass, medtui_import, textual_import = [], [], [], [], []
     try:
-        results = [tui_once(ws, tmux, args.idle) for _ in range(args.runs)]
+        for _ in range(args.runs):  # interleaved, so a change in the machine's load hits both alike
+            python_pass.append(seconds_of([sys.executable, "-c", "pass"]))
+            textual_import.append(seconds_of([sys.executable, "-c", TEXTUAL_IMPORTS]))
+            medtui_import.append(seconds_of([sys.executable, "-c", "import medtui.tui.app"]))
+            bare.append(tui_once(None, tmux, 0.0)["first_frame_s"])
+            results.append(tui_once(ws, tmux, args.idle))
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+    med = statistics.median
     first = [r["first_frame_s"] for r in results]
     rss = [r["rss_mb"] for r in results]
     idle = [r["idle_cpu_pct"] for r in results]
@@ -147,6 +181,13 @@ def main() -> int:
     print(f"medtui RSS at first frame: median {statistics.median(rss):.0f} MB; "
           f"after {args.idle:g} s idle {statistics.median(r['rss_idle_mb'] for r in results):.0f} MB")
     print(f"medtui idle CPU on Home: median {statistics.median(idle):.1f}% of a core")
+    print(f"anchor python -c pass: median {med(python_pass):.3f} s; "
+          f"medtui first frame = {med(first) / med(python_pass):.1f}x that")
+    print(f"anchor bare Textual app first frame (tmux 80x24): median {med(bare):.2f} s; "
+          f"medtui first frame = {med(first) / med(bare):.2f}x that")
+    print(f"import medtui.tui.app: median {med(medtui_import):.3f} s; {TEXTUAL_IMPORTS}: "
+          f"median {med(textual_import):.3f} s (ratio {med(medtui_import) / med(textual_import):.2f}x; "
+          f"both include the interpreter's start)")
     webui = None if args.no_webui else webui_once(args.webui_limit)
     if webui:
         anchor_s, anchor_mb, label = webui["first_200_s"], webui["rss_mb"], "measured in this run"

@@ -1,4 +1,4 @@
-"""Helpers shared by the TUI tests: wait_until, type_into, fake run folders, a fixed gauge sampler.
+"""Helpers shared by the TUI tests: wait_until, type_into, fake run folders, a fixed gauge sampler, tmux.
 
 Fake runs (synthetic trainer_log.jsonl, run.json and logs with fixed timestamps) are only for
 tests of how runs are *shown* (snapshots, table contents, incremental reading); tests that claim
@@ -11,6 +11,9 @@ import asyncio
 import json
 import math
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -128,3 +131,57 @@ def make_run(ws: Workspace, run_id: str, *, stage: str = "sft", status: str = "s
     (run_dir / "stdout.log").write_text("".join(f"[INFO] step {i}: training\n" for i in range(1, log_lines + 1)))
     (run_dir / "stderr.log").write_text("")
     return run_dir
+
+
+TMUX = shutil.which("tmux")
+
+
+class Terminal:
+    """medtui in a detached tmux pane (its own server socket), at 80x24."""
+
+    def __init__(self, ws_root: Path, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.socket = f"medtui-shell-{os.getpid()}-{time.monotonic_ns()}"
+        full_env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "XDG_CONFIG_HOME": str(tmp / "config"), "TERM": "xterm-256color",
+                    **(env or {})}
+        command = [sys.executable, "-m", "medtui", "--workspace", str(ws_root)]
+        self._tmux("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", "-c", str(tmp),
+                   *[f"-e{k}={v}" for k, v in full_env.items()], "--", *command)
+
+    def _tmux(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, timeout=30)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "t").stdout
+
+    def alive(self) -> bool:
+        return self._tmux("has-session", "-t", "t").returncode == 0
+
+    def keys(self, *keys: str, pause: float = 0.4) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", "t", key)
+            time.sleep(pause)
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", "t", "-l", text)
+        time.sleep(0.3)
+
+    def wait_for(self, *texts: str, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if all(text in screen for text in texts):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{texts!r} did not appear; the pane shows:\n{screen}")
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+def real_app(ws: Workspace, tmp_path: Path, start: str = "home", *, lang: str = "en", screens: dict | None = None):
+    """The real MedtuiApp on ``ws``, opened on ``start``; ``screens`` injects clocks and fakes by screen name."""
+    from medtui.tui.app import MedtuiApp
+
+    return MedtuiApp(ws, lang=lang, settings_path=tmp_path / "config" / "medtui" / "config.json", start=start,
+                     screens=screens)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from typing import Any
 
 from textual.message import Message
-from textual.worker import get_current_worker
 
 from medtui.core import notify
 
@@ -23,16 +23,19 @@ class RunNotice(Message):
         self.payload = payload
 
 
-def listen(app) -> None:
-    """Thread worker body: receive notifications until the worker is cancelled."""
-    worker = get_current_worker()
+def listen(app, stop: threading.Event) -> None:
+    """Thread body: receive notifications until ``stop`` is set.
+
+    A plain daemon thread, not a Textual worker: it lives as long as the app, and a worker would
+    hold a thread of the worker pool for good (and never let ``workers.wait_for_complete`` return).
+    """
     try:
         sock, path = notify.listen()
     except OSError:
         return  # no socket (read-only cache folder...): the app works without notifications
     sock.settimeout(0.5)
     try:
-        while not worker.is_cancelled:
+        while not stop.is_set():
             try:
                 data = sock.recv(65536)
             except socket.timeout:

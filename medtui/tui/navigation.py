@@ -1,53 +1,37 @@
-"""The app's screens: the key that opens each one and the registry of screen factories.
+"""The app's top-level screens: the key that opens each one and where its class lives.
 
-``SCREENS`` maps a screen name to a factory called as ``factory(workspace, lang)``.
+Screens are imported the first time they are opened (``module:Class`` paths), so starting medtui
+imports Home only.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable
 
 from textual.screen import Screen
-
-from medtui.core.workspace import Workspace
-from medtui.tui.screens.chat.screen import ChatScreen
-from medtui.tui.screens.datasets.screen import DatasetsScreen
-from medtui.tui.screens.environment import EnvironmentScreen
-from medtui.tui.screens.export import ExportScreen
-from medtui.tui.screens.home import HomeScreen
-from medtui.tui.screens.models.screen import ModelsScreen
-from medtui.tui.screens.runs.screen import RunsScreen
-from medtui.tui.screens.train.screen import TrainScreen
-
-ScreenFactory = Callable[[Workspace, str], Screen]
 
 
 @dataclass(frozen=True)
 class Destination:
     name: str
     key: str
+    #: ``module:Class`` of the screen, constructed as ``Class(workspace, lang)``.
+    screen: str
+
+    def screen_class(self) -> type[Screen]:
+        module, _, cls = self.screen.partition(":")
+        return getattr(importlib.import_module(module), cls)
 
 
 DESTINATIONS = (
-    Destination("home", "f1"),
-    Destination("environment", "f2"),
-    Destination("models", "f3"),
-    Destination("datasets", "f4"),
-    Destination("train", "f5"),
-    Destination("runs", "f6"),
-    Destination("chat", "f7"),
-    Destination("export", "f8"),
+    Destination("home", "f1", "medtui.tui.screens.home:HomeScreen"),
+    Destination("environment", "f2", "medtui.tui.screens.environment:EnvironmentScreen"),
+    Destination("models", "f3", "medtui.tui.screens.models.screen:ModelsScreen"),
+    Destination("datasets", "f4", "medtui.tui.screens.datasets.screen:DatasetsScreen"),
+    Destination("train", "f5", "medtui.tui.screens.train.screen:TrainScreen"),
+    Destination("runs", "f6", "medtui.tui.screens.runs.screen:RunsScreen"),
+    Destination("chat", "f7", "medtui.tui.screens.chat.screen:ChatScreen"),
+    Destination("export", "f8", "medtui.tui.screens.export:ExportScreen"),
 )
-
-
-SCREENS: dict[str, ScreenFactory] = {
-    "home": HomeScreen,
-    "environment": EnvironmentScreen,
-    "models": ModelsScreen,
-    "datasets": DatasetsScreen,
-    "train": TrainScreen,
-    "runs": RunsScreen,
-    "chat": ChatScreen,
-    "export": ExportScreen,
-}
+BY_NAME = {d.name: d for d in DESTINATIONS}

@@ -74,6 +74,7 @@ async def test_chat_screen_end_to_end(trained_ws, tmp_path):
         await wait_until(pilot, lambda: a.state == "ready" and b.state == "ready", 300)
         assert "saves/workflow-demo/full/sft" in str(a.query_one(".pane-status").render())
         assert "saves/workflow-demo/lora/dpo" in str(b.query_one(".pane-status").render())
+        assert screen.focused is screen.query_one("#prompt", Input)  # loaded: ready to type
         assert await screen.send("失眠怎么办？")
         await wait_until(pilot, lambda: seen("Delta", "a") and seen("Delta", "b"), 180)
         assert not seen("Done", "a") and not seen("Done", "b"), "both replies should be streaming at the same time"
@@ -168,7 +169,7 @@ async def test_chat_command_without_prompt_opens_the_screen(trained_ws):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         screen = app.screen
-        assert isinstance(screen, ChatScreen) and screen.title == "对话"
+        assert isinstance(screen, ChatScreen) and screen.title == "对话测试"
         assert screen.query_one("#model-a", Select).value == source.key()
         assert screen.query_one("#template", Input).value == "default"
         assert screen.pane("a").state == "empty"

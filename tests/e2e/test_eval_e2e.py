@@ -139,10 +139,11 @@ async def test_val_size_sft_writes_eval_loss_and_the_monitor_charts_it(demo_ws, 
 
     app = MedtuiApp(demo_ws, lang="en", settings_path=tmp_path / "config.json")
     async with app.run_test(size=(100, 40)) as pilot:
-        app.open_run(run.id)
+        await app.open_run(run.id)
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen)
-                         and app.screen.plotted.get("eval_loss") == len(evals), timeout=60, what="eval_loss plotted")
-        assert app.screen.plotted.get("loss", 0) > len(evals)
+                         and app.screen.charts.plotted.get("eval_loss") == len(evals), timeout=60,
+                         what="eval_loss plotted")
+        assert app.screen.charts.plotted.get("loss", 0) > len(evals)
 
 
 async def test_predict_screen_evaluates_loss_and_perplexity(demo_ws, tmp_path):

@@ -153,7 +153,9 @@ async def test_homes_queue_is_a_detached_pipeline_that_outlives_the_app(demo_ws,
         await pilot_wait(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
         await pilot.press("p")
         await pilot_wait(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-        assert "first → second" in app.screen.question and "stops no stage" in app.screen.detail
+        shown = str(app.screen.query_one("#confirm-question").render()) + str(
+            app.screen.query_one("#confirm-detail").render())
+        assert "first → second" in shown and "stops no stage" in shown
         await pilot.press("y")
         await pilot_wait(pilot, lambda: any("started as run" in n.message for n in app._notifications),
                          timeout=60, what="the start")

@@ -150,7 +150,7 @@ async def test_render_tab_in_the_app(ws, tmp_path):
         await pilot.press("f4")
         await wait_until(pilot, lambda: isinstance(app.screen, DatasetsScreen) and app.screen.current, what="Datasets")
         screen = app.screen
-        pane = screen.query_one("#render", RenderPane)
+        pane = screen.query_one(RenderPane)
         screen.query_one("#datasets").move_cursor(row=list(screen.rows).index("custom_rlhf_train_data"))
         await wait_until(pilot, lambda: screen.current == "custom_rlhf_train_data", what="the pairwise set")
         pane.query_one("#render-template", Input).value = "qwen"

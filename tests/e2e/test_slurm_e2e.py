@@ -266,7 +266,8 @@ async def test_tui_submits_to_slurm_follows_the_queue_and_cancels(slurm_ws, tmp_
 
         await pilot.press("s")
         await ui_wait(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-        assert f"Cancel queued run {run.id} (Slurm job {run.job_id})" in app.screen.question
+        question = str(app.screen.query_one("#confirm-question").render())
+        assert f"Cancel queued run {run.id} (Slurm job {run.job_id})" in question
         await pilot.press("y")
         await ui_wait(pilot, lambda: "stopped" in status_line(), timeout=60, what="the cancelled job")
         await pilot.press("escape")

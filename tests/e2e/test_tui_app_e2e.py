@@ -161,7 +161,7 @@ async def test_queue_runs_the_remaining_stage_like_medtui_pipeline(trained_ws, t
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
-        assert "export" in app.screen.question
+        assert "export" in str(app.screen.query_one("#confirm-question").render())
         await pilot.press("y")
         await wait_until(pilot, lambda: any(n.message.startswith("Pipeline demo finished") or "stopped at" in n.message
                                             for n in app._notifications), timeout=240, what="the pipeline to end")

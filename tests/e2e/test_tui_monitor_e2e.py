@@ -77,7 +77,7 @@ def _snapshot_ws(tmp_path) -> Workspace:
 
 async def _settled(pilot) -> None:
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.plotted.get("loss") and screen.query_one("#gauges").stats,
+    await wait_until(pilot, lambda: screen.charts.plotted.get("loss") and screen.query_one("#gauges").stats,
                      what="data and gauges")
     await pilot.pause(0.3)
 
@@ -133,7 +133,7 @@ async def test_reattach_shows_a_running_run_with_its_full_history(live_run):
         await wait_until(pilot, lambda: monitor.loss_points >= before, timeout=10, what="the full history")
         after = loss_lines(run.trainer_log)
         assert before <= monitor.loss_points <= after
-        await wait_until(pilot, lambda: monitor.plotted.get("loss"), what="the chart")
+        await wait_until(pilot, lambda: monitor.charts.plotted.get("loss"), what="the chart")
 
 
 async def test_graceful_stop_from_the_monitor_saves_the_adapter(live_run):
@@ -141,7 +141,7 @@ async def test_graceful_stop_from_the_monitor_saves_the_adapter(live_run):
     app = Host(lambda: MonitorScreen(ws, run.id, poll_interval=0.5, redraw_interval=1.0))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.plotted.get("loss", 0) > 0 and screen.primary.progress.steps > 0,
+        await wait_until(pilot, lambda: screen.charts.plotted.get("loss", 0) > 0 and screen.primary.progress.steps > 0,
                          timeout=240, what="chart points and steps")
         assert "step " in static_text(screen, "#progress-text") and "/400" in static_text(screen, "#progress-text")
         assert screen.primary.status == "running", "the run ended before it could be stopped"

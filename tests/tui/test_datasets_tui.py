@@ -13,6 +13,7 @@ from textual.widgets import Checkbox, DataTable, Input, Select, Static, TextArea
 from medtui.tui.screens.datasets.editor import RecordForm, RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
 from medtui.tui.screens.datasets.screen import DatasetsScreen
+from tests.tui_helpers import real_app
 
 MODEL = "models/workflow-demo-tiny-qwen2"
 
@@ -66,7 +67,7 @@ async def test_list_counts_lazily_and_previews_the_first_page(demo_ws):
         rows = {table.get_row(key)[0]: table.get_row(key) for key in table.rows}
         assert rows["custom_pt_train_data"][1] == "27" and rows["custom_pt_train_data"][2] == "pt,ppo"
         assert rows["custom_rlhf_train_data"][4] == "yes" and rows["custom_sft_train_data"][6] == "MISSING"
-        assert screen.current == "custom_pt_train_data" and [i for i, _ in screen.page] == [0, 1, 2, 3, 4]
+        assert screen.current == "custom_pt_train_data" and [i for i, _ in screen.preview.page] == [0, 1, 2, 3, 4]
         assert "患者在过去的五年中多次出现头痛症状" in plain(screen.query_one("#records-view"))
         assert "records 0–4 of 27" in plain(screen.query_one("#page-info"))
         select_row(screen, "custom_sft_train_data")
@@ -139,14 +140,14 @@ async def test_preview_pages_jumps_and_expands_long_fields(demo_ws):
         for key in ("right_square_bracket", "right_square_bracket", "left_square_bracket"):
             await pilot.press(key)
             await settle(pilot)
-            pages.append([i for i, _ in screen.page])
+            pages.append([i for i, _ in screen.preview.page])
         assert pages == [[5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [5, 6, 7, 8, 9]]
         await pilot.press("g")
         assert screen.query_one("#jump", Input).has_focus
         await pilot.press(*"1000", "enter")
         await settle(pilot)
-        assert [i for i, _ in screen.page] == [1000, 1001, 1002, 1003, 1004]
-        assert screen.page[0][1]["output"].endswith("#1000")
+        assert [i for i, _ in screen.preview.page] == [1000, 1001, 1002, 1003, 1004]
+        assert screen.preview.page[0][1]["output"].endswith("#1000")
         view = plain(screen.query_one("#records-view"))
         assert "chars, x expands" in view and "#1000" in view and long not in view.replace("\n", "")
         await pilot.press("x")
@@ -155,7 +156,7 @@ async def test_preview_pages_jumps_and_expands_long_fields(demo_ws):
         assert "x expands" not in view and long in view
         await pilot.press("g", *"99999", "enter")
         await settle(pilot)
-        assert [i for i, _ in screen.page] == [1195, 1196, 1197, 1198, 1199]
+        assert [i for i, _ in screen.preview.page] == [1195, 1196, 1197, 1198, 1199]
 
 
 async def test_new_file_add_edit_duplicate_delete_and_save(demo_ws):
@@ -203,7 +204,7 @@ async def test_new_file_add_edit_duplicate_delete_and_save(demo_ws):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, DatasetsScreen) and screen.totals["my_kto"] == 1
-        assert screen.page[0][1]["output"] == "喝水,多休息。"
+        assert screen.preview.page[0][1]["output"] == "喝水,多休息。"
 
 
 async def test_unsaved_edits_need_a_second_escape(demo_ws):
@@ -277,16 +278,16 @@ async def test_stats_histogram(demo_ws):
         await pilot.press("s")
         await settle(pilot)
         assert "records: 19" in plain(screen.query_one("#stats-summary"))
-        assert sum(screen.stats["chars"]["fields"]["record"]["counts"]) == 19
+        assert sum(screen.statistics.stats["chars"]["fields"]["record"]["counts"]) == 19
         assert [v for _, v in screen.query_one("#field", Select)._options] == [
             "prompt", "query", "chosen", "rejected", "record"]
-        assert screen.plotted == ("record length (characters)", screen.stats["chars"]["fields"]["record"]["counts"])
+        assert screen.statistics.plotted == ("record length (characters)", screen.statistics.stats["chars"]["fields"]["record"]["counts"])
         screen.query_one("#field", Select).value = "chosen"
         await pilot.pause()
-        assert screen.plotted == ("chosen length (characters)", screen.stats["chars"]["fields"]["chosen"]["counts"])
+        assert screen.statistics.plotted == ("chosen length (characters)", screen.statistics.stats["chars"]["fields"]["chosen"]["counts"])
         screen.query_one("#unit", Select).value = "tokens"
         await pilot.pause()
-        assert screen.plotted == ("no model: skip token checks", [])
+        assert screen.statistics.plotted == ("no model: skip token checks", [])
 
 
 async def test_malformed_registry_is_read_only_and_never_written(demo_ws):
@@ -364,12 +365,13 @@ def snapshot_run_before(keys: tuple[str, ...] = ()):
     return run_before
 
 
-def test_snapshot_80x24(demo_ws, snap_compare):
-    assert snap_compare(host(demo_ws), terminal_size=(80, 24), run_before=snapshot_run_before())
+def test_snapshot_80x24(demo_ws, snap_compare, tmp_path):
+    assert snap_compare(real_app(demo_ws, tmp_path, "datasets"), terminal_size=(80, 24),
+                        run_before=snapshot_run_before())
 
 
-def test_snapshot_120x40_stats(demo_ws, snap_compare):
-    assert snap_compare(host(demo_ws), terminal_size=(120, 40),
+def test_snapshot_120x40_stats(demo_ws, snap_compare, tmp_path):
+    assert snap_compare(real_app(demo_ws, tmp_path, "datasets"), terminal_size=(120, 40),
                         run_before=snapshot_run_before(("down", "down", "s")))
 
 

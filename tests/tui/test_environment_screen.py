@@ -157,14 +157,18 @@ async def test_chinese_labels(ws):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_snapshot(snap_compare, ws, size):
-    screen = EnvironmentScreen(ws, checks=lambda w, o: iter(fixed_results()))
+def test_snapshot(snap_compare, ws, tmp_path, size):
+    from tests.tui_helpers import real_app
+
+    app = real_app(ws, tmp_path, "environment", screens={
+        "environment": lambda w, lang: EnvironmentScreen(w, lang, checks=lambda w, o: iter(fixed_results()))})
 
     async def settle(pilot):
-        await wait_for(pilot, lambda: not screen.running and len(screen.results) == 15)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnvironmentScreen) and not pilot.app.screen.running
+                       and len(pilot.app.screen.results) == 15)
         await pilot.pause()
 
-    assert snap_compare(Host(screen), terminal_size=size, run_before=settle)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
 def test_screens_and_quick_checks_import_nothing_heavy(ws):

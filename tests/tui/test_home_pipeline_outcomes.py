@@ -15,6 +15,7 @@ import pytest
 from medtui.core.runs.records import write_record
 from medtui.core.workspace import Workspace
 from medtui.tui.app import MedtuiApp
+from medtui.tui.i18n import text_of
 from medtui.tui.screens.home import HomeScreen, StageNode
 from medtui.tui.screens.runs.monitor import MonitorScreen
 from medtui.tui.screens.train.screen import TrainScreen
@@ -59,7 +60,7 @@ async def test_export_from_home_asks_which_branch_and_the_card_says_which(ws, tm
         assert [value for _, value in app.screen.options] == ["ppo", "dpo", "kto"]
         labels = [label for label, _ in app.screen.options]  # each branch names the folder it would merge
         assert all(f"lora/{stage}" in label for label, stage in zip(labels, ("ppo", "dpo", "kto"))), labels
-        assert "merge which branch" in app.screen.title_text
+        assert "merge which branch" in text_of(app.screen.title_text, app.lang)  # a Phrase: it follows ctrl+t
         app.screen.query_one("#choices").highlighted = 1
         app.screen.query_one("#choices").focus()
         await pilot.press("enter")
@@ -143,7 +144,7 @@ def finished(ws: Workspace, run_id: str, kind: str, stage: str, output: Path, co
 
 async def open_monitor(app: MedtuiApp, pilot, run_id: str) -> MonitorScreen:
     await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-    app.open_run(run_id)
+    await app.open_run(run_id)
     await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.outcome is not None,
                      what="the outcome")
     return app.screen

@@ -91,7 +91,7 @@ async def test_render_tab_checks_its_inputs_without_starting_a_worker(demo_ws, s
         await wait_until(pilot, lambda: isinstance(app.screen, DatasetsScreen) and app.screen.current,
                          what="Datasets")
         screen = app.screen
-        pane = screen.query_one("#render", RenderPane)
+        pane = screen.query_one(RenderPane)
         table = screen.query_one("#datasets")
         table.move_cursor(row=list(screen.rows).index("custom_rlhf_train_data"))
         await wait_until(pilot, lambda: screen.current == "custom_rlhf_train_data", what="the pairwise set")

@@ -57,8 +57,8 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
     dest = ws.models_dir / "Tiny-Model"
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await _fill(pilot, screen, "qwen/Tiny-Model", hub.url)
-        await pilot.press("ctrl+s")
-        big = lambda: next((r for r in (screen.view.files if screen.view else ()) if r.path == "model.safetensors"), None)  # noqa: E731
+        await pilot.press("ctrl+r")
+        big = lambda: next((r for r in (screen.download.view.files if screen.download.view else ()) if r.path == "model.safetensors"), None)  # noqa: E731
         await wait_for(pilot, lambda: big() is not None and 0.1 < big().fraction < 0.9)
         bar = screen.query_one("#dl-bar", ProgressBar)
         assert 0 < bar.progress < 100
@@ -68,17 +68,17 @@ async def test_progress_cancel_and_resume(ws, hub, factory):
         assert str(table.get_cell("config.json", "state")) == "✔ done"
         assert str(table.get_cell("model.safetensors", "state")) == "↓"
 
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: screen.job is None)
+        await pilot.press("escape")  # cancel
+        await wait_for(pilot, lambda: screen.download.job is None)
         assert "cancelled" in str(screen.query_one("#dl-status", Static).render())
-        assert screen.view.status == "cancelled"
+        assert screen.download.view.status == "cancelled"
         partial = dest / "model.safetensors.incomplete"
         assert partial.is_file() and not (dest / "model.safetensors").exists()
         kept = partial.stat().st_size
 
         hub.slow = {}
-        await pilot.press("ctrl+s")  # the same form again: resume
-        await wait_for(pilot, lambda: screen.job is None and screen.view.status == "done")
+        await pilot.press("ctrl+r")  # the same form again: resume
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view.status == "done")
         assert (dest / "model.safetensors").read_bytes() == DATA
         assert f"bytes={kept}-" in hub.ranges()
         status = str(screen.query_one("#dl-status", Static).render())
@@ -92,12 +92,12 @@ async def test_dataset_download_offers_registration(ws, hub, factory):
         await pilot.click("#kind-dataset")
         await _fill(pilot, screen, "xiaofengalg/Chinese-medical-dialogue", hub.url)
         await pilot.press("enter")  # submitting the id starts too
-        await wait_for(pilot, lambda: screen.job is None and screen.view is not None)
-        assert screen.view.status == "done"
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view is not None)
+        assert screen.download.view.status == "done"
         assert screen.query_one("#dl-register").has_class("visible")
         assert "prompt=instruction, query=input, response=output" in str(
             screen.query_one("#dl-status", Static).render())
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+s")  # register
         await pilot.pause()
         info = json.loads((ws.data_dir / "dataset_info.json").read_text())
         assert info["Chinese-medical-dialogue"] == {
@@ -110,13 +110,13 @@ async def test_bad_input_and_unknown_id_are_shown(ws, hub, factory):
     screen = ModelsScreen(ws, start_download=factory)
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await _fill(pilot, screen, "Qwen2-0.5B", hub.url)
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+r")
         await pilot.pause()
-        assert screen.job is None
+        assert screen.download.job is None
         assert "expected OWNER/NAME" in str(screen.query_one("#dl-status", Static).render())
         screen.query_one("#dl-id").value = "qwen/Nope"
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: screen.job is None and screen.view is not None)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.download.job is None and screen.download.view is not None)
         assert "model 'qwen/Nope' was not found" in str(screen.query_one("#dl-status", Static).render())
 
 
@@ -177,25 +177,30 @@ class StubJob:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_snapshot(snap_compare, ws, size):
+def test_snapshot(snap_compare, ws, tmp_path, size):
+    from tests.tui_helpers import real_app
+
     jobs: list[StubJob] = []
 
     def start(req):
         jobs.append(StubJob(req))
         return jobs[-1]
 
-    screen = ModelsScreen(ws, start_download=start)
+    app = real_app(ws, tmp_path, "models",
+                   screens={"models": lambda w, lang: ModelsScreen(w, lang, start_download=start)})
 
     async def run(pilot):
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.is_mounted)
+        screen = pilot.app.screen
         screen.query_one("#dl-id").value = "qwen/Qwen2-0.5B"
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.view is not None
-                       and any(r.fraction > 0.4 for r in screen.view.files))
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: jobs and jobs[0].fed.is_set() and screen.download.view is not None
+                       and any(r.fraction > 0.4 for r in screen.download.view.files))
         screen.query_one("#dl-files").focus()
         await pilot.pause()
 
     try:
-        assert snap_compare(Host(screen), terminal_size=size, run_before=run)
+        assert snap_compare(app, terminal_size=size, run_before=run)
     finally:
         for job in jobs:
             job.released.set()

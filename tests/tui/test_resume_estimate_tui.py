@@ -91,7 +91,7 @@ async def test_resume_from_the_monitor_refuses_ppo_with_the_reason(demo_ws, tmp_
     _with_checkpoints(demo_ws, "20260101-100000-ppo-bbbb", stage="ppo")
     app = _app(demo_ws, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_run("20260101-100000-ppo-bbbb")
+        await app.open_run("20260101-100000-ppo-bbbb")
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ResumeScreen), what="the resume dialog")
@@ -104,7 +104,7 @@ async def test_light_refresh_is_a_visible_choice_in_the_monitor(demo_ws, tmp_pat
     make_run(demo_ws, "20260101-100000-sft-cccc", steps=10, total=40)
     app = _app(demo_ws, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_run("20260101-100000-sft-cccc")
+        await app.open_run("20260101-100000-sft-cccc")
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
         monitor = app.screen
         normal = (monitor.poll_interval, monitor.query_one("#gauges").interval)
@@ -120,7 +120,7 @@ async def test_a_run_training_on_the_cpu_opens_with_light_refresh(demo_ws, tmp_p
     make_run(demo_ws, "20260101-100000-sft-dddd", status="running", steps=10, total=40)  # no GPU here
     app = _app(demo_ws, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        app.open_run("20260101-100000-sft-dddd")
+        await app.open_run("20260101-100000-sft-dddd")
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
         monitor = app.screen
         await wait_until(pilot, lambda: monitor.light, what="light refresh")

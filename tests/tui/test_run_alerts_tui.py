@@ -49,7 +49,7 @@ async def test_the_monitor_shows_open_alerts_and_the_diagnosis(ws, tmp_path, lan
     app = make_app(ws, tmp_path, lang)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        app.open_run(SFT)
+        await app.open_run(SFT)
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen._polled, what="Monitor")
         panel = app.screen.query_one(RunAlerts)
         text = str(panel.render())
@@ -64,7 +64,7 @@ async def test_the_panel_appears_when_an_alert_is_raised_live(ws, tmp_path):
     app = make_app(ws, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        app.open_run(SFT)
+        await app.open_run(SFT)
         await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen._polled, what="Monitor")
         panel = app.screen.query_one(RunAlerts)
         assert not panel.display
@@ -162,7 +162,7 @@ def test_snapshot_monitor_with_a_diagnosis(snap_compare, tmp_path):
 
     async def settled(pilot) -> None:
         screen = pilot.app.screen
-        await wait_until(pilot, lambda: screen.plotted.get("loss") and screen.query_one("#gauges").stats,
+        await wait_until(pilot, lambda: screen.charts.plotted.get("loss") and screen.query_one("#gauges").stats,
                          what="data and gauges")
         await pilot.pause(0.3)
 

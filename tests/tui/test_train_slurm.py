@@ -64,7 +64,7 @@ async def test_launch_on_slurm_shows_the_profile_fields_and_the_sbatch_preview(d
         await type_into(pilot, row(screen, "slurm_nodes").control, "2")
         assert screen.current_config()["slurm_nodes"] == "2" and screen.current_config()["launch_on"] == "slurm"
 
-        await pilot.press("f9")
+        await pilot.press("ctrl+g")  # Preview
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), what="the preview")
         shown = app.screen.query_one("#preview-text").text
         await pilot.press("escape")

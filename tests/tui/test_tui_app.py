@@ -46,17 +46,26 @@ def row(screen: TrainScreen, name: str) -> FieldRow:
     return screen.query_one(f"#row-{name}", FieldRow)
 
 
-async def test_every_screen_has_a_footer_key_and_ctrl_q_quits(demo_ws, settings_file):
+async def test_every_screen_shows_its_tab_and_its_own_keys_and_ctrl_q_quits(demo_ws, settings_file):
+    from textual.widgets._footer import FooterKey
+
+    from medtui.tui.widgets.navbar import NavBar
+
     app = make_app(demo_ws, settings_file)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        shown = {b.id: key for key, b in app._bindings if b.show}
         for key, mode in (("f2", "environment"), ("f3", "models"), ("f4", "datasets"), ("f5", "train"),
                           ("f6", "runs"), ("f7", "chat"), ("f8", "export"), ("f1", "home")):
-            assert shown[f"nav.{mode}"] == key
             await pilot.press(key)
-            await wait_until(pilot, lambda mode=mode: app.current_mode == mode, what=f"mode {mode}")
-            assert app.screen.title  # every screen says where you are
+            await wait_until(pilot, lambda mode=mode: app.current_mode == mode and app.screen.is_mounted,
+                             what=f"mode {mode}")
+            await pilot.pause(0.2)
+            bar = app.screen.query_one(NavBar)
+            assert bar.current == mode and f" {key} " in bar.render().plain  # the tabs say where you are
+            own = {b.description for node, b, enabled, _ in app.screen.active_bindings.values()
+                   if node is not app and b.show and enabled}
+            shown = {fk.description for fk in app.screen.query(FooterKey)}
+            assert own and own <= shown and "Keys" in shown, mode  # the footer lists the screen's own keys
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_code in (0, None)
@@ -79,7 +88,7 @@ async def test_home_sft_form_preview_shows_the_exact_argv(demo_ws, settings_file
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_stage(pilot, app, "sft")
         await type_into(pilot, row(screen, "cutoff_len").control, "32")
-        await pilot.press("f9")
+        await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), what="the preview")
         shown = app.screen.query_one("#preview-text").text
         run_id = screen.preview_plan.run_id
@@ -134,7 +143,7 @@ async def test_start_runs_preflight_and_opens_the_run(demo_ws, settings_file):
     app = make_app(demo_ws, settings_file)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_stage(pilot, app, "sft")
-        await pilot.press("f9")
+        await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, PreviewScreen), what="the preview")
         previewed = screen.preview_plan.run_id
         await pilot.press("ctrl+r")  # start exactly what was previewed
@@ -313,18 +322,51 @@ async def test_language_toggle_switches_labels_and_persists(demo_ws, settings_fi
     assert again.lang == "zh"
 
 
-async def test_language_switch_rebuilds_screens_that_cannot_relabel(demo_ws, settings_file):
-    from medtui.tui.screens.environment import EnvironmentScreen
+async def test_language_switch_relabels_every_screen_in_place_and_keeps_its_state(demo_ws, settings_file):
+    """Typed values, the selected dataset, a pushed Predict: all survive ctrl+t, and every screen is relabelled."""
+    from textual.widgets import DataTable, Input
+
+    from medtui.tui.screens.predict import PredictScreen
 
     app = make_app(demo_ws, settings_file)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        await pilot.press("f2")
-        await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentScreen), what="Environment")
-        before = app.screen
-        assert before.lang == "en"
+        screens = {}
+        for key, mode in (("f2", "environment"), ("f3", "models"), ("f4", "datasets"), ("f5", "train"),
+                          ("f6", "runs"), ("f7", "chat"), ("f8", "export"), ("f1", "home")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda mode=mode: app.current_mode == mode and app.screen.is_mounted,
+                             what=f"mode {mode}")
+            screens[mode] = app.screen
+        await pilot.press("f5")
+        await type_into(pilot, row(app.screen, "cutoff_len").control, "512")
+        await pilot.press("f7")
+        await type_into(pilot, app.screen.query_one("#system", Input), "be brief")
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: app.screen.current is not None, what="a dataset")
+        app.screen.query_one("#datasets", DataTable).move_cursor(row=2)
+        await wait_until(pilot, lambda: app.screen.current == list(app.screen.rows)[2], what="the third dataset")
+        chosen = app.screen.current
+        await pilot.press("f1", "f9")
+        await wait_until(pilot, lambda: isinstance(app.screen, PredictScreen), what="Predict")
+        predict = app.screen
+
         await pilot.press("ctrl+t")
-        await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentScreen) and app.screen is not before,
-                         what="the rebuilt Environment screen")
-        assert app.screen.lang == "zh" and app.current_mode == "environment"
-        assert app.screen.title == "运行环境"
+        await pilot.pause(0.3)
+        assert app.screen is predict and predict.lang == "zh" and predict.title == "预测"
+        for mode, screen in screens.items():
+            assert app.get_screen_stack(mode)[0] is screen and screen.lang == "zh", mode  # relabelled, not rebuilt
+        assert screens["train"].state.values["cutoff_len"] == "512"
+        assert "分词后每条样本的最大长度" in str(screens["train"].query_one("#row-cutoff_len .field-help").render())
+        assert screens["chat"].query_one("#system", Input).value == "be brief"
+        assert str(screens["chat"].query_one("#load").label) == "加载"
+        assert screens["datasets"].current == chosen
+        assert str(screens["datasets"].query_one("#tabs").get_tab("tab-validate").label) == "校验"
+        assert screens["environment"].query_one("#env-table", DataTable).columns["check"].label.plain == "检查项"
+        assert [str(c.label) for c in screens["runs"].query_one("#runs-table", DataTable).columns.values()][1] == "运行"
+        assert str(screens["models"].query_one("#dl-start").label) == "下载"
+        assert str(screens["export"].query_one("#start").label) == "导出"
+        await pilot.press("ctrl+t")
+        await pilot.pause(0.3)
+        assert app.screen is predict and predict.title == "Predict"
+        assert str(screens["chat"].query_one("#load").label) == "Load"

@@ -160,15 +160,15 @@ async def test_monitor_shows_history_progress_and_status(ws):
     app = monitor_host(ws, SFT)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.plotted.get("loss"), what="loss points")
+        await wait_until(pilot, lambda: screen.charts.plotted.get("loss"), what="loss points")
         assert screen.loss_points == 60
-        assert screen.plotted["eval_loss"] == 3 and screen.plotted["lr"] == 60
+        assert screen.charts.plotted["eval_loss"] == 3 and screen.charts.plotted["lr"] == 60
         status = static_text(screen, "#status")
         assert SFT in status and "running" in status and "elapsed 2:05" in status
         progress = static_text(screen, "#progress-text")
         assert "step 60/100" in progress and "60.0%" in progress and "ETA 1:20" in progress
         assert "512 tok/s" in progress
-        assert not screen.has_class("-metric")  # sft has no stage metric chart
+        assert not screen.charts.has_class("-metric")  # sft has no stage metric chart
         log = screen.query_one("#log", Log)
         assert log.lines[-1] == "[INFO] step 12: training"
 
@@ -178,8 +178,8 @@ async def test_monitor_follows_new_lines_with_throttled_redraws(ws):
     app = monitor_host(ws, SFT, poll_interval=0.05, redraw_interval=0.6)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.plotted.get("loss") == 10, what="first draw")
-        redraws = screen.redraws
+        await wait_until(pilot, lambda: screen.charts.plotted.get("loss") == 10, what="first draw")
+        redraws = screen.charts.redraws
         trainer_log = load_run(run_dir).trainer_log
         for rec in trainer_lines(20, 100)[10:]:
             with open(trainer_log, "a") as fh:
@@ -188,8 +188,8 @@ async def test_monitor_follows_new_lines_with_throttled_redraws(ws):
                 fh.write(f"[INFO] step {rec['current_steps']}: training\n")
             await pilot.pause(0.06)
         await wait_until(pilot, lambda: screen.loss_points == 20, what="appended points")
-        await wait_until(pilot, lambda: screen.plotted.get("loss") == 20, what="a redraw")
-        assert screen.redraws - redraws <= 3, "charts must be redrawn by the timer, not on every poll"
+        await wait_until(pilot, lambda: screen.charts.plotted.get("loss") == 20, what="a redraw")
+        assert screen.charts.redraws - redraws <= 3, "charts must be redrawn by the timer, not on every poll"
         assert "step 20/100" in static_text(screen, "#progress-text")
         assert screen.query_one("#log", Log).lines[-1] == "[INFO] step 20: training"
 
@@ -199,8 +199,8 @@ async def test_dpo_shows_its_accuracy_chart(ws):
     app = monitor_host(ws, DPO)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.plotted.get("accuracy"), what="the accuracy chart")
-        assert screen.has_class("-metric") and screen.plotted["accuracy"] == 30
+        await wait_until(pilot, lambda: screen.charts.plotted.get("accuracy"), what="the accuracy chart")
+        assert screen.charts.has_class("-metric") and screen.charts.plotted["accuracy"] == 30
 
 
 async def test_log_pane_pauses_and_resumes(ws):
@@ -268,9 +268,9 @@ async def test_compare_overlays_up_to_four_runs(ws):
     app = monitor_host(ws, ids[0], compare=ids[1:])
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: len(screen.plotted) >= 4, what="four curves")
+        await wait_until(pilot, lambda: len(screen.charts.plotted) >= 4, what="four curves")
         assert screen.run_ids == ids[:4]
-        assert {k: v for k, v in screen.plotted.items() if k.startswith("loss:")} == {
+        assert {k: v for k, v in screen.charts.plotted.items() if k.startswith("loss:")} == {
             f"loss:{rid}": 10 + 5 * i for i, rid in enumerate(ids[:4])}
         assert "Compare 4 runs" in screen.title
 
@@ -309,7 +309,7 @@ def _snapshot_ws(tmp_path) -> Workspace:
 
 async def _settled(pilot) -> None:
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.plotted.get("loss") and screen.query_one("#gauges").stats,
+    await wait_until(pilot, lambda: screen.charts.plotted.get("loss") and screen.query_one("#gauges").stats,
                      what="data and gauges")
     await pilot.pause(0.3)
 

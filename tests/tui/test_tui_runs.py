@@ -112,12 +112,12 @@ async def test_new_runs_and_status_changes_show_up(ws):
     async with app.run_test(size=(120, 30)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: len(screen.rows) == 3, what="three rows")
-        await pilot.press("down")  # the cursor stays on its run when rows are added above it
+        await pilot.press("down")
         assert screen.cursor_run() == IDS[1]
         newer = "20260101-120000-kto-dddd"
         make_run(ws, newer, stage="kto", status="running", steps=2, started=T0 - 10)  # e.g. from the CLI
         await wait_until(pilot, lambda: len(screen.rows) == 4, what="the new run")
-        assert screen.rows[0].id == newer and screen.cursor_run() == IDS[1]
+        assert screen.rows[0].id == newer and screen.cursor_run() == newer  # the cursor follows a new run on top
         run_dir = ws.runs_dir / IDS[2]
         record = json.loads((run_dir / "run.json").read_text())
         record.update(status="stopped", ended=T0 - 5)
@@ -158,7 +158,7 @@ async def test_mark_up_to_four_and_compare(ws):
         await pilot.press("c")
         monitor = app.screen
         assert isinstance(monitor, MonitorScreen) and monitor.run_ids == ids[::-1][:3]
-        await wait_until(pilot, lambda: len(monitor.plotted) >= 3, what="three curves")
+        await wait_until(pilot, lambda: len(monitor.charts.plotted) >= 3, what="three curves")
 
 
 async def test_empty_workspace_explains_itself(ws):
@@ -186,17 +186,25 @@ async def test_runs_in_chinese(ws):
 
 
 async def _loaded(pilot) -> None:
-    await wait_until(pilot, lambda: len(pilot.app.screen.rows) == 3, what="rows")
+    await wait_until(pilot, lambda: len(getattr(pilot.app.screen, "rows", ())) == 3, what="rows")
     await pilot.pause(0.3)
 
 
+def runs_app(ws: Workspace, tmp_path):
+    """The real app on its Runs screen, with a fixed clock (durations) and gauges."""
+    from tests.tui_helpers import real_app
+
+    return real_app(ws, tmp_path, "runs", screens={"runs": lambda w, lang: RunsScreen(
+        w, lang, clock=lambda: T0, poll_interval=0.1, sampler=FixedSampler(w))})
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_snapshot_runs(snap_compare, ws, size):
+def test_snapshot_runs(snap_compare, ws, tmp_path, size):
     three_runs(ws)
-    assert snap_compare(Host(ws), terminal_size=size, run_before=_loaded)
+    assert snap_compare(runs_app(ws, tmp_path), terminal_size=size, run_before=_loaded)
 
 
-def test_snapshot_runs_marked(snap_compare, ws):
+def test_snapshot_runs_marked(snap_compare, ws, tmp_path):
     three_runs(ws)
 
     async def marked(pilot):
@@ -204,4 +212,4 @@ def test_snapshot_runs_marked(snap_compare, ws):
         await pilot.press("space", "down", "space")
         await pilot.pause(0.2)
 
-    assert snap_compare(Host(ws), terminal_size=(80, 24), run_before=marked)
+    assert snap_compare(runs_app(ws, tmp_path), terminal_size=(80, 24), run_before=marked)

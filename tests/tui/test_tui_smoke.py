@@ -89,7 +89,9 @@ async def main():
             await pilot.pause(0.05)
             if app.current_mode == "train" and app.screen.state.values.get("output_dir"):
                 break
-        await pilot.press("f9")
+        await pilot.press("ctrl+g")
+        await pilot.pause(0.5)
+        await pilot.press("escape", "f9")
         await pilot.pause(0.5)
         await pilot.press("escape", "f2", "f3", "f4", "f6", "f7", "f8", "f1")
         await pilot.pause(0.5)

@@ -12,10 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.app import App
 
 from medtui.core.workspace import Workspace
-from medtui.tui import navigation
 from medtui.tui.app import MedtuiApp
 from medtui.tui.screens.home import HomeScreen
 from tests.conftest import copy_ws
@@ -68,7 +66,7 @@ def _record(ws: Workspace, run_id: str, stage: str, status: str, out: str, start
         (output / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_home_with_history(snap_ws, snap_compare):
+def test_home_with_history(snap_ws, snap_compare, tmp_path):
     """Statuses, output folders, losses and ages, from run records with fixed times."""
     _record(snap_ws, "r1-pt", "pt", "succeeded", "saves/demo/full/pt", NOW - 4000, NOW - 3600, 7.3109)
     _record(snap_ws, "r2-sft", "sft", "succeeded", "saves/demo/full/sft", NOW - 3000, NOW - 1500, 6.8443)
@@ -76,18 +74,15 @@ def test_home_with_history(snap_ws, snap_compare):
             error="ValueError: bad dataset")
     _record(snap_ws, "r4-dpo", "dpo", "stopped", "saves/demo/lora/dpo", NOW - 500, NOW - 120, 0.6920)
 
-    class Host(App):
-        CSS_PATH = str(Path(navigation.__file__).with_name("medtui.tcss"))
-
-        def on_mount(self) -> None:
-            self.push_screen(HomeScreen(snap_ws, "en", clock=lambda: NOW))
+    app = MedtuiApp(snap_ws, lang="en", settings_path=tmp_path / "settings.json",
+                    screens={"home": lambda ws, lang: HomeScreen(ws, lang, clock=lambda: NOW)})
 
     async def loaded(pilot) -> None:
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, HomeScreen) and pilot.app.screen.summaries,
                          what="the summaries")
         await pilot.pause(0.2)
 
-    assert snap_compare(Host(), terminal_size=(80, 24), run_before=loaded)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from medtui.tui.i18n import Phrase, phrase
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiModal
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True on Yes (or ``y``), False on No, ``n`` or Escape. No has the focus."""
+
+class ConfirmScreen(MedtuiModal):
+    """Dismisses with True on Yes (or ``y``), False on No, ``n`` or Escape. No has the focus.
+
+    Texts are literal strings or :class:`~medtui.tui.i18n.Phrase` s (which follow a language switch).
+    """
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -21,22 +26,22 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen Horizontal { height: auto; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }
     """
-    BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-                Binding("n,escape", "answer(False)", "No", id="confirm.no")]
+    BINDINGS = [bind("confirm.yes", "answer(True)"), bind("confirm.no", "answer(False)")]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No", *,
-                 danger: bool = False):
-        super().__init__()
+    def __init__(self, question: str | Phrase, detail: str | Phrase = "", yes: str | Phrase = phrase("yes"),
+                 no: str | Phrase = phrase("no"), *, danger: bool = False, lang: str | None = None):
+        super().__init__(lang=lang)
         self.question, self.detail, self.yes, self.no, self.danger = question, detail, yes, no, danger
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.question, id="confirm-question")
+            yield self.show(Static(id="confirm-question"), self.question)
             if self.detail:
-                yield Static(self.detail, id="confirm-detail", markup=False)
+                yield self.show(Static(id="confirm-detail", markup=False), self.detail)
             with Horizontal():
-                yield Button(f"{self.no} (n)", id="confirm-no", variant="primary")
-                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="error" if self.danger else "warning")
+                yield self.tr(Button("", id="confirm-no", variant="primary"), "dialog.keyed", label=self.no, key="n")
+                yield self.tr(Button("", id="confirm-yes", variant="error" if self.danger else "warning"),
+                              "dialog.keyed", label=self.yes, key="y")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

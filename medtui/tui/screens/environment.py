@@ -9,33 +9,46 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, RichLog, Static
+from textual.widgets import Button, DataTable, RichLog, Static
 
 from medtui.core.env import doctor
 from medtui.core.env.doctor import CheckResult
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import phrase, register
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.widgets.footer import MedtuiFooter
 
-TEXT = {
-    "en": {"title": "Environment", "status": "Status", "check": "Check", "detail": "Detail", "pending": "…",
-           "checking": "checking… {done}/{total}", "summary": "{ok} ok · {warn} warning(s) · {fail} failed",
-           "use_tf_on": "USE_TF=0 for medtui's runs: on", "use_tf_off": "Set USE_TF=0 for medtui's runs",
-           "install": "Install tf-keras", "confirm": "Install tf-keras into this Python?", "yes": "Install",
-           "no": "Cancel", "fix": "fix", "installing": "installing tf-keras…", "installed": "pip finished (exit {code})",
-           "rerun": "Re-run", "select": "Select a check to see its detail and fix."},
-    "zh": {"title": "运行环境", "status": "状态", "check": "检查项", "detail": "详情", "pending": "…",
-           "checking": "检查中… {done}/{total}", "summary": "{ok} 项正常 · {warn} 项警告 · {fail} 项失败",
-           "use_tf_on": "medtui 运行时 USE_TF=0:已开启", "use_tf_off": "为 medtui 运行设置 USE_TF=0",
-           "install": "安装 tf-keras", "confirm": "在当前 Python 中安装 tf-keras?", "yes": "安装", "no": "取消",
-           "fix": "修复", "installing": "正在安装 tf-keras…", "installed": "pip 已结束(退出码 {code})",
-           "rerun": "重新检查", "select": "选择一项查看详情和修复方法。"},
-}
+TEXT = register({
+    "environment.title": ("Environment", "运行环境"),
+    "environment.status": ("Status", "状态"),
+    "environment.check": ("Check", "检查项"),
+    "environment.detail": ("Detail", "详情"),
+    "environment.pending": ("…", "…"),
+    "environment.checking": ("checking… {done}/{total}", "检查中… {done}/{total}"),
+    "environment.summary": ("{ok} ok · {warn} warning(s) · {fail} failed", "{ok} 项正常 · {warn} 项警告 · {fail} 项失败"),
+    "environment.use_tf_on": ("USE_TF=0 for medtui's runs: on", "medtui 运行时 USE_TF=0:已开启"),
+    "environment.use_tf_off": ("Set USE_TF=0 for medtui's runs", "为 medtui 运行设置 USE_TF=0"),
+    "environment.install": ("Install tf-keras", "安装 tf-keras"),
+    "environment.confirm": ("Install tf-keras into this Python?", "在当前 Python 中安装 tf-keras?"),
+    "environment.yes": ("Install", "安装"),
+    "environment.no": ("Cancel", "取消"),
+    "environment.fix": ("fix", "修复"),
+    "environment.installed": ("pip finished (exit {code})", "pip 已结束(退出码 {code})"),
+    "environment.rerun": ("Re-run", "重新检查"),
+    "environment.select": ("Select a check to see its detail and fix.", "选择一项查看详情和修复方法。"),
+    # footer labels, keyed by binding id
+    "environment.use_tf": ("USE_TF=0", "USE_TF=0"),
+    "environment.tf_keras": ("Install tf-keras", "安装 tf-keras"),
+    "environment.back": ("Back", "返回"),
+})
+
 MARK = {"ok": "[green]✔ ok[/]", "warn": "[yellow]▲ warn[/]", "fail": "[red]✖ fail[/]"}
 
 ChecksFn = Callable[[Workspace, list[str] | None], Iterable[CheckResult]]
@@ -45,8 +58,10 @@ def _default_checks(ws: Workspace, only: list[str] | None) -> Iterable[CheckResu
     return doctor.iter_checks(ws, only=only)
 
 
-class EnvironmentScreen(Screen):
+class EnvironmentScreen(MedtuiScreen):
     """``EnvironmentScreen(workspace, lang)``; ``checks``/``install_command`` are injectable for tests."""
+
+    NAME = "environment"
 
     DEFAULT_CSS = """
     EnvironmentScreen { layout: vertical; }
@@ -61,12 +76,10 @@ class EnvironmentScreen(Screen):
     EnvironmentScreen #env-log.visible { display: block; }
     """
     BINDINGS = [
-        Binding("r", "rerun", "Re-run", id="environment.rerun", tooltip="Run every check again"),
-        Binding("u", "toggle_use_tf", "USE_TF=0", id="environment.use_tf",
-                tooltip="Toggle USE_TF=0 for medtui's runs (the Keras 3 fix that needs no install)"),
-        Binding("k", "install_tf_keras", "Install tf-keras", id="environment.tf_keras",
-                tooltip="pip install tf-keras into this Python, after confirmation"),
-        Binding("escape", "back", "Back", id="environment.back"),
+        bind("environment.rerun", "rerun", tooltip="Run every check again"),
+        bind("environment.use_tf", "toggle_use_tf",
+             tooltip="Toggle USE_TF=0 for medtui's runs (the Keras 3 fix that needs no install)"),
+        bind("environment.tf_keras", "install_tf_keras", tooltip="pip install tf-keras into this Python, after confirmation"),
     ]
 
     class CheckFinished(Message):
@@ -89,10 +102,7 @@ class EnvironmentScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, checks: ChecksFn | None = None,
                  install_command: list[str] | None = None):
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang if lang in TEXT else "en"
-        self.t = TEXT[self.lang]
+        super().__init__(workspace, lang)
         self.checks = checks or _default_checks
         self.install_command = install_command or doctor.tf_keras_command()
         self.results: dict[str, CheckResult] = {}
@@ -100,32 +110,53 @@ class EnvironmentScreen(Screen):
         self.installing = False
 
     def compose(self) -> ComposeResult:
-        yield Static(self.t["title"], id="env-title")
+        yield self.navbar()
         yield Static("", id="env-summary")
         yield DataTable(id="env-table", cursor_type="row", zebra_stripes=True)
-        yield Static(self.t["select"], id="env-detail")
+        yield self.tr(Static(id="env-detail"), "environment.select")
         with Horizontal(id="env-fixes"):
-            yield Button(self.t["use_tf_off"], id="env-use-tf", compact=True)
-            yield Button(self.t["install"], id="env-tf-keras", variant="warning", compact=True)
+            yield Button(self.t("environment.use_tf_off"), id="env-use-tf", compact=True)
+            yield self.tr(Button("", id="env-tf-keras", variant="warning", compact=True), "environment.install")
         yield RichLog(id="env-log", wrap=True, markup=False)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#env-table", DataTable)
-        table.add_column(self.t["status"], key="status", width=8)
-        table.add_column(self.t["check"], key="check", width=22)
-        table.add_column(self.t["detail"], key="detail")
+        table.add_column(self.t("environment.status"), key="status", width=8)
+        table.add_column(self.t("environment.check"), key="check", width=22)
+        table.add_column(self.t("environment.detail"), key="detail")
         for check_id in doctor.TITLES:
-            table.add_row(self.t["pending"], doctor.title(check_id, self.lang), "", key=check_id)
+            table.add_row(self.t("environment.pending"), doctor.title(check_id, self.lang), "", key=check_id)
         table.focus()
         self.run_checks()
+
+    def relabel(self) -> None:
+        table = self.query_one("#env-table", DataTable)
+        for key in ("status", "check", "detail"):
+            table.columns[key].label = Text(self.t(f"environment.{key}"))
+        for check_id in doctor.TITLES:
+            table.update_cell(check_id, "check", doctor.title(check_id, self.lang))
+            if check_id not in self.results:
+                table.update_cell(check_id, "status", self.t("environment.pending"))
+        self._update_summary()
+        self._update_fixes()
+        if self.results:
+            self._show_selected()
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "doctor":
+            self.running = False
+            self._update_summary()
+        elif group == "install":
+            self.installing = False
+            self.refresh_bindings()
 
     # -- checks ---------------------------------------------------------------------------------
     def run_checks(self, only: list[str] | None = None) -> None:
         table = self.query_one("#env-table", DataTable)
         for check_id in only or list(doctor.TITLES):
             self.results.pop(check_id, None)
-            table.update_cell(check_id, "status", self.t["pending"])
+            table.update_cell(check_id, "status", self.t("environment.pending"))
         self.running = True
         self._update_summary()
         self._check_worker(only)
@@ -168,10 +199,10 @@ class EnvironmentScreen(Screen):
     def _update_summary(self) -> None:
         done = len(self.results)
         if self.running and done < len(doctor.TITLES):
-            text = self.t["checking"].format(done=done, total=len(doctor.TITLES))
+            text = self.t("environment.checking", done=done, total=len(doctor.TITLES))
         else:
             counts = {s: sum(r.status == s for r in self.results.values()) for s in doctor.STATUSES}
-            text = self.t["summary"].format(**counts)
+            text = self.t("environment.summary", **counts)
         self.query_one("#env-summary", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#env-table")
@@ -183,12 +214,12 @@ class EnvironmentScreen(Screen):
         res = self.results.get(key)
         detail = self.query_one("#env-detail", Static)
         if res is None:
-            detail.update(f"{doctor.title(key, self.lang)}: {self.t['pending']}")
+            self.show(detail, f"{doctor.title(key, self.lang)}: {self.t('environment.pending')}")
             return
         text = f"[b]{doctor.title(res.id, self.lang)}[/b] {MARK[res.status]}\n{_escape(res.detail)}"
         if res.fix and res.status != "ok":
-            text += f"\n[b]{self.t['fix']}:[/b] {_escape(res.fix)}"
-        detail.update(text)
+            text += f"\n[b]{self.t('environment.fix')}:[/b] {_escape(res.fix)}"
+        self.show(detail, text)
 
     # -- fixes ----------------------------------------------------------------------------------
     def _update_fixes(self) -> None:
@@ -196,7 +227,7 @@ class EnvironmentScreen(Screen):
         fixes = self.query_one("#env-fixes")
         fixes.set_class(bool(keras and keras.actions), "visible")
         self.query_one("#env-use-tf", Button).label = (
-            self.t["use_tf_on"] if doctor.use_tf_disabled() else self.t["use_tf_off"])
+            self.t("environment.use_tf_on") if doctor.use_tf_disabled() else self.t("environment.use_tf_off"))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -210,10 +241,6 @@ class EnvironmentScreen(Screen):
         if not self.running:
             self.run_checks()
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
     @on(Button.Pressed, "#env-use-tf")
     def action_toggle_use_tf(self) -> None:
         doctor.set_use_tf(not doctor.use_tf_disabled())
@@ -225,8 +252,8 @@ class EnvironmentScreen(Screen):
         if self.installing:
             return
         command = " ".join(self.install_command)
-        self.app.push_screen(ConfirmScreen(self.t["confirm"], command, yes=self.t["yes"], no=self.t["no"]),
-                             self._confirmed)
+        self.app.push_screen(ConfirmScreen(phrase("environment.confirm"), command, yes=phrase("environment.yes"),
+                                           no=phrase("environment.no")), self._confirmed)
 
     def _confirmed(self, yes: bool | None) -> None:
         if not yes:
@@ -249,7 +276,7 @@ class EnvironmentScreen(Screen):
     @on(InstallDone)
     def _on_install_done(self, message: InstallDone) -> None:
         self.installing = False
-        self.query_one("#env-log", RichLog).write(self.t["installed"].format(code=message.code))
+        self.query_one("#env-log", RichLog).write(self.t("environment.installed", code=message.code))
         self.run_checks(["keras"])
 
 

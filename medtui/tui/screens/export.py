@@ -13,12 +13,10 @@ from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog, Select, Static
 
 from medtui.core.chat.models import ModelSource, is_adapter_dir, model_sources, suggest_template
 from medtui.core.chat.verify import VerifyResult, verify_model
@@ -27,11 +25,37 @@ from medtui.core.runs.follow import TextTail
 from medtui.core.runs.records import Run, load_run
 from medtui.core.stages.spec import ARG_BY_NAME, template_names
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.i18n import Phrase, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import Launched
+from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.widgets.footer import MedtuiFooter
+
+TEXT = register({
+    "export.title": ("Export", "导出"),
+    "export.base": ("Model: a base, or a LoRA run", "模型:基础模型或 LoRA 运行"),
+    "export.adapters": ("LoRA adapters to merge (in order)", "要合并的 LoRA 适配器(按顺序)"),
+    "export.remove": ("Remove", "移除"),
+    "export.out": ("Export folder", "导出目录"),
+    "export.size": ("Shard size (GB)", "分片大小(GB)"),
+    "export.device": ("Device", "设备"),
+    "export.legacy": ("Legacy format (.bin)", "旧格式(.bin)"),
+    "export.template": ("Template", "对话模板"),
+    "export.start": ("Export", "导出"),
+    "export.verify": ("Verify", "验证"),
+    "export.idle": ("Choose a base model and the adapters to merge.", "请选择基础模型和要合并的适配器。"),
+    "export.running": ("Exporting to {out} …", "正在导出到 {out} …"),
+    "export.succeeded": ("Exported to {out}.", "已导出到 {out}。"),
+    "export.failed": ("Export failed: {reason}", "导出失败:{reason}"),
+    "export.verifying": ("Verifying: loading {out} in a worker and generating a few tokens …", "正在验证:在子进程中加载 {out} 并生成几个 token …"),
+    "export.verified": ("Verified: {message}", "验证通过:{message}"),
+    "export.need_base": ("Choose a base model.", "请选择基础模型。"),
+    "export.need_out": ("Give an export folder.", "请填写导出目录。"),
+})
 
 
-class ExportScreen(Screen):
+class ExportScreen(MedtuiScreen):
+    NAME = "export"
     DEFAULT_CSS = """
     ExportScreen #export-body { height: 1fr; }
     ExportScreen #export-form { width: 42; height: 1fr; padding: 0 1; background: $panel; scrollbar-size-vertical: 1; }
@@ -55,8 +79,8 @@ class ExportScreen(Screen):
     ExportScreen #export-log { height: 1fr; border: round $primary-darken-2; }
     """
     BINDINGS = [
-        Binding("ctrl+r", "export", "Export", id="export.start"),
-        Binding("ctrl+g", "verify", "Verify", id="export.verify"),
+        bind("export.start", "export"),
+        bind("export.verify", "verify"),
     ]
 
     class Verified(Message):
@@ -66,9 +90,7 @@ class ExportScreen(Screen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, source: ModelSource | None = None,
                  poll_interval: float = 0.5) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.initial = source
         self.poll_interval = poll_interval
         self.sources: dict[str, ModelSource] = {}
@@ -78,43 +100,41 @@ class ExportScreen(Screen):
         self.run: Run | None = None
         self.state = "idle"  # idle | starting | running | succeeded | failed | verifying | verified
         self._tails: list[TextTail] = []
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
         size, device, legacy = ARG_BY_NAME["export_size"], ARG_BY_NAME["export_device"], \
             ARG_BY_NAME["export_legacy_format"]
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="export-body"):
             with VerticalScroll(id="export-form"):
-                yield Label(t("export.base"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="source")
-                yield Label(t("export.adapters"), classes="field")
+                yield self.tr(Label(classes="field"), "export.base")
+                yield self.tr(Select([], id="source"), "pick.model")
+                yield self.tr(Label(classes="field"), "export.adapters")
                 yield Static("—", id="adapter-list")
                 with Horizontal(id="adapter-row", classes="row"):
                     yield Select([], prompt="+", id="adapter-pick")
-                    yield Button(t("export.remove"), id="adapter-remove")
-                yield Label(t("export.out"), classes="field")
+                    yield self.tr(Button("", id="adapter-remove"), "export.remove")
+                yield self.tr(Label(classes="field"), "export.out")
                 yield Input(id="out", placeholder="saves/export/…", tooltip=ARG_BY_NAME["export_dir"].help(self.lang))
-                yield Label(t("export.size"), classes="field")
+                yield self.tr(Label(classes="field"), "export.size")
                 yield Input(str(size.default), id="size", type="integer", tooltip=size.help(self.lang))
-                yield Label(t("export.device"), classes="field")
+                yield self.tr(Label(classes="field"), "export.device")
                 yield Select([(str(c), c) for c in device.choices], value=device.default, allow_blank=False,
                              id="device", tooltip=device.help(self.lang))
-                yield Checkbox(t("export.legacy"), bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang))
-                yield Label(t("export.template"), classes="field")
+                yield self.tr(Checkbox("", bool(legacy.default), id="legacy", tooltip=legacy.help(self.lang)),
+                              "export.legacy")
+                yield self.tr(Label(classes="field"), "export.template")
                 yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
                 with Horizontal(classes="row"):
-                    yield Button(t("export.start"), id="start", variant="primary")
-                    yield Button(t("export.verify"), id="verify")
+                    yield self.tr(Button("", id="start", variant="primary"), "export.start")
+                    yield self.tr(Button("", id="verify"), "export.verify")
             with Vertical(id="export-main"):
-                yield Static(t("export.idle"), id="export-status")
+                yield self.tr(Static(id="export-status"), "export.idle")
                 yield ProgressBar(total=1, show_eta=False, id="export-progress")
                 yield RichLog(id="export-log", wrap=True, markup=False, max_lines=2000)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "export.title")
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         for source in self.sources.values():
@@ -174,10 +194,10 @@ class ExportScreen(Screen):
     def config(self) -> dict:
         """The export stage config from the form; MedtuiError names a missing field."""
         if not self.base:
-            raise MedtuiError(text(self.lang, "export.need_base"))
+            raise MedtuiError(t("export.need_base", self.lang))
         out = self.query_one("#out", Input).value.strip()
         if not out:
-            raise MedtuiError(text(self.lang, "export.need_out"))
+            raise MedtuiError(t("export.need_out", self.lang))
         config = {
             "stage": "export",
             "model_name_or_path": self.base,
@@ -192,11 +212,18 @@ class ExportScreen(Screen):
             config["finetuning_type"] = "lora"
         return config
 
-    def _status(self, message: str, kind: str = "") -> None:
+    def _status(self, message: str | Phrase, kind: str = "") -> None:
         status = self.query_one("#export-status", Static)
-        status.update(message)
+        self.show(status, message)
         status.set_class(kind == "error", "-error")
         status.set_class(kind == "ok", "-ok")
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group in ("export-start", "export-verify"):
+            from medtui.tui.errors import one_line
+
+            self.state = "failed"
+            self._status(one_line(error), "error")
 
     # -- export -------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
@@ -228,14 +255,14 @@ class ExportScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "export.failed", reason=reason), "error")
+        self._status(phrase("export.failed", reason=reason), "error")
         self.query_one("#export-log", RichLog).write(reason)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self._tails = [TextTail(run.stdout_path), TextTail(run.stderr_path)]
-        self._status(text(self.lang, "export.running", out=self.workspace.relative(run.output_dir)))
+        self._status(phrase("export.running", out=self.workspace.relative(run.output_dir)))
         self.query_one("#export-progress", ProgressBar).update(total=None, progress=0)
         self._poll_timer = self.set_interval(self.poll_interval, self._poll)
 
@@ -258,12 +285,12 @@ class ExportScreen(Screen):
         if fresh.status == "succeeded":
             self.state = "succeeded"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=1)
-            self._status(text(self.lang, "export.succeeded", out=out), "ok")
+            self._status(phrase("export.succeeded", out=out), "ok")
             self.action_verify()
         else:
             self.state = "failed"
             self.query_one("#export-progress", ProgressBar).update(total=1, progress=0)
-            self._status(text(self.lang, "export.failed", reason=fresh.reason() or fresh.status), "error")
+            self._status(phrase("export.failed", reason=fresh.reason() or fresh.status), "error")
 
     # -- verify -------------------------------------------------------------------------------
     @on(Button.Pressed, "#verify")
@@ -272,10 +299,10 @@ class ExportScreen(Screen):
             return
         out = self.workspace.resolve(self.query_one("#out", Input).value.strip() or ".")
         if not (out / "config.json").is_file():
-            self.notify(text(self.lang, "export.failed", reason=f"no exported model in {out}"), severity="error")
+            self.notify(t("export.failed", self.lang, reason=f"no exported model in {out}"), severity="error")
             return
         self.state = "verifying"
-        self._status(text(self.lang, "export.verifying", out=self.workspace.relative(out)))
+        self._status(phrase("export.verifying", out=self.workspace.relative(out)))
         template = self.query_one("#template", Input).value.strip() or "default"
         self.run_worker(functools.partial(self._verify_thread, str(out), template), thread=True,
                         group="export-verify", exit_on_error=False)
@@ -288,7 +315,7 @@ class ExportScreen(Screen):
         result = message.result
         self.state = "verified" if result.ok else "failed"
         if result.ok:
-            self._status(text(self.lang, "export.verified", message=result.message), "ok")
+            self._status(phrase("export.verified", message=result.message), "ok")
         else:
             self._status(result.message, "error")
         self.query_one("#export-log", RichLog).write(result.message + (f": {result.text!r}" if result.text else ""))

@@ -16,11 +16,10 @@ from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from medtui.core.errors import MedtuiError
 from medtui.core.lifecycle.overview import Overview, StageSummary
@@ -28,11 +27,51 @@ from medtui.core.runs.progress import format_age
 from medtui.core.runs.states import ACTIVE
 from medtui.core.stages.spec import stage_title
 from medtui.core.workspace import Workspace
+from medtui.tui.i18n import localise_bindings, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import ExportChoices, OverviewReady, PrefillReady, QueueEvent, QueuePlanned
 from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.widgets.alerts import short_alerts, short_diagnosis, tr
 from medtui.tui.widgets.footer import MedtuiFooter
+
+TEXT = register({
+    "home.open": ("Open form", "打开表单"),
+    "home.pipeline": ("Queue rest", "运行剩余"),
+    "home.refresh": ("Refresh", "刷新"),
+    "home.next": ("Next stage", "下一阶段"),
+    "home.previous": ("Previous stage", "上一阶段"),
+    "home.never": ("not run yet", "尚未运行"),
+    "home.loss": ("loss {loss}", "损失 {loss}"),
+    "home.noloss": ("loss –", "损失 –"),
+    "home.ago": ("{age} ago", "{age} 前"),
+    "home.hint": ("Enter: open a stage's form · p: queue the rest · ?: keys · ctrl+p: commands",
+                  "回车:打开阶段表单 · p:运行剩余阶段 · ?:按键 · ctrl+p:命令"),
+    "home.workspace": ("Workspace {path}", "工作区 {path}"),
+    "home.nopipeline": ("No pipeline for this workspace: add {file} (same format as `medtui pipeline FILE`).",
+                        "此工作区没有流程文件:请添加 {file}(格式同 `medtui pipeline FILE`)。"),
+    "home.alldone": ("Every stage of pipeline {name} has succeeded; nothing to queue.",
+                     "流程 {name} 的所有阶段均已成功,无需排队。"),
+    "home.busy": ("Run {run} is still going; queue the rest when it has finished.",
+                  "运行 {run} 仍在进行,请在其结束后再排队剩余阶段。"),
+    "home.confirm": ("Queue {n} stage(s) of pipeline {name}: {stages}?", "排队运行流程 {name} 的 {n} 个阶段:{stages}?"),
+    "home.export.which": ("Export: merge which branch?", "导出:合并哪个分支?"),
+    "home.export.branch": ("merged {branch}", "合并了 {branch}"),
+    "home.queue.started": ("Pipeline {name} started as run {run}; it goes on if you quit medtui",
+                           "流程 {name} 已作为运行 {run} 启动;退出 medtui 也会继续"),
+    "home.queue.stopped": ("Pipeline {name} stopped: {reason}", "流程 {name} 已停止:{reason}"),
+    "home.confirm.note": ("The chain runs in a process of its own: quitting medtui or losing SSH stops no "
+                          "stage. Stop it with `medtui stop RUN`.",
+                          "整条流程在独立进程中运行:退出 medtui 或断开 SSH 不会中断任何阶段。用 `medtui stop RUN` 停止。"),
+    "home.queue.start": ("Pipeline {name}: stage {stage} starting", "流程 {name}:阶段 {stage} 开始"),
+    "home.queue.end": ("Pipeline {name}: stage {stage} {status}", "流程 {name}:阶段 {stage} {status}"),
+    "home.queue.done": ("Pipeline {name} finished: {n} stage(s) succeeded", "流程 {name} 完成:{n} 个阶段成功"),
+    "home.queue.failed": ("Pipeline {name} stopped at {stage}: {reason}", "流程 {name} 停在 {stage}:{reason}"),
+    "home.queue.running": ("▶ pipeline {name}: {stage} running, {done}/{n} done ({run}; goes on after you quit)",
+                           "▶ 流程 {name}:{stage} 运行中,已完成 {done}/{n}({run};退出后继续)"),
+    "home.queue.between": ("▶ pipeline {name}: starting the next stage, {done}/{n} done ({run})",
+                           "▶ 流程 {name}:正在启动下一阶段,已完成 {done}/{n}({run})"),
+})
 
 #: Node order on screen (rows: PT SFT / RM PPO DPO KTO / Export).
 NODES = ("pt", "sft", "rm", "ppo", "dpo", "kto", "export")
@@ -50,7 +89,7 @@ DIAGRAM = (
 class StageNode(Static, can_focus=True):
     """One lifecycle stage; Enter (or a click) asks Home to open its form."""
 
-    BINDINGS = [Binding("enter", "choose", "Open form", id="home.open", show=False)]
+    BINDINGS = [bind("home.open", "choose")]
 
     class Chosen(Message):
         def __init__(self, stage: str) -> None:
@@ -64,6 +103,7 @@ class StageNode(Static, can_focus=True):
         self.summary = StageSummary(stage)
 
     def on_mount(self) -> None:
+        localise_bindings(self, self.lang)
         self.show(self.summary, self.lang)
 
     def show(self, summary: StageSummary, lang: str) -> None:
@@ -84,8 +124,6 @@ class StageNode(Static, can_focus=True):
 
     @staticmethod
     def render_summary(s: StageSummary, lang: str) -> Content:
-        from medtui.tui.i18n import t
-
         if s.run_id is None:
             return Content.styled(t("home.never", lang), "dim")
         status = t(f"status.{s.status}", lang)
@@ -117,10 +155,10 @@ class StageNode(Static, can_focus=True):
 class HomeScreen(MedtuiScreen):
     NAME = "home"
     BINDINGS = [
-        Binding("p", "queue", "Queue rest", id="home.pipeline", show=False),
-        Binding("r", "refresh", "Refresh", id="home.refresh", show=False),
-        Binding("right,down", "app.focus_next", "Next", show=False, id="home.next"),
-        Binding("left,up", "app.focus_previous", "Previous", show=False, id="home.previous"),
+        bind("home.pipeline", "queue"),
+        bind("home.refresh", "refresh"),
+        bind("home.next", "app.focus_next", show=False),
+        bind("home.previous", "app.focus_previous", show=False),
     ]
     POLL_SECONDS = 2.0
 
@@ -133,7 +171,7 @@ class HomeScreen(MedtuiScreen):
         self._pipeline_polled = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         yield Static(id="diagram")
         with Grid(id="lifecycle"):
             for stage in NODES:
@@ -168,12 +206,16 @@ class HomeScreen(MedtuiScreen):
         self.query_one("#diagram", Static).update(Content.assemble(*parts))
 
     def _draw_status(self) -> None:
-        text = self.queue_status or self.t("home.hint")
+        text = (self.queue_status or self.t("home.hint")) + "\n" + self.t("home.workspace",
+                                                                         path=str(self.workspace.root))
         self.query_one("#home-status", Static).update(Content(text))
 
     # -- overview ---------------------------------------------------------------------------
     def action_refresh(self) -> None:
         self.refresh_overview()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_overview()  # back on Home: show what happened meanwhile at once
 
     def refresh_overview(self) -> None:
         if self.is_current or not self.summaries:
@@ -266,7 +308,7 @@ class HomeScreen(MedtuiScreen):
             if branch:
                 self._prefill("export", branch)
 
-        self.app.push_screen(ChoiceScreen(self.t("home.export.which"), options, self.lang), chosen)
+        self.app.push_screen(ChoiceScreen(phrase("home.export.which"), options, self.lang), chosen)
 
     @work(thread=True, exclusive=True, group="prefill", exit_on_error=False)
     def _prefill(self, stage: str, export_from: str | None = None) -> None:
@@ -317,14 +359,14 @@ class HomeScreen(MedtuiScreen):
         if not message.names:
             self.notify(self.t("home.alldone", name=message.pipeline.name))
             return
-        question = self.t("home.confirm", n=len(message.names), name=message.pipeline.name,
+        question = phrase("home.confirm", n=len(message.names), name=message.pipeline.name,
                           stages=" → ".join(message.names))
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._run_queue(message.pipeline.name, message.names)
 
-        confirm = ConfirmScreen(question, self.t("home.confirm.note"), yes=self.t("yes"), no=self.t("no"))
+        confirm = ConfirmScreen(question, phrase("home.confirm.note"))
         self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)

@@ -13,10 +13,8 @@ import functools
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar, Select, Static
 
 from medtui.core.chat.models import ModelSource, model_sources, suggest_template
 from medtui.core.errors import MedtuiError
@@ -33,8 +31,11 @@ from medtui.core.predict import (
 from medtui.core.runs.follow import RunReader
 from medtui.core.runs.records import Run, list_runs, load_run
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
+from medtui.tui.i18n import Phrase, phrase, register, t
+from medtui.tui.keymap import bind
 from medtui.tui.messages import Launched
+from medtui.tui.screens.base import MedtuiScreen, relabel_select
+from medtui.tui.widgets.footer import MedtuiFooter
 
 PAGE = 500  # predictions shown in the table
 
@@ -45,8 +46,34 @@ def _cell(value: str, width: int) -> Text:
     cell.truncate(width, overflow="ellipsis")
     return cell
 
+TEXT = register({
+    "predict.title": ("Predict", "预测"),
+    "predict.model": ("Model", "模型"),
+    "predict.dataset": ("Dataset", "数据集"),
+    "predict.max_samples": ("Max samples", "最大样本数"),
+    "predict.max_new_tokens": ("Max new tokens", "最大生成长度"),
+    "predict.close": ("Close", "关闭"),
+    "predict.start": ("Predict", "开始预测"),
+    "predict.idle": ("Choose a model and a held-out dataset, then press Predict.", "请选择模型和验证数据集,然后点击开始预测。"),
+    "predict.running": ("Predicting: {progress}", "预测中:{progress}"),
+    "predict.failed": ("Predict failed: {reason}", "预测失败:{reason}"),
+    "predict.no_metrics": ("No metrics yet.", "暂无指标。"),
+    "predict.prompt": ("Prompt", "提示词"),
+    "predict.predict": ("Prediction", "预测"),
+    "predict.label": ("Label", "标签"),
+    "predict.need": ("Choose a model and a dataset.", "请选择模型和数据集。"),
+    "predict.mode": ("Mode", "模式"),
+    "predict.mode_predict": ("Predict (BLEU-4, ROUGE)", "预测(BLEU-4、ROUGE)"),
+    "predict.mode_evaluate": ("Evaluate (loss, perplexity)", "评估(损失、困惑度)"),
+    "predict.temperature": ("Temperature (0: greedy)", "温度(0 为贪心解码)"),
+    "predict.top_p": ("Top-p", "Top-p"),
+    "predict.backend": ("Backend", "推理引擎"),
+    "predict.bad_number": ("Max samples, max new tokens, temperature and top-p must be numbers.",
+                           "最大样本数、最大生成长度、温度与 top-p 必须为数字。"),
+})
 
-class PredictScreen(Screen):
+
+class PredictScreen(MedtuiScreen):
     DEFAULT_CSS = """
     PredictScreen #predict-body { height: 1fr; }
     PredictScreen #predict-form { width: 36; height: 1fr; padding: 0 1; background: $panel; scrollbar-size-vertical: 1; }
@@ -67,55 +94,49 @@ class PredictScreen(Screen):
     PredictScreen #predictions { height: 1fr; }
     PredictScreen #prediction-detail { height: auto; max-height: 40%; border-top: solid $primary-darken-2; }
     """
-    BINDINGS = [Binding("ctrl+r", "predict", "Predict", id="predict.start")]
+    BINDINGS = [bind("predict.start", "predict"), bind("predict.close", "app.pop_screen")]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, run: Run | None = None,
                  poll_interval: float = 0.5) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.run = run
         self.poll_interval = poll_interval
         self.sources: dict[str, ModelSource] = {}
         self.state = "idle"  # idle | starting | running | succeeded | failed
         self.reader: RunReader | None = None
         self.predictions = []
-        localise_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
         yield Header()
         with Horizontal(id="predict-body"):
             with VerticalScroll(id="predict-form"):
-                yield Label(t("predict.mode"), classes="field")
-                yield Select([(t("predict.mode_predict"), "predict"), (t("predict.mode_evaluate"), "evaluate")],
-                             value="predict", allow_blank=False, id="mode")
-                yield Label(t("predict.model"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model")
-                yield Label(t("predict.dataset"), classes="field")
+                yield self.tr(Label(classes="field"), "predict.mode")
+                yield Select(self._modes(), value="predict", allow_blank=False, id="mode")
+                yield self.tr(Label(classes="field"), "predict.model")
+                yield self.tr(Select([], id="model"), "pick.model")
+                yield self.tr(Label(classes="field"), "predict.dataset")
                 yield Select([], prompt="—", id="dataset")
-                yield Label(t("predict.max_samples"), classes="field")
+                yield self.tr(Label(classes="field"), "predict.max_samples")
                 yield Input("100", id="max-samples", type="integer")
-                yield Label(t("predict.max_new_tokens"), classes="field", id="label-max-new-tokens")
+                yield self.tr(Label(classes="field", id="label-max-new-tokens"), "predict.max_new_tokens")
                 yield Input("128", id="max-new-tokens", type="integer")
-                yield Label(t("predict.temperature"), classes="field sampling")
+                yield self.tr(Label(classes="field sampling"), "predict.temperature")
                 yield Input("0", id="temperature", type="number", classes="sampling")
-                yield Label(t("predict.top_p"), classes="field sampling")
+                yield self.tr(Label(classes="field sampling"), "predict.top_p")
                 yield Input("0.7", id="top-p", type="number", classes="sampling")
-                yield Label(t("predict.backend"), classes="field sampling")
+                yield self.tr(Label(classes="field sampling"), "predict.backend")
                 yield Select([("huggingface", "huggingface"), ("vllm", "vllm"), ("sglang", "sglang")],
                              value="huggingface", allow_blank=False, id="backend", classes="sampling")
-                yield Button(t("predict.start"), id="start", variant="primary")
+                yield self.tr(Button("", id="start", variant="primary"), "predict.start")
             with Vertical(id="predict-main"):
-                yield Static(t("predict.idle"), id="predict-status")
+                yield self.tr(Static(id="predict-status"), "predict.idle")
                 yield ProgressBar(total=1, show_eta=False, id="predict-progress")
-                yield Static(t("predict.no_metrics"), id="predict-metrics")
+                yield self.tr(Static(id="predict-metrics"), "predict.no_metrics")
                 yield DataTable(id="predictions", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="prediction-detail", markup=False)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "predict.title")
         for source in model_sources(self.workspace):
             self.sources[source.key()] = source
         self.query_one("#model", Select).set_options([(s.label, k) for k, s in self.sources.items()])
@@ -124,12 +145,15 @@ class PredictScreen(Screen):
         self.query_one("#dataset", Select).set_options([(n, n) for n in names])
         table = self.query_one("#predictions", DataTable)
         for key in ("#", "predict.prompt", "predict.predict", "predict.label"):
-            table.add_column(text(self.lang, key) if key != "#" else "#", key=key)
+            table.add_column(t(key, self.lang) if key != "#" else "#", key=key)
         if self.run is None:
             self.run = next((r for r in list_runs(self.workspace.runs_dir)
                              if r.kind in ("predict", "evaluate") and r.status == "succeeded"), None)
         if self.run is not None:
             self._show_results(self.run)
+
+    def _modes(self) -> list[tuple[str, str]]:
+        return [(self.t("predict.mode_predict"), "predict"), (self.t("predict.mode_evaluate"), "evaluate")]
 
     @property
     def mode(self) -> str:
@@ -138,6 +162,13 @@ class PredictScreen(Screen):
     @on(Select.Changed, "#mode")
     def _mode_changed(self) -> None:
         self.set_class(self.mode == "evaluate", "-evaluate")
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "predict-start":
+            from medtui.tui.errors import one_line
+
+            self.state = "failed"
+            self._status(one_line(error), error=True)
 
     # -- start --------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
@@ -148,7 +179,7 @@ class PredictScreen(Screen):
         dataset = self.query_one("#dataset", Select).value
         source = self.sources.get(model) if isinstance(model, str) else None
         if source is None or not isinstance(dataset, str):
-            self.notify(text(self.lang, "predict.need"), severity="warning")
+            self.notify(t("predict.need", self.lang), severity="warning")
             return
         try:
             max_samples = int(self.query_one("#max-samples", Input).value or 100)
@@ -163,7 +194,7 @@ class PredictScreen(Screen):
                     top_p=float(self.query_one("#top-p", Input).value or 0.7),
                     backend=str(self.query_one("#backend", Select).value))
         except ValueError:
-            self.notify(text(self.lang, "predict.bad_number"), severity="error")
+            self.notify(self.t("predict.bad_number"), severity="error")
             return
         except MedtuiError as exc:
             self.notify(str(exc), severity="error")
@@ -187,14 +218,14 @@ class PredictScreen(Screen):
 
     def _start_failed(self, reason: str) -> None:
         self.state = "failed"
-        self._status(text(self.lang, "predict.failed", reason=reason), error=True)
+        self._status(phrase("predict.failed", reason=reason), error=True)
 
     def _started(self, run: Run) -> None:
         self.run = run
         self.state = "running"
         self.reader = RunReader(run.trainer_log)
         self.query_one("#predict-progress", ProgressBar).update(total=None, progress=0)
-        self._status(text(self.lang, "predict.running", progress="…"))
+        self._status(phrase("predict.running", progress="…"))
         self._timer = self.set_interval(self.poll_interval, self._poll)
 
     def _poll(self) -> None:
@@ -205,7 +236,7 @@ class PredictScreen(Screen):
         bar = self.query_one("#predict-progress", ProgressBar)
         if progress.total_steps:
             bar.update(total=progress.total_steps, progress=progress.steps)
-            self._status(text(self.lang, "predict.running", progress=f"{progress.steps}/{progress.total_steps}"))
+            self._status(phrase("predict.running", progress=f"{progress.steps}/{progress.total_steps}"))
         fresh = load_run(self.run.run_dir)
         if fresh.is_running:
             return
@@ -215,12 +246,24 @@ class PredictScreen(Screen):
             self._show_results(fresh)
         else:
             self.state = "failed"
-            self._status(text(self.lang, "predict.failed", reason=fresh.reason() or fresh.status), error=True)
+            self._status(phrase("predict.failed", reason=fresh.reason() or fresh.status), error=True)
 
     # -- results ------------------------------------------------------------------------------
-    def _status(self, message: str, *, error: bool = False) -> None:
+    def _apply_title(self) -> None:
+        self.title = self.t("predict.title")
+
+    def relabel(self) -> None:
+        relabel_select(self.query_one("#mode", Select), self._modes())
+        table = self.query_one("#predictions", DataTable)
+        for key in ("predict.prompt", "predict.predict", "predict.label"):
+            table.columns[key].label = Text(self.t(key))
+        table.refresh()
+        if self.predictions:
+            self._show_detail(table.cursor_row or 0)
+
+    def _status(self, message: str | Phrase, *, error: bool = False) -> None:
         status = self.query_one("#predict-status", Static)
-        status.update(message)
+        self.show(status, message)
         status.set_class(error, "-error")
 
     def _show_results(self, run: Run) -> None:
@@ -236,7 +279,11 @@ class PredictScreen(Screen):
         shown = "   ".join(f"{label} {metrics[key]:.2f}" for key, label in METRICS if key in metrics)
         if evaluated and not shown:
             shown = format_eval_metrics(evaluated)
-        self.query_one("#predict-metrics", Static).update(shown or text(self.lang, "predict.no_metrics"))
+        metrics_view = self.query_one("#predict-metrics", Static)
+        if shown:
+            self.show(metrics_view, shown)
+        else:
+            self.tr(metrics_view, "predict.no_metrics")
         table = self.query_one("#predictions", DataTable)
         table.clear()
         self.predictions = read_predictions(run.output_dir, 0, PAGE)
@@ -255,7 +302,6 @@ class PredictScreen(Screen):
         if not 0 <= index < len(self.predictions):
             return
         pred = self.predictions[index]
-        t = functools.partial(text, self.lang)
         self.query_one("#prediction-detail", Static).update(
-            f"{t('predict.prompt')}: {pred.prompt}\n{t('predict.predict')}: {pred.predict}\n"
-            f"{t('predict.label')}: {pred.label}")
+            f"{self.t('predict.prompt')}: {pred.prompt}\n{self.t('predict.predict')}: {pred.predict}\n"
+            f"{self.t('predict.label')}: {pred.label}")

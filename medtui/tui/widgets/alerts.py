@@ -11,8 +11,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-#: {key: (english, chinese)}, the app's table format
-TEXT: dict[str, tuple[str, str]] = {
+from medtui.tui.i18n import register, t
+
+TEXT = register({
     "alert.nan_loss": ("NaN loss", "损失为 NaN"),
     "alert.loss_stuck": ("loss stuck", "损失不再变化"),
     "alert.loss_spike": ("loss spike", "损失突增"),
@@ -38,12 +39,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "cause.unknown": ("failed", "失败"),
     "diag.fix": ("fix", "解决"),
     "diag.why": ("why", "原因"),
-}
+})
 
 
 def tr(key: str, lang: str = "en") -> str:
-    en, zh = TEXT.get(key, (key.split(".", 1)[-1], key.split(".", 1)[-1]))
-    return zh if lang == "zh" else en
+    """The title of an alert kind or a cause; one the table does not know shows as its bare name."""
+    return t(key, lang) if key in TEXT else key.split(".", 1)[-1]
 
 
 def open_alerts(record: dict[str, Any]) -> list[dict[str, Any]]:

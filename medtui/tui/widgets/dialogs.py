@@ -9,23 +9,26 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, SelectionList
 from textual.widgets.option_list import Option
 
-from medtui.tui.i18n import t
+from medtui.tui.i18n import Phrase
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiModal
+from medtui.tui.widgets.textarea import TextArea
 
 
-class _Dialog(ModalScreen):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+class _Dialog(MedtuiModal):
+    BINDINGS = [bind("dialog.cancel", "cancel")]
 
-    def __init__(self, title: str, lang: str = "en") -> None:
-        super().__init__(classes="dialog")
+    def __init__(self, title: str | Phrase, lang: str | None = None) -> None:
+        super().__init__(lang=lang, classes="dialog")
         self.title_text = title
-        self.lang = lang
+
+    def _title(self) -> Label:
+        return self.show(Label(classes="dialog-title"), self.title_text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -34,18 +37,18 @@ class _Dialog(ModalScreen):
 class ChoiceScreen(_Dialog):
     """Pick one of ``options`` (label, value); dismisses with the value or None."""
 
-    def __init__(self, title: str, options: list[tuple[str, Any]], lang: str = "en") -> None:
+    def __init__(self, title: str | Phrase, options: list[tuple[str, Any]], lang: str | None = None) -> None:
         super().__init__(title, lang)
         self.options = options
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(Content(self.title_text), classes="dialog-title")
+            yield self._title()
             if self.options:
                 yield OptionList(*[Option(Content(label), id=str(i)) for i, (label, _) in enumerate(self.options)],
                                  id="choices")
             else:
-                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+                yield self.tr(Label(classes="dialog-note"), "dialog.nochoices")
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -55,22 +58,22 @@ class ChoiceScreen(_Dialog):
 class MultiChoiceScreen(_Dialog):
     """Toggle several of ``options`` (label, value); Enter dismisses with the chosen values."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
-                Binding("enter", "done", "Done", id="dialog.ok", priority=True)]
+    BINDINGS = [bind("dialog.cancel", "cancel"), bind("dialog.ok", "done", priority=True)]
 
-    def __init__(self, title: str, options: list[tuple[str, str]], chosen: list[str], lang: str = "en") -> None:
+    def __init__(self, title: str | Phrase, options: list[tuple[str, str]], chosen: list[str],
+                 lang: str | None = None) -> None:
         super().__init__(title, lang)
         self.options = options
         self.chosen = chosen
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(Content(self.title_text), classes="dialog-title")
+            yield self._title()
             if self.options:
                 yield SelectionList(*[(label, value, value in self.chosen) for label, value in self.options],
                                     id="choices")
             else:
-                yield Label(t("train.nochoices", self.lang), classes="dialog-note")
+                yield self.tr(Label(classes="dialog-note"), "dialog.nochoices")
 
     def action_done(self) -> None:
         if not self.options:
@@ -82,14 +85,14 @@ class MultiChoiceScreen(_Dialog):
 class PathScreen(_Dialog):
     """Type a path or pick one of ``suggestions``; dismisses with the path text or None."""
 
-    def __init__(self, title: str, initial: str, suggestions: list[str], lang: str = "en") -> None:
+    def __init__(self, title: str | Phrase, initial: str, suggestions: list[str], lang: str | None = None) -> None:
         super().__init__(title, lang)
         self.initial = initial
         self.suggestions = suggestions
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(Content(self.title_text), classes="dialog-title")
+            yield self._title()
             yield Input(self.initial, id="path", compact=True)
             if self.suggestions:
                 yield OptionList(*[Option(Content(s), id=str(i)) for i, s in enumerate(self.suggestions)],
@@ -108,24 +111,23 @@ class PathScreen(_Dialog):
 class PreviewScreen(_Dialog):
     """Read-only text (the run's exact command, environment and YAML); ctrl+r starts it."""
 
-    BINDINGS = [Binding("escape", "cancel", "Close", id="dialog.cancel"),
-                Binding("ctrl+r", "start", "Start", id="train.start", priority=True)]
+    BINDINGS = [bind("dialog.cancel", "cancel"), bind("dialog.start", "start", priority=True)]
 
-    def __init__(self, title: str, text: str, lang: str = "en", *, can_start: bool = True) -> None:
+    def __init__(self, title: str | Phrase, text: str, lang: str | None = None, *, can_start: bool = True) -> None:
         super().__init__(title, lang)
         self.text = text
         self.can_start = can_start
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import TextArea
-
         with Vertical(classes="dialog-box preview-box"):
-            yield Label(Content(self.title_text), classes="dialog-title")
+            yield self._title()
             yield TextArea(self.text, read_only=True, id="preview-text", soft_wrap=True)
             with Horizontal(classes="dialog-buttons"):
                 if self.can_start:
-                    yield Button(t("train.start", self.lang) + " (ctrl+r)", variant="success", id="start", compact=True)
-                yield Button(t("dialog.close", self.lang) + " (esc)", id="close", compact=True)
+                    yield self.tr(Button("", variant="success", id="start", compact=True), "dialog.keyed",
+                                  label=Phrase("dialog.start"), key="ctrl+r")
+                yield self.tr(Button("", id="close", compact=True), "dialog.keyed", label=Phrase("dialog.close"),
+                              key="esc")
 
     def action_start(self) -> None:
         if self.can_start:

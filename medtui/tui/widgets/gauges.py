@@ -1,23 +1,31 @@
 """CPU, RAM, disk and GPU gauges, sampled by :class:`medtui.core.env.sysstats.Sampler` in a thread.
 
-The worker only samples and posts :class:`Gauges.Sampled`; the widget keeps the newest stats
+A :class:`~medtui.tui.polling.Poller` samples while the screen is shown and posts :class:`Gauges.Sampled`; the widget keeps the newest stats
 and renders them with eighth-block bars coloured light/moderate/heavy like nvitop, an explicit
 ``N/A`` for missing values, and a one-line explanation when there is no usable GPU.
 """
 
 from __future__ import annotations
 
-import threading
-
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widget import Widget
-from textual.worker import get_current_worker
 
 from medtui.core.env.gpu import GpuInfo
 from medtui.core.env.sysstats import GIB, MEMORY_LEVELS, UTIL_LEVELS, SysStats, level
-from medtui.tui.run_text import text
+from medtui.tui.i18n import register, t
+from medtui.tui.polling import Poller
+
+register({
+    "gauges.cpu": ("CPU", "CPU"),
+    "gauges.ram": ("RAM", "内存"),
+    "gauges.disk": ("Disk", "磁盘"),
+    "gauges.free": ("free", "可用"),
+    "gauges.low_disk": ("low: under {gb:.0f} GB free", "空间不足：可用少于 {gb:.0f} GB"),
+    "gauges.no_gpu": ("GPU: {reason}", "GPU：{reason}"),
+    "gauges.sampling": ("sampling…", "采样中…"),
+})
 
 LEVEL_STYLE = {"light": "green", "moderate": "yellow", "heavy": "bold red", "na": "dim"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -62,19 +70,17 @@ class Gauges(Widget):
         self.lang = lang
         self.disk_label = disk_label
         self.stats: SysStats | None = None
-        self._halt = threading.Event()
+
+    def set_lang(self, lang: str) -> None:
+        self.lang = lang
+        self.refresh()
 
     def on_mount(self) -> None:
-        self.run_worker(self._sample_loop, thread=True, group="gauges", exclusive=True, exit_on_error=False)
+        self.poller = Poller(self, self.interval, self._sample, group="gauges", active=lambda: self.screen.is_current)
+        self.poller.tick()
 
-    def on_unmount(self) -> None:
-        self._halt.set()
-
-    def _sample_loop(self) -> None:
-        worker = get_current_worker()
-        while not worker.is_cancelled and not self._halt.is_set():
-            self.post_message(self.Sampled(self.sampler.sample()))
-            self._halt.wait(self.interval)
+    def _sample(self) -> None:
+        self.post_message(self.Sampled(self.sampler.sample()))
 
     @on(Sampled)
     def _on_sampled(self, message: Sampled) -> None:
@@ -96,16 +102,16 @@ class Gauges(Widget):
             out.append(f" {tail}")
 
     def _disk(self, out: Text, stats: SysStats) -> None:
-        out.append(f"{text(self.lang, 'gauges.disk')} {self.disk_label} ", style="bold")
+        out.append(f"{t('gauges.disk', self.lang)} {self.disk_label} ", style="bold")
         disk = stats.disk
         if disk is None:
             out.append("N/A", style="dim")
             return
         style = LEVEL_STYLE[disk.level]
-        out.append(f"{_gb(disk.free)} GB {text(self.lang, 'gauges.free')}", style=style)
+        out.append(f"{_gb(disk.free)} GB {t('gauges.free', self.lang)}", style=style)
         out.append(f" / {_gb(disk.total)} GB")
         if disk.warning:
-            out.append("  ⚠ " + text(self.lang, "gauges.low_disk", gb=disk.warn_bytes / GIB), style="bold red")
+            out.append("  ⚠ " + t("gauges.low_disk", self.lang, gb=disk.warn_bytes / GIB), style="bold red")
 
     def _gpu_line(self, out: Text, gpu: GpuInfo, wide: bool) -> None:
         width = 10 if wide else 6
@@ -125,14 +131,14 @@ class Gauges(Widget):
     def render(self) -> Text:
         stats = self.stats
         if stats is None:
-            return Text(text(self.lang, "gauges.sampling"), style="dim")
+            return Text(t("gauges.sampling", self.lang), style="dim")
         wide = self.size.width >= 100
         width = 12 if wide else 8
         out = Text(no_wrap=True, overflow="ellipsis")
-        self._gauge(out, text(self.lang, "gauges.cpu"), stats.cpu_percent, UTIL_LEVELS, width,
+        self._gauge(out, t("gauges.cpu", self.lang), stats.cpu_percent, UTIL_LEVELS, width,
                     f"×{stats.cpu_count}")
         out.append("  ")
-        self._gauge(out, text(self.lang, "gauges.ram"), stats.ram_percent, MEMORY_LEVELS, width,
+        self._gauge(out, t("gauges.ram", self.lang), stats.ram_percent, MEMORY_LEVELS, width,
                     f"{_gb(stats.ram_used)}/{_gb(stats.ram_total)} GB")
         out.append("\n")
         self._disk(out, stats)
@@ -142,5 +148,5 @@ class Gauges(Widget):
                 self._gpu_line(out, gpu, wide)
         else:
             out.append("\n")
-            out.append(text(self.lang, "gauges.no_gpu", reason=stats.gpu.reason or "N/A"), style="dim")
+            out.append(t("gauges.no_gpu", self.lang, reason=stats.gpu.reason or "N/A"), style="dim")
         return out

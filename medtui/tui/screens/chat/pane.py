@@ -1,4 +1,4 @@
-"""One side of the chat screen: a status line and a scrolling conversation.
+"""The conversation side of the chat screen: a pane per model (status line and scrolling log), the message box.
 
 The pane only shows; the screen owns the worker client and feeds the pane. A reply streams
 into a Markdown widget through ``Markdown.get_stream`` (fragments that arrive faster than the
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Input, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from medtui.core.chat.client import ChatClient
 from medtui.core.chat.models import ModelSource
 from medtui.core.chat.transcript import Transcript
-from medtui.tui.chat_text import text
+from medtui.tui.i18n import Phrase, localise_bindings, t
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import Localised
 
 
-class ChatPane(Vertical):
+class ChatPane(Localised, Vertical):
     DEFAULT_CSS = """
     ChatPane { width: 1fr; height: 1fr; border: round $primary-darken-2; }
     ChatPane .pane-status { height: 1; padding: 0 1; color: $text-muted; text-style: italic; }
@@ -45,7 +47,7 @@ class ChatPane(Vertical):
         self._pieces: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(text(self.lang, "chat.empty"), classes="pane-status")
+        yield self.tr(Static(classes="pane-status"), "chat.empty")
         yield VerticalScroll(classes="pane-log")
 
     @property
@@ -60,19 +62,19 @@ class ChatPane(Vertical):
     def reply_so_far(self) -> str:
         return "".join(self._pieces)
 
-    def set_status(self, message: str, *, error: bool = False) -> None:
-        self.query_one(".pane-status", Static).update(message)
+    def set_status(self, message: str | Phrase, *, error: bool = False) -> None:
+        self.show(self.query_one(".pane-status", Static), message)
         self.set_class(error, "-error")
 
     async def add_user(self, message: str) -> None:
-        await self.log_view.mount_all([Static(text(self.lang, "chat.you"), classes="who who-user"),
+        await self.log_view.mount_all([self.tr(Static(classes="who who-user"), "chat.you"),
                                        Markdown(message, classes="user-text")])
         self.log_view.scroll_end(animate=False)
 
     async def begin_reply(self) -> None:
         self._pieces = []
         self._reply = Markdown("", classes="reply")
-        await self.log_view.mount_all([Static(text(self.lang, "chat.assistant"), classes="who"), self._reply])
+        await self.log_view.mount_all([self.tr(Static(classes="who"), "chat.assistant"), self._reply])
         self.log_view.anchor()
         self._stream = Markdown.get_stream(self._reply)
 
@@ -90,7 +92,7 @@ class ChatPane(Vertical):
             await self._stream.stop()
             self._stream = None
         if self._reply is not None:
-            await self._reply.update(reply + (f"\n\n*{text(self.lang, 'chat.stopped')}*" if stopped else ""))
+            await self._reply.update(reply + (f"\n\n*{t('chat.stopped', self.lang)}*" if stopped else ""))
         self._reply = None
         return reply
 
@@ -105,3 +107,30 @@ class ChatPane(Vertical):
         self._pieces = []
         self._reply = None
         self._stream = None
+
+
+class PromptInput(Input):
+    """The message box; ↑/↓ walk through the prompts sent before."""
+
+    BINDINGS = [bind("chat.history.previous", "history(-1)", show=False),
+                bind("chat.history.next", "history(1)", show=False)]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self._pos = 0
+
+    def on_mount(self) -> None:
+        localise_bindings(self, self.screen.lang)
+
+    def remember(self, prompt: str) -> None:
+        if not self.history or self.history[-1] != prompt:
+            self.history.append(prompt)
+        self._pos = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._pos = max(0, min(len(self.history), self._pos + step))
+        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
+        self.cursor_position = len(self.value)

@@ -14,50 +14,28 @@ from typing import Callable
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select
+from textual.widgets import Button, Checkbox, Input
 
 from medtui.core.chat import transcript as transcripts
 from medtui.core.chat.client import ChatClient, WorkerError
-from medtui.core.chat.models import ModelSource, model_sources, resolve_model, suggest_template
-from medtui.core.chat.settings import GEN_ARGS, parse_gen
+from medtui.core.chat.models import ModelSource, resolve_model
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import template_names
 from medtui.core.workspace import Workspace
-from medtui.tui.chat_text import localise_bindings, text
-from medtui.tui.screens.chat.pane import ChatPane
+from medtui.tui.i18n import phrase, t
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.chat import text as _text  # noqa: F401  (registers the screen's strings)
+from medtui.tui.screens.chat.pane import ChatPane, PromptInput
+from medtui.tui.screens.chat.settings import ChatSettings
+from medtui.tui.widgets.footer import MedtuiFooter
 
 SLOTS = ("a", "b")
 
 
-class PromptInput(Input):
-    """The message box; ↑/↓ walk through the prompts sent before."""
-
-    BINDINGS = [Binding("up", "history(-1)", show=False), Binding("down", "history(1)", show=False)]
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.history: list[str] = []
-        self._pos = 0
-
-    def remember(self, prompt: str) -> None:
-        if not self.history or self.history[-1] != prompt:
-            self.history.append(prompt)
-        self._pos = len(self.history)
-
-    def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self._pos = max(0, min(len(self.history), self._pos + step))
-        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
-        self.cursor_position = len(self.value)
-
-
-class ChatScreen(Screen):
+class ChatScreen(MedtuiScreen):
+    NAME = "chat"
     DEFAULT_CSS = """
     ChatScreen #chat-body { height: 1fr; }
     ChatScreen #chat-settings { width: 34; height: 1fr; padding: 0 1; background: $panel;
@@ -82,10 +60,10 @@ class ChatScreen(Screen):
     ChatScreen #prompt { height: 3; }
     """
     BINDINGS = [
-        Binding("escape", "stop", "Stop", id="chat.stop"),
-        Binding("ctrl+l", "clear", "Clear", id="chat.clear"),
-        Binding("ctrl+s", "save", "Save", id="chat.save"),
-        Binding("ctrl+r", "reload", "Reload", id="chat.reload"),
+        bind("chat.stop", "stop"),
+        bind("chat.clear", "clear"),
+        bind("chat.save", "save"),
+        bind("chat.reload", "reload"),
     ]
 
     # -- messages posted by the thread workers -----------------------------------------------
@@ -117,58 +95,40 @@ class ChatScreen(Screen):
     def __init__(self, workspace: Workspace, lang: str = "en", model: ModelSource | str | None = None, *,
                  template: str | None = None, autoload: bool = True,
                  client_factory: Callable[[], ChatClient] = ChatClient, transcripts_dir: Path | None = None) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.initial_model = model
         self.initial_template = template
         self.autoload = autoload and model is not None
         self.client_factory = client_factory
         self.transcripts_dir = transcripts_dir or workspace.root / "chats"
-        self.sources: dict[str, ModelSource] = {}
         self.compare = False
         #: Extra generation keys sent with every message (e.g. ``min_new_tokens`` on the HF backend).
         self.gen_extra: dict = {}
         self._panes: dict[str, ChatPane] = {}
-        localise_bindings(self, lang)
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = functools.partial(text, self.lang)
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="chat-body"):
-            with VerticalScroll(id="chat-settings"):
-                yield Label(t("chat.model"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model-a")
-                yield Label(t("chat.adapters"), classes="field")
-                yield Input(id="adapters", placeholder="saves/…/lora/sft")
-                yield Label(t("chat.template"), classes="field")
-                yield Input("default", id="template", suggester=SuggestFromList(template_names(), case_sensitive=False))
-                yield Label(t("chat.system"), classes="field")
-                yield Input(id="system")
-                yield Label(t("chat.generation"), classes="field")
-                for arg in GEN_ARGS:
-                    with Horizontal(classes="gen-row"):
-                        yield Label(t(f"gen.{arg.name}"))
-                        yield Input(str(arg.default), id=f"gen-{arg.name}",
-                                    type="integer" if arg.type == "int" else "number", tooltip=arg.help(self.lang))
-                with Horizontal(id="load-row"):
-                    yield Button(t("chat.load"), id="load", variant="primary")
-                    yield Button(t("chat.unload"), id="unload")
-                yield Checkbox(t("chat.compare"), id="compare")
-                yield Label(t("chat.model_b"), classes="field")
-                yield Select([], prompt=t("chat.model_prompt"), id="model-b", disabled=True)
+            yield ChatSettings(self.workspace, self.lang)
             with Vertical(id="chat-main"):
                 with Horizontal(id="panes"):
                     yield ChatPane("a", self.lang, id="pane-a")
                     yield ChatPane("b", self.lang, id="pane-b")
-                yield PromptInput(id="prompt", placeholder=t("chat.prompt"))
-        yield Footer()
+                yield self.tr(PromptInput(id="prompt"), "chat.prompt")
+        yield MedtuiFooter()
+
+    @property
+    def settings(self) -> ChatSettings:
+        return self.query_one(ChatSettings)
+
+    @property
+    def sources(self) -> dict[str, ModelSource]:
+        return self.settings.sources
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "chat.title")
         self._panes = {slot: self.query_one(f"#pane-{slot}", ChatPane) for slot in SLOTS}
-        self.refresh_models()
+        self.settings.refresh_models()
         initial = self.initial_model
         if isinstance(initial, str):
             try:
@@ -177,9 +137,7 @@ class ChatScreen(Screen):
                 self.notify(str(exc), severity="error")
                 initial = None
         if isinstance(initial, ModelSource):
-            key = self._add_source(initial)
-            self.query_one("#model-a", Select).value = key
-            self.query_one("#template", Input).value = self.initial_template or suggest_template(initial)
+            self.settings.choose(initial, self.initial_template)
             if self.autoload:
                 self.call_after_refresh(self.action_load)
         self.query_one("#prompt", PromptInput).focus()
@@ -190,31 +148,6 @@ class ChatScreen(Screen):
                 pane.client.close(timeout=1.0)
                 pane.client = None
 
-    def refresh_models(self) -> None:
-        """Offer finished runs by name, then model folders of the workspace."""
-        for source in model_sources(self.workspace):
-            self._add_source(source, refresh=False)
-        self._refresh_selects()
-
-    def _add_source(self, source: ModelSource, *, refresh: bool = True) -> str:
-        key = source.key()
-        if not source.label:
-            source = ModelSource(source.model, source.adapters, source.template,
-                                 self.workspace.relative(source.adapters[-1] if source.adapters else source.model),
-                                 source.run_id)
-        self.sources.setdefault(key, source)
-        if refresh:
-            self._refresh_selects()
-        return key
-
-    def _refresh_selects(self) -> None:
-        options = [(s.label, key) for key, s in self.sources.items()]
-        for select in self.query(Select).results(Select):
-            value = select.value
-            select.set_options(options)
-            if value in self.sources:
-                select.value = value
-
     def panes(self) -> list[ChatPane]:
         return list(self._panes.values())
 
@@ -224,52 +157,42 @@ class ChatScreen(Screen):
     def active_panes(self) -> list[ChatPane]:
         return self.panes() if self.compare else [self.pane("a")]
 
-    # -- settings -----------------------------------------------------------------------------
-    @on(Select.Changed, "#model-a")
-    def _model_a_changed(self, event: Select.Changed) -> None:
-        source = self.sources.get(event.value) if isinstance(event.value, str) else None
-        if source is not None:
-            self.query_one("#template", Input).value = suggest_template(source)
-
     @on(Checkbox.Changed, "#compare")
     def _compare_changed(self, event: Checkbox.Changed) -> None:
         self.compare = event.value
         self.set_class(event.value, "-compare")
-        self.query_one("#model-b", Select).disabled = not event.value
-
-    def _source_for(self, slot: str) -> ModelSource | None:
-        value = self.query_one(f"#model-{slot}", Select).value
-        source = self.sources.get(value) if isinstance(value, str) else None
-        if source is None:
-            return None
-        extra = [a.strip() for a in self.query_one("#adapters", Input).value.split(",") if a.strip()]
-        if slot == "a" and extra:
-            source = resolve_model(self.workspace, source.model, [*source.adapters, *extra])
-            source = ModelSource(source.model, source.adapters, source.template,
-                                 self.sources[value].label + f" + {len(extra)}", source.run_id)
-        return source
 
     def gen_settings(self) -> dict | None:
-        values = {arg.name: self.query_one(f"#gen-{arg.name}", Input).value for arg in GEN_ARGS}
-        gen, problems = parse_gen(values)
+        gen, problems = self.settings.gen_settings()
         for problem in problems:
-            self.notify(text(self.lang, "chat.bad_setting", field=text(self.lang, f"gen.{problem.field}"),
-                             message=problem.message), severity="error")
+            self.notify(t("chat.bad_setting", self.lang, field=t(f"gen.{problem.field}", self.lang),
+                          message=problem.message), severity="error")
         return None if problems else gen
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        """A load or a reply failed unexpectedly: the pane says why and can be reloaded (ctrl+r)."""
+        kind, _, slot = group.partition("-")
+        if kind in ("load", "chat") and slot in self._panes:
+            from medtui.tui.errors import one_line
+
+            pane = self.pane(slot)
+            pane.state = "error"
+            pane.set_status(phrase("chat.with_hint", message=one_line(error), hint=phrase("chat.reload_hint")),
+                            error=True)
 
     # -- load / unload ------------------------------------------------------------------------
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
-        template = self.query_one("#template", Input).value.strip() or "default"
+        template = self.settings.template
         wanted: list[tuple[ChatPane, ModelSource]] = []
         for pane in self.active_panes():
             try:
-                source = self._source_for(pane.slot)
+                source = self.settings.source_for(pane.slot)
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
             if source is None:
-                self.notify(text(self.lang, "chat.need_model_b" if pane.slot == "b" else "chat.need_model"),
+                self.notify(t("chat.need_model_b" if pane.slot == "b" else "chat.need_model", self.lang),
                             severity="warning")
                 return
             wanted.append((pane, source))
@@ -285,7 +208,7 @@ class ChatScreen(Screen):
     def _start_load(self, pane: ChatPane, source: ModelSource, template: str, *, reload: bool = False) -> None:
         pane.source, pane.template, pane.state = source, template, "loading"
         pane.transcript.model = source.label
-        pane.set_status(text(self.lang, "chat.loading", model=source.label))
+        pane.set_status(phrase("chat.loading", model=source.label))
         if pane.client is None:
             pane.client = self.client_factory()
         self.run_worker(functools.partial(self._load_thread, pane.slot, pane.client, source, template, reload),
@@ -329,14 +252,15 @@ class ChatScreen(Screen):
     def _loaded(self, message: Loaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "ready"
-        pane.set_status(text(self.lang, "chat.ready", model=pane.name_shown, template=pane.template))
+        self.query_one("#prompt", PromptInput).focus()  # loaded: the next thing to do is to type
+        pane.set_status(phrase("chat.ready", model=pane.name_shown, template=pane.template))
 
     @on(Unloaded)
     def _unloaded(self, message: Unloaded) -> None:
         pane = self.pane(message.slot)
         pane.state = "empty"
-        pane.set_status(text(self.lang, "chat.empty"))
-        self.notify(text(self.lang, "chat.unloaded"))
+        pane.set_status(phrase("chat.empty"))
+        self.notify(t("chat.unloaded", self.lang))
 
     # -- chat ---------------------------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
@@ -349,16 +273,16 @@ class ChatScreen(Screen):
             return False
         panes = self.active_panes()
         if any(p.state == "generating" for p in panes):
-            self.notify(text(self.lang, "chat.busy"), severity="warning")
+            self.notify(t("chat.busy", self.lang), severity="warning")
             return False
         if any(p.state != "ready" for p in panes):
-            self.notify(text(self.lang, "chat.need_model"), severity="warning")
+            self.notify(t("chat.need_model", self.lang), severity="warning")
             return False
         gen = self.gen_settings()
         if gen is None:
             return False
         gen.update(self.gen_extra)
-        system = self.query_one("#system", Input).value.strip() or None
+        system = self.settings.system
         box = self.query_one("#prompt", PromptInput)
         box.remember(prompt)
         box.value = ""
@@ -366,7 +290,7 @@ class ChatScreen(Screen):
             pane.transcript.system = system
             pane.transcript.add_user(prompt)
             pane.state = "generating"
-            pane.set_status(text(self.lang, "chat.generating", model=pane.name_shown))
+            pane.set_status(phrase("chat.generating", model=pane.name_shown))
             await pane.add_user(prompt)
             await pane.begin_reply()
             assert pane.client is not None
@@ -399,7 +323,7 @@ class ChatScreen(Screen):
         pane.transcript.add_assistant(reply, stopped=stopped or None, usage=usage, timings=timings)
         pane.state = "ready"
         rate = timings.get("tokens_per_s")
-        pane.set_status(text(self.lang, "chat.stats", model=pane.name_shown,
+        pane.set_status(phrase("chat.stats", model=pane.name_shown,
                              tokens=usage.get("completion_tokens", "?"), rate=f"{rate:.1f}" if rate else "?"))
 
     @on(Failed)
@@ -412,8 +336,8 @@ class ChatScreen(Screen):
         crashed = message.kind in ("crash", "oom")
         pane.state = "error" if crashed or pane.client is None or not pane.client.alive else (
             "ready" if pane.client.loaded else "error")
-        hint = f" {text(self.lang, 'chat.reload_hint')}" if pane.state == "error" else ""
-        pane.set_status(message.message + hint, error=True)
+        pane.set_status(phrase("chat.with_hint", message=message.message, hint=phrase("chat.reload_hint"))
+                        if pane.state == "error" else message.message, error=True)
         await pane.add_error(message.message)
         self.notify(message.message, severity="error", timeout=8)
 
@@ -424,19 +348,19 @@ class ChatScreen(Screen):
 
     async def action_clear(self) -> None:
         if any(p.state == "generating" for p in self.panes()):
-            self.notify(text(self.lang, "chat.busy"), severity="warning")
+            self.notify(t("chat.busy", self.lang), severity="warning")
             return
         for pane in self.panes():
             pane.transcript.clear()
             await pane.clear_log()
-        self.notify(text(self.lang, "chat.cleared"))
+        self.notify(t("chat.cleared", self.lang))
 
     def action_save(self) -> tuple[Path, Path] | None:
         shown = [p.transcript for p in self.panes() if p.transcript.turns]
         if not shown:
-            self.notify(text(self.lang, "chat.nothing_to_save"), severity="warning")
+            self.notify(t("chat.nothing_to_save", self.lang), severity="warning")
             return None
         md, jsonl = transcripts.save(shown, self.transcripts_dir)
-        self.notify(text(self.lang, "chat.saved", md=self.workspace.relative(md),
+        self.notify(t("chat.saved", self.lang, md=self.workspace.relative(md),
                          jsonl=self.workspace.relative(jsonl)))
         return md, jsonl

@@ -7,38 +7,40 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from medtui.core.data.document import DatasetDocument
 from medtui.core.errors import MedtuiError
+from medtui.tui.i18n import Phrase, phrase, t
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiModal, MedtuiScreen
 from medtui.tui.screens.datasets.forms import FORM_CSS
-from medtui.tui.screens.datasets.text import clip, localize_bindings, tr, value_text
+from medtui.tui.screens.datasets.text import clip, value_text
+from medtui.tui.widgets.footer import MedtuiFooter
+from medtui.tui.widgets.textarea import TextArea
 
 CELL = 28
 
 
-class RecordForm(ModalScreen[dict[str, Any] | None]):
+class RecordForm(MedtuiModal):
     """One record's fields: text areas for strings, a checkbox for booleans, JSON for the rest."""
 
     DEFAULT_CSS = FORM_CSS + """
     .form TextArea { height: 4; }
     .form .field { margin-top: 1; text-style: bold; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.record.cancel"),
-                Binding("ctrl+s", "submit", "Save", id="datasets.record.save")]
+    BINDINGS = [bind("datasets.record.cancel", "cancel"),
+                bind("datasets.record.save", "submit")]
 
-    def __init__(self, record: dict[str, Any], title: str, lang: str = "en"):
-        super().__init__()
-        self.record, self.title_text, self.lang = dict(record), title, lang
+    def __init__(self, record: dict[str, Any], title: str | Phrase, lang: str | None = None):
+        super().__init__(lang=lang)
+        self.record, self.title_text = dict(record), title
         self.fields = list(record)
-        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form", id="record-form"):
-            yield Label(self.title_text, classes="title")
+            yield self.show(Label(classes="title"), self.title_text)
             for i, key in enumerate(self.fields):
                 value = self.record[key]
                 if isinstance(value, bool):
@@ -51,8 +53,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                     yield Input(json.dumps(value, ensure_ascii=False), id=f"field-{i}")
             yield Static("", classes="error", id="record-error")
             with Horizontal(classes="buttons"):
-                yield Button(tr("save", self.lang), variant="primary", id="ok")
-                yield Button(tr("cancel", self.lang), id="cancel")
+                yield self.tr(Button("", variant="primary", id="ok"), "datasets.save")
+                yield self.tr(Button("", id="cancel"), "datasets.cancel")
 
     @on(Button.Pressed, "#ok")
     def action_submit(self) -> None:
@@ -76,7 +78,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.dismiss(None)
 
 
-class RecordsEditor(Screen[bool]):
+class RecordsEditor(MedtuiScreen):
     """Add, edit, duplicate and delete the records of a :class:`DatasetDocument`; ctrl+s saves atomically.
 
     Dismisses with True when something was saved.
@@ -87,25 +89,24 @@ class RecordsEditor(Screen[bool]):
     RecordsEditor DataTable { height: 1fr; }
     """
     BINDINGS = [
-        Binding("a", "add", "Add", id="datasets.editor.add"),
-        Binding("e", "edit", "Edit", id="datasets.editor.edit"),
-        Binding("c", "duplicate", "Duplicate", id="datasets.editor.duplicate"),
-        Binding("d", "delete", "Delete", id="datasets.editor.delete"),
-        Binding("ctrl+s", "save", "Save", id="datasets.editor.save"),
-        Binding("escape", "close", "Back", id="datasets.editor.close"),
+        bind("datasets.editor.add", "add"),
+        bind("datasets.editor.edit", "edit"),
+        bind("datasets.editor.duplicate", "duplicate"),
+        bind("datasets.editor.delete", "delete"),
+        bind("datasets.editor.save", "save"),
+        bind("datasets.editor.close", "close"),
     ]
 
-    def __init__(self, document: DatasetDocument, blank: dict[str, Any], label: str, lang: str = "en"):
-        super().__init__()
-        self.document, self.blank, self.label, self.lang = document, blank, label, lang
+    def __init__(self, document: DatasetDocument, blank: dict[str, Any], label: str, lang: str | None = None):
+        super().__init__(lang=lang)
+        self.document, self.blank, self.label = document, blank, label
         self.saved = False
         self._confirm_discard = False
-        localize_bindings(self, lang)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title")
         yield DataTable(id="record-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         self._fill()
@@ -127,10 +128,13 @@ class RecordsEditor(Screen[bool]):
             table.move_cursor(row=max(0, min(cursor, len(self.document.records) - 1)))
         self._title()
 
+    def relabel(self) -> None:
+        self._title()
+
     def _title(self) -> None:
-        text = tr("editing", self.lang, file=self.label, n=len(self.document.records))
+        text = t("datasets.editing", self.lang, file=self.label, n=len(self.document.records))
         if self.document.dirty:
-            text += f" · [b]{tr('unsaved', self.lang)}[/b]"
+            text += f" · [b]{t('datasets.unsaved', self.lang)}[/b]"
         self.query_one("#editor-title", Static).update(text)
 
     def _row(self) -> int | None:
@@ -144,7 +148,7 @@ class RecordsEditor(Screen[bool]):
             if record is not None:
                 self._fill(self.document.add(record))
 
-        self.app.push_screen(RecordForm(template, tr("new_record", self.lang), self.lang), done)
+        self.app.push_screen(RecordForm(template, phrase("datasets.new_record"), self.lang), done)
 
     def action_edit(self) -> None:
         row = self._row()
@@ -157,7 +161,7 @@ class RecordsEditor(Screen[bool]):
                 self._fill(row)
 
         record = {**{f: "" for f in self._fields()}, **self.document.records[row]}
-        self.app.push_screen(RecordForm(record, tr("record_title", self.lang, index=row), self.lang), done)
+        self.app.push_screen(RecordForm(record, phrase("datasets.record_title", index=row), self.lang), done)
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
@@ -183,11 +187,11 @@ class RecordsEditor(Screen[bool]):
         self.saved = True
         self._confirm_discard = False
         self._title()
-        self.notify(tr("saved", self.lang, file=self.label))
+        self.notify(t("datasets.saved", self.lang, file=self.label))
 
     def action_close(self) -> None:
         if self.document.dirty and not self._confirm_discard:
             self._confirm_discard = True
-            self.notify(tr("discard", self.lang), severity="warning")
+            self.notify(t("datasets.discard", self.lang), severity="warning")
             return
         self.dismiss(self.saved)

@@ -7,9 +7,7 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from medtui.core.data.columns import COLUMN_KEYS, DEFAULT_TAGS, FORMATS, TAG_KEYS, keys_of
@@ -19,7 +17,10 @@ from medtui.core.data.reader import head
 from medtui.core.data.registry import REGISTRY_NAME, SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS
 from medtui.core.data.validation import validate_sample
-from medtui.tui.screens.datasets.text import localize_bindings, tr
+from medtui.tui.i18n import Phrase, phrase
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiModal, relabel_select
+from medtui.tui.screens.datasets import text as _text  # noqa: F401  (registers the screens' strings)
 
 FORM_CSS = """
 .form { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
@@ -55,26 +56,22 @@ def data_choices(data_dir: Path) -> list[str]:
     return sorted(out + [f + "/" for f in folders])
 
 
-class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
+class EntryForm(MedtuiModal):
     """Register a new entry (``name`` None) or edit one; unknown keys of the entry are kept."""
 
     DEFAULT_CSS = FORM_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.form.cancel"),
-                Binding("ctrl+s", "save", "Save", id="datasets.form.save")]
+    BINDINGS = [bind("datasets.form.cancel", "cancel"),
+                bind("datasets.form.save", "save")]
 
-    def __init__(self, data_dir: Path, lang: str = "en", *, name: str | None = None,
+    def __init__(self, data_dir: Path, lang: str | None = None, *, name: str | None = None,
                  entry: dict[str, Any] | None = None, existing: set[str] | None = None):
-        super().__init__()
-        self.data_dir, self.lang = data_dir, lang
+        super().__init__(lang=lang)
+        self.data_dir = data_dir
         self.editing = name is not None
         self.entry_name = name or ""
         self.entry = dict(entry or {})
         self.existing = existing or set()
         self.keys: list[str] = []
-        localize_bindings(self, lang)
-
-    def _t(self, key: str, **kw: Any) -> str:
-        return tr(key, self.lang, **kw)
 
     def compose(self) -> ComposeResult:
         entry = self.entry
@@ -86,20 +83,20 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         columns = entry.get("columns") if isinstance(entry.get("columns"), dict) else {}
         tags = entry.get("tags") if isinstance(entry.get("tags"), dict) else {}
         with VerticalScroll(classes="form", id="entry-form"):
-            yield Label(self._t("edit_title" if self.editing else "register_title"), classes="title")
+            yield self.tr(Label(classes="title"), "datasets.edit_title" if self.editing else "datasets.register_title")
             with Horizontal(classes="row"):
-                yield Label(self._t("name"))
-                yield Input(self.entry_name, placeholder=self._t("dataset_name"), id="name", disabled=self.editing,
-                            compact=True)
+                yield self.tr(Label(), "datasets.name")
+                yield self.tr(Input(self.entry_name, id="name", disabled=self.editing, compact=True),
+                              "datasets.dataset_name")
             with Horizontal(classes="row"):
-                yield Label(self._t("file"))
+                yield self.tr(Label(), "datasets.file")
                 yield Select([(c, c) for c in choices], value=file_value, id="file", prompt="data/…", compact=True)
             with Horizontal(classes="row"):
-                yield Label(self._t("formatting"))
+                yield self.tr(Label(), "datasets.formatting")
                 yield Select([(f, f) for f in FORMATS], value=entry.get("formatting") or "alpaca", id="formatting",
                              allow_blank=False, compact=True)
-            yield Checkbox(self._t("ranking") + " (ranking)", bool(entry.get("ranking")), id="ranking", compact=True)
-            yield Label(self._t("columns"), classes="title")
+            yield self.tr(Checkbox("", bool(entry.get("ranking")), id="ranking", compact=True), "datasets.ranking_box")
+            yield self.tr(Label(classes="title"), "datasets.columns")
             for key in COLUMN_KEYS:
                 value = columns.get(key)
                 options = [(value, value)] if value else []
@@ -107,7 +104,7 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
                     yield Label(key)
                     yield Select(options, value=value or Select.NULL, id=f"col-{key}", prompt="—", compact=True)
             with Vertical(id="tags"):
-                yield Label(self._t("tags"), classes="title")
+                yield self.tr(Label(classes="title"), "datasets.tags")
                 for key in TAG_KEYS:
                     with Horizontal(classes="row"):
                         yield Label(key)
@@ -115,8 +112,8 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
                                     compact=True)
             yield Static("", classes="error", id="form-error")
             with Horizontal(classes="buttons"):
-                yield Button(self._t("save"), variant="primary", id="save")
-                yield Button(self._t("cancel"), id="cancel")
+                yield self.tr(Button("", variant="primary", id="save"), "datasets.save")
+                yield self.tr(Button("", id="cancel"), "datasets.cancel")
 
     def on_mount(self) -> None:
         self._show_tags()
@@ -142,9 +139,9 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
         try:
             records = head(self.data_dir / file, 20)
         except DataFileError as exc:
-            error.update(str(exc))
+            self.show(error, str(exc))
             return
-        error.update("")
+        self.show(error, "")
         self.keys = keys_of(records)
         guess = suggest_entry(file.rstrip("/"), records) if suggest else {}
         guessed_cols = guess.get("columns", {})
@@ -164,20 +161,20 @@ class EntryForm(ModalScreen[tuple[str, dict[str, Any]] | None]):
             if not self.query_one("#name", Input).value:
                 self.query_one("#name", Input).value = Path(file.rstrip("/")).stem
 
-    def _fail(self, message: str) -> None:
-        self.query_one("#form-error", Static).update(message)
+    def _fail(self, message: str | Phrase) -> None:
+        self.show(self.query_one("#form-error", Static), message)
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         name = self.query_one("#name", Input).value.strip()
         if not name:
-            return self._fail(self._t("dataset_name") + ": ?")
+            return self._fail(phrase("datasets.need", field=phrase("datasets.dataset_name")))
         if not self.editing and name in self.existing:
-            return self._fail(f"{name}: already registered / 已注册")
+            return self._fail(phrase("datasets.already", name=name))
         file = self.query_one("#file", Select).value
         has_hub = any(self.entry.get(k) for k in SOURCE_KEYS[:-1])
         if file is Select.NULL and not has_hub:
-            return self._fail(self._t("file") + ": ?")
+            return self._fail(phrase("datasets.need", field=phrase("datasets.file")))
         fmt = str(self.query_one("#formatting", Select).value)
         entry: dict[str, Any] = {} if not self.editing else dict(self.entry)
         if file is not Select.NULL:
@@ -227,45 +224,45 @@ def unreadable(path: Path, entry: dict[str, Any], name: str) -> str:
     return "\n".join(f.text() for f in report.findings if f.level == "error")
 
 
-class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
+class NewDatasetForm(MedtuiModal):
     """Name, kind (pt, sft, preference, kto) and file name of a new dataset file."""
 
     DEFAULT_CSS = FORM_CSS + ".form { height: auto; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.new.cancel"),
-                Binding("ctrl+s", "create", "Create", id="datasets.new.create")]
+    BINDINGS = [bind("datasets.new.cancel", "cancel"),
+                bind("datasets.new.create", "create")]
 
-    def __init__(self, lang: str = "en"):
-        super().__init__()
-        self.lang = lang
-        localize_bindings(self, lang)
+    def __init__(self, lang: str | None = None):
+        super().__init__(lang=lang)
+
+    def _kinds(self) -> list[tuple[str, str]]:
+        return [(v[3] if self.lang == "zh" else v[2], k) for k, v in SCHEMAS.items()]
 
     def compose(self) -> ComposeResult:
-        def t(key: str) -> str:
-            return tr(key, self.lang)
-
         with Vertical(classes="form", id="new-form"):
-            yield Label(t("new_title"), classes="title")
+            yield self.tr(Label(classes="title"), "datasets.new_title")
             with Horizontal(classes="row"):
-                yield Label(t("name"))
-                yield Input(placeholder=t("dataset_name"), id="new-name", compact=True)
+                yield self.tr(Label(), "datasets.name")
+                yield self.tr(Input(id="new-name", compact=True), "datasets.dataset_name")
             with Horizontal(classes="row"):
-                yield Label(t("kind"))
-                yield Select([(v[3] if self.lang == "zh" else v[2], k) for k, v in SCHEMAS.items()], value="sft",
-                             allow_blank=False, id="new-kind", compact=True)
+                yield self.tr(Label(), "datasets.kind")
+                yield Select(self._kinds(), value="sft", allow_blank=False, id="new-kind", compact=True)
             with Horizontal(classes="row"):
-                yield Label(t("file_name"))
+                yield self.tr(Label(), "datasets.file_name")
                 yield Input(placeholder="NAME.json", id="new-file", compact=True)
             yield Static("", classes="error", id="new-error")
             with Horizontal(classes="buttons"):
-                yield Button(t("save"), variant="primary", id="create")
-                yield Button(t("cancel"), id="cancel")
+                yield self.tr(Button("", variant="primary", id="create"), "datasets.save")
+                yield self.tr(Button("", id="cancel"), "datasets.cancel")
+
+    def relabel(self) -> None:
+        relabel_select(self.query_one("#new-kind", Select), self._kinds())
 
     @on(Button.Pressed, "#create")
     @on(Input.Submitted)
     def action_create(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
         if not name:
-            self.query_one("#new-error", Static).update(tr("dataset_name", self.lang) + ": ?")
+            self.tr(self.query_one("#new-error", Static), "datasets.need", field=phrase("datasets.dataset_name"))
             return
         file = self.query_one("#new-file", Input).value.strip() or None
         self.dismiss((name, str(self.query_one("#new-kind", Select).value), file))
@@ -275,21 +272,20 @@ class NewDatasetForm(ModalScreen[tuple[str, str, str | None] | None]):
         self.dismiss(None)
 
 
-class ConfirmRemove(ModalScreen[bool]):
+class ConfirmRemove(MedtuiModal):
     DEFAULT_CSS = FORM_CSS + ".form { height: auto; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="datasets.remove.cancel")]
+    BINDINGS = [bind("datasets.remove.cancel", "cancel")]
 
-    def __init__(self, name: str, lang: str = "en"):
-        super().__init__()
-        self.entry_name, self.lang = name, lang
-        localize_bindings(self, lang)
+    def __init__(self, name: str, lang: str | None = None):
+        super().__init__(lang=lang)
+        self.entry_name = name
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(tr("confirm_remove", self.lang, name=self.entry_name))
+            yield self.tr(Label(), "datasets.confirm_remove", name=self.entry_name)
             with Horizontal(classes="buttons"):
-                yield Button(tr("confirm", self.lang), variant="error", id="yes")
-                yield Button(tr("cancel", self.lang), id="no")
+                yield self.tr(Button("", variant="error", id="yes"), "datasets.confirm")
+                yield self.tr(Button("", id="no"), "datasets.cancel")
 
     @on(Button.Pressed, "#yes")
     def _yes(self) -> None:

@@ -10,7 +10,6 @@ token counts. Pairwise data shows chosen and rejected side by side.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -21,11 +20,12 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Select, Static
 
+from medtui.core.data.listing import DatasetRow
 from medtui.core.data.render import CUT_MARK, Rendered, RenderSession, part_label, render_request, summary, visible
 from medtui.core.errors import MedtuiError
 from medtui.core.stages.spec import template_names
-from medtui.core.workspace import Workspace
-from medtui.tui.screens.datasets.text import tr
+from medtui.tui.i18n import MARKS, t
+from medtui.tui.screens.datasets.panes import Catalog, DatasetPane, model_options
 
 TRAINED, MASKED, CUT = "bold green", "dim", "strike red"
 STAGES = ("sft", "rm", "dpo", "kto", "pt")
@@ -51,15 +51,15 @@ def sequence_text(seq: dict[str, Any], lang: str = "en") -> Text:
             text.append(visible(run["text"]), style=style)
         text.append("\n")
     if not seq.get("aligned", True):
-        text.append(tr("render_unaligned", lang) + "\n", style="yellow")
+        text.append(t("datasets.render_unaligned", lang) + "\n", style="yellow")
     return text
 
 
-class RenderPane(Vertical):
+class RenderPane(DatasetPane):
     """Controls (model, template, record, cutoff, stage, masking) and the rendered record."""
 
     DEFAULT_CSS = """
-    RenderPane { height: 1fr; }
+    RenderPane > Vertical { height: 1fr; }
     RenderPane .controls { height: auto; }
     RenderPane #render-model { width: 1fr; }
     RenderPane SelectCurrent Static#label { text-wrap: nowrap; text-overflow: ellipsis; }
@@ -75,51 +75,54 @@ class RenderPane(Vertical):
     RenderPane.-pairwise #render-right { display: block; }
     """
 
-    def __init__(self, workspace: Workspace, lang: str, models: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.workspace, self.lang, self.models = workspace, lang, models
+    def __init__(self, catalog: Catalog, lang: str) -> None:
+        super().__init__("datasets.render", catalog, lang, id="tab-render")
+        self.models = model_options(catalog.workspace)
         self.dataset: str | None = None
-        self.dataset_dir: Path | None = None
+        self.dataset_dir = catalog.workspace.registry_path.parent  # where dataset_info.json's files are
         self.session = RenderSession()
         self.rendered: Rendered | None = None
         self.pending: tuple | None = None
         self._cancel = threading.Event()
 
     def compose(self) -> ComposeResult:
-        t = self._t
-        with Horizontal(classes="controls"):
-            yield Select(self.models, prompt=t("no_model_short"), id="render-model", compact=True,
-                         value=self.models[0][1] if self.models else Select.NULL)
-            yield Input("default", placeholder=t("template"), id="render-template", compact=True,
-                        suggester=SuggestFromList(template_names(), case_sensitive=False))
-            yield Input("0", placeholder="#", id="render-index", type="integer", compact=True)
-            yield Input("2048", placeholder=t("cutoff"), id="render-cutoff", type="integer", compact=True)
-            yield Button(t("render_run"), id="render-run", variant="primary", compact=True)
-        with Horizontal(classes="controls"):
-            yield Select([(s, s) for s in STAGES], value="sft", allow_blank=False, id="render-stage", compact=True)
-            yield Checkbox("train_on_prompt", id="render-train-on-prompt", compact=True)
-            yield Checkbox("mask_history", id="render-mask-history", compact=True)
-        yield Static(t("render_hint"), id="render-head")
-        with Horizontal(id="render-body"):
-            with VerticalScroll(id="render-left"):
-                yield Static("", id="render-seq-0")
-            with VerticalScroll(id="render-right"):
-                yield Static("", id="render-seq-1")
+        with Vertical():
+            with Horizontal(classes="controls"):
+                yield self.tr(Select(self.models, id="render-model", compact=True,
+                                     value=self.models[0][1] if self.models else Select.NULL), "datasets.no_model_short")
+                yield self.tr(Input("default", id="render-template", compact=True,
+                                    suggester=SuggestFromList(template_names(), case_sensitive=False)),
+                              "datasets.template")
+                yield Input("0", placeholder="#", id="render-index", type="integer", compact=True)
+                yield self.tr(Input("2048", id="render-cutoff", type="integer", compact=True), "datasets.cutoff")
+                yield self.tr(Button("", id="render-run", variant="primary", compact=True), "datasets.render_run")
+            with Horizontal(classes="controls"):
+                yield Select([(s, s) for s in STAGES], value="sft", allow_blank=False, id="render-stage", compact=True)
+                yield Checkbox("train_on_prompt", id="render-train-on-prompt", compact=True)
+                yield Checkbox("mask_history", id="render-mask-history", compact=True)
+            yield self.tr(Static(id="render-head"), "datasets.render_hint")
+            with Horizontal(id="render-body"):
+                with VerticalScroll(id="render-left"):
+                    yield Static("", id="render-seq-0")
+                with VerticalScroll(id="render-right"):
+                    yield Static("", id="render-seq-1")
 
     def _t(self, key: str, **kw: Any) -> str:
-        return tr(key, self.lang, **kw)
+        return self.t("datasets." + key, **kw)
 
     def on_unmount(self) -> None:
         self._cancel.set()
         self.session.close()
 
     # -- input --------------------------------------------------------------------------------
-    def set_dataset(self, name: str | None, dataset_dir: Path | None, entry: dict[str, Any] | None = None) -> None:
+    def show(self, row: DatasetRow | None) -> None:
         """The dataset selected in the list; rendering waits for the Render button (``t``, or Enter in a field)."""
+        super().show(row)
+        name = row.name if row is not None and row.path is not None and row.exists else None
         if name == self.dataset:
             return
-        self.dataset, self.dataset_dir = name, dataset_dir
-        entry = entry or {}
+        self.dataset = name
+        entry = (row.entry if row is not None else None) or {}
         stage = "rm" if entry.get("ranking") else "kto" if (entry.get("columns") or {}).get("kto_tag") else "sft"
         if self.is_mounted:
             self.query_one("#render-stage", Select).value = stage
@@ -202,4 +205,12 @@ class RenderPane(Vertical):
             self.query_one(f"#render-seq-{i}", Static).update(title + body)
 
     def _head(self, text: Text) -> None:
-        self.query_one("#render-head", Static).update(text)
+        self.show_text(self.query_one("#render-head", Static), text)
+
+    def show_text(self, widget: Static, text: Text) -> None:
+        """Replace the hint (which follows language switches) with ``text``."""
+        widget.__dict__.get(MARKS, {}).pop("content", None)
+        widget.update(text)
+
+    def failed(self, reason: str) -> None:
+        self._head(Text(reason, style="red"))

@@ -1,66 +1,39 @@
-"""The Datasets screen: registry list, register/edit/remove, streaming preview, editing, validation, stats,
-and the Render tab (a record as the model sees it, :mod:`medtui.tui.screens.datasets.render`).
+"""The Datasets screen: the registry's list, register/edit/remove, and tabs about the highlighted dataset.
 
-Reading runs in thread workers that post messages; the ``@on`` handlers own the screen's state.
-Record counts fill in from a background worker; pages come from a per-dataset
-:class:`~medtui.core.data.reader.DatasetReader` whose index grows as pages are asked for.
+The list fills its record counts from a background worker; the tabs (:mod:`.panes`) preview,
+validate and measure the highlighted dataset, and the Render tab (:mod:`.render`) shows a record
+as the model sees it; the dialogs (:mod:`.forms`, :mod:`.editor`) edit the
+registry and small data files. Reading runs in thread workers that post messages; the ``@on``
+handlers own the screen's state.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
-from textual_plotext import PlotextPlot
+from textual.widgets import DataTable, Static, TabbedContent
 
 from medtui.core.data.document import EDIT_LIMIT, DatasetDocument, TooLargeToEdit
 from medtui.core.data.files import DataFileError
-from medtui.core.data.fit import TRAIN_STAGES
 from medtui.core.data.listing import DatasetRow, human_size, list_datasets
-from medtui.core.data.reader import DatasetReader
-from medtui.core.data.registry import SOURCE_KEYS
 from medtui.core.data.schema import SCHEMAS, create_dataset
-from medtui.core.data.stats import format_stats
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import ARG_BY_NAME, stage_title
 from medtui.core.workspace import Workspace
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.datasets.editor import RecordsEditor
 from medtui.tui.screens.datasets.forms import ConfirmRemove, EntryForm, NewDatasetForm
+from medtui.tui.screens.datasets.panes import Catalog, PreviewPane, StatsPane, ValidatePane
 from medtui.tui.screens.datasets.render import RenderPane
-from medtui.tui.screens.datasets.text import localize_bindings, render_page, tr
+from medtui.tui.widgets.footer import MedtuiFooter
 
 
 class CountReady(Message):
     def __init__(self, name: str, count: int | None, error: str | None = None):
         super().__init__()
         self.name, self.count, self.error = name, count, error
-
-
-class PageLoaded(Message):
-    def __init__(self, name: str, start: int, page: list[tuple[int, dict]], total: int | None,
-                 error: str | None = None):
-        super().__init__()
-        self.name, self.start, self.page, self.total, self.error = name, start, page, total, error
-
-
-class ValidationDone(Message):
-    def __init__(self, name: str, report: Any = None, error: str | None = None):
-        super().__init__()
-        self.name, self.report, self.error = name, report, error
-
-
-class StatsDone(Message):
-    def __init__(self, name: str, stats: dict | None = None, error: str | None = None):
-        super().__init__()
-        self.name, self.stats, self.error = name, stats, error
 
 
 #: List columns, most useful first so that 80 columns show them.
@@ -82,7 +55,8 @@ def _clip_start(text: str, cells: int, *, keep_end: bool = False) -> str:
     return text + "…"
 
 
-class DatasetsScreen(Screen):
+class DatasetsScreen(MedtuiScreen):
+    NAME = "datasets"
     DEFAULT_CSS = """
     DatasetsScreen #banner { height: auto; padding: 0 1; background: $boost; }
     DatasetsScreen #banner.error { background: $error 30%; }
@@ -105,164 +79,142 @@ class DatasetsScreen(Screen):
     DatasetsScreen #histogram { width: 1fr; height: 1fr; }
     """
     BINDINGS = [
-        Binding("a", "register", "Register", id="datasets.register"),
-        Binding("e", "edit_entry", "Edit entry", id="datasets.edit_entry"),
-        Binding("d", "remove", "Remove", id="datasets.remove"),
-        Binding("n", "new_file", "New file", id="datasets.new_file"),
-        Binding("o", "edit_records", "Edit records", id="datasets.edit_records"),
-        Binding("right_square_bracket", "next_page", "Next page", key_display="]", id="datasets.next_page"),
-        Binding("left_square_bracket", "prev_page", "Prev page", key_display="[", id="datasets.prev_page"),
-        Binding("g", "jump", "Go to", id="datasets.jump"),
-        Binding("x", "expand", "Expand", id="datasets.expand"),
-        Binding("v", "validate", "Validate", id="datasets.validate"),
-        Binding("s", "stats", "Stats", id="datasets.stats"),
-        Binding("t", "render", "Render", id="datasets.render"),
-        Binding("r", "refresh", "Refresh", id="datasets.refresh"),
+        bind("datasets.register", "register"),
+        bind("datasets.edit_entry", "edit_entry"),
+        bind("datasets.remove", "remove"),
+        bind("datasets.new_file", "new_file"),
+        bind("datasets.edit_records", "edit_records"),
+        bind("datasets.next_page", "next_page"),
+        bind("datasets.prev_page", "prev_page"),
+        bind("datasets.jump", "jump"),
+        bind("datasets.expand", "expand"),
+        bind("datasets.validate", "validate"),
+        bind("datasets.stats", "stats"),
+        bind("datasets.render", "render"),
+        bind("datasets.refresh", "refresh"),
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, page_size: int = 5, edit_limit: int = EDIT_LIMIT):
-        super().__init__()
-        self.workspace, self.lang = workspace, lang
+        super().__init__(workspace, lang)
         self.page_size, self.edit_limit = page_size, edit_limit
         self.registry = workspace.registry()
-        self.rows: dict[str, DatasetRow] = {}
+        self.catalog = Catalog(workspace)
         self.current: str | None = None
-        self.start = 0
-        self.page: list[tuple[int, dict]] = []
-        self.expanded = False
-        self.totals: dict[str, int] = {}
-        self.errors: dict[str, str] = {}
-        self.stats: dict | None = None
-        self.plotted: tuple[str, list[int]] | None = None  # (title, bar heights) of the histogram shown
-        self._readers: dict[str, DatasetReader] = {}
-        self._readers_lock = threading.Lock()
-        self._cancel = threading.Event()
-        localize_bindings(self, lang)
 
-    def _t(self, key: str, **kw: Any) -> str:
-        return tr(key, self.lang, **kw)
+    @property
+    def rows(self) -> dict[str, DatasetRow]:
+        return self.catalog.rows
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return self.catalog.totals
+
+    @property
+    def preview(self) -> PreviewPane:
+        return self.query_one(PreviewPane)
+
+    @property
+    def validation(self) -> ValidatePane:
+        return self.query_one(ValidatePane)
+
+    @property
+    def statistics(self) -> StatsPane:
+        return self.query_one(StatsPane)
+
+    @property
+    def rendering(self) -> RenderPane:
+        return self.query_one(RenderPane)
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self._t
+        yield self.navbar()
         yield Static("", id="banner")
         yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
         with TabbedContent(id="tabs"):
-            with TabPane(t("preview"), id="tab-preview"):
-                with Horizontal(id="page-bar"):
-                    yield Static("", id="page-info")
-                    yield Input(placeholder=t("jump") + " #", id="jump", type="integer", compact=True)
-                with VerticalScroll(id="records"):
-                    yield Static("", id="records-view")
-            with TabPane(t("validate"), id="tab-validate"):
-                with Horizontal(classes="controls"):
-                    yield Select([(f"{s} · {stage_title(s, self.lang)}", s) for s in TRAIN_STAGES], value="sft",
-                                 allow_blank=False, id="stage", compact=True)
-                    yield Select(self._model_options(), prompt=t("no_model_short"), id="model", compact=True)
-                    yield Input(str(ARG_BY_NAME["cutoff_len"].default), placeholder=t("cutoff"), id="cutoff",
-                                type="integer", compact=True)
-                    yield Button(t("run_validate"), id="run-validate", variant="primary", compact=True)
-                with VerticalScroll(id="report-scroll"):
-                    yield Static("", id="report")
-            with TabPane(t("stats"), id="tab-stats"):
-                with Horizontal(classes="controls"):
-                    yield Select(self._model_options(), prompt=t("no_model_short"), id="stats-model", compact=True)
-                    yield Select([("record", "record")], value="record", allow_blank=False, id="field",
-                                 compact=True)
-                    yield Select([(t("chars"), "chars"), (t("tokens"), "tokens")], value="chars",
-                                 allow_blank=False, id="unit", compact=True)
-                    yield Button(t("run_stats"), id="run-stats", variant="primary", compact=True)
-                with Horizontal(id="stats-body"):
-                    with VerticalScroll(id="stats-scroll"):
-                        yield Static("", id="stats-summary")
-                    yield PlotextPlot(id="histogram")
-            with TabPane(t("render"), id="tab-render"):
-                yield RenderPane(self.workspace, self.lang, self._model_options(), id="render")
-        yield Footer()
-
-    def _model_options(self) -> list[tuple[str, str]]:
-        return [(self.workspace.relative(p), str(p)) for p in self.workspace.model_dirs()
-                if (p / "tokenizer.json").is_file() or (p / "tokenizer_config.json").is_file()]
+            yield PreviewPane(self.catalog, self.lang, page_size=self.page_size, edit_limit=self.edit_limit)
+            yield ValidatePane(self.catalog, self.lang)
+            yield StatsPane(self.catalog, self.lang)
+            yield RenderPane(self.catalog, self.lang)
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#datasets", DataTable)
         for key in COLUMNS:
-            table.add_column(self._t(key), key=key)
+            table.add_column(self.t(f"datasets.{key}"), key=key)
         self._reload()
 
     def on_unmount(self) -> None:
-        self._cancel.set()
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """Anything a worker did not expect becomes a message, never a crash."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"{type(event.worker.error).__name__}: {event.worker.error}", severity="error")
+        self.catalog.cancel.set()
 
     # -- list --------------------------------------------------------------------------
+    def relabel(self) -> None:
+        self._show_banner()
+        table = self.query_one("#datasets", DataTable)
+        for key in COLUMNS:
+            table.columns[key].label = Text(self.t(f"datasets.{key}"))
+        for row in self.rows.values():
+            for key, cell in zip(COLUMNS, self._cells(row)):
+                table.update_cell(row.name, key, cell)
+        table.refresh()
+
     def _reload(self, select: str | None = None) -> None:
         self.registry.reload()
+        self._show_banner()
+        self.catalog.reset(list_datasets(self.registry))
+        self._fill_table(select)
+
+    def _show_banner(self) -> None:
         banner = self.query_one("#banner", Static)
         rel = self.workspace.relative(self.registry.path)
         if self.registry.error:
-            banner.update(f"{self._t('title')} · {rel} · {self._t('read_only')}\n"
-                          + self._t("registry_error", error=self.registry.error))
+            banner.update(f"{self.t('datasets.title')} · {rel} · {self.t('datasets.read_only')}\n"
+                          + self.t("datasets.registry_error", error=self.registry.error))
             banner.add_class("error")
         else:
-            banner.update(f"{self._t('title')} · {rel}")
+            banner.update(f"{self.t('datasets.title')} · {rel}")
             banner.remove_class("error")
-        self.rows = {row.name: row for row in list_datasets(self.registry)}
-        with self._readers_lock:
-            self._readers.clear()
-        self.totals.clear()
-        self.errors.clear()
+
+    def _fill_table(self, select: str | None) -> None:
         table = self.query_one("#datasets", DataTable)
         table.clear()
         for row in self.rows.values():
             table.add_row(*self._cells(row), key=row.name)
         names = list(self.rows)
+        select = getattr(self, "_wanted", None) or select
+        self._wanted = None
         if select in self.rows:
             table.move_cursor(row=names.index(select))
         self.current = None
         if names:
             self._select(names[table.cursor_row] if table.cursor_row < len(names) else names[0])
         else:
-            self._show_message(self._t("no_dataset"))
+            self._show(None)
         self._count_all()
 
     def _cells(self, row: DatasetRow) -> tuple[str, ...]:
         if row.problem:
-            exists = self._t("bad")
+            exists = self.t("datasets.bad")
         elif row.hub:
-            exists = self._t("hub")
+            exists = self.t("datasets.hub")
         else:
-            exists = self._t("yes") if row.exists else self._t("missing")
-        if row.name in self.errors:
+            exists = self.t("datasets.yes") if row.exists else self.t("datasets.missing")
+        if row.name in self.catalog.errors:
             records = "error"
         elif row.name in self.totals:
             records = str(self.totals[row.name])
         else:
-            records = self._t("counting") if row.exists else "-"
+            records = self.t("datasets.counting") if row.exists else "-"
         return (_clip_start(row.name, 24), records, ",".join(row.stages) or "-", row.formatting,
-                self._t("yes") if row.ranking else self._t("no"), human_size(row.size), exists,
+                self.t("datasets.yes") if row.ranking else self.t("datasets.no"), human_size(row.size), exists,
                 _clip_start(row.source, 32, keep_end=True))
-
-    def _reader(self, name: str) -> DatasetReader:
-        with self._readers_lock:
-            reader = self._readers.get(name)
-            if reader is None:
-                row = self.rows[name]
-                reader = DatasetReader(row.path, self.workspace.state_dir / "cache" / "index")
-                self._readers[name] = reader
-            return reader
 
     @work(thread=True, exclusive=True, group="datasets-count", exit_on_error=False)
     def _count_all(self) -> None:
         for name, row in list(self.rows.items()):
-            if not row.exists or self._cancel.is_set():
+            if not row.exists or self.catalog.cancel.is_set():
                 continue
             try:
-                count = self._reader(name).count(cancel=self._cancel)
+                count = self.catalog.reader(name).count(cancel=self.catalog.cancel)
                 self.post_message(CountReady(name, count))
             except (DataFileError, OSError) as exc:
                 self.post_message(CountReady(name, None, str(exc)))
@@ -272,142 +224,58 @@ class DatasetsScreen(Screen):
         if message.name not in self.rows:
             return
         if message.error:
-            self.errors[message.name] = message.error
+            self.catalog.errors[message.name] = message.error
         elif message.count is not None:
             self.totals[message.name] = message.count
         table = self.query_one("#datasets", DataTable)
         table.update_cell(message.name, "records", self._cells(self.rows[message.name])[1])
         if message.name == self.current:
-            self._update_info()
+            self.preview.update_info()
 
     @on(DataTable.RowHighlighted, "#datasets")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value in self.rows:
             self._select(event.row_key.value)
 
+    def show_dataset(self, name: str) -> None:
+        """Highlight dataset ``name`` (the palette's "Open dataset"); before the list is read, once it is."""
+        self._wanted = name
+        if self.is_mounted and name in self.rows:
+            self.query_one("#datasets", DataTable).move_cursor(row=list(self.rows).index(name))
+            self._wanted = None
+
     def _select(self, name: str) -> None:
         if name == self.current:
             return
-        self.current, self.start, self.page, self.stats = name, 0, [], None
-        row = self.rows.get(name)
-        self.query_one("#render", RenderPane).set_dataset(
-            name if row is not None and row.path is not None and row.exists else None, self.registry.path.parent,
-            row.entry if row is not None else None)
-        self.query_one("#report", Static).update("")
-        self.query_one("#stats-summary", Static).update("")
-        self._clear_plot()
-        self._load_page()
+        self.current = name
+        self._show(self.rows[name])
 
-    # -- preview -----------------------------------------------------------------------
-    def _show_message(self, text: str) -> None:
-        self.query_one("#records-view", Static).update(text)
-        self.query_one("#page-info", Static).update("")
+    def _show(self, row: DatasetRow | None) -> None:
+        for pane in (self.preview, self.validation, self.statistics, self.rendering):
+            pane.show(row)
 
-    def _load_page(self) -> None:
-        row = self.rows.get(self.current or "")
-        if row is None:
-            return
-        if row.problem:
-            self._show_message(self._t("bad_entry", name=row.name, problem=row.problem))
-            return
-        if row.hub:
-            source = next((f"{k}: {row.entry[k]}" for k in SOURCE_KEYS if row.entry.get(k)), "")
-            self._show_message(self._t("hub_hosted", source=source))
-            return
-        if not row.exists:
-            self._show_message(f"{row.path}: file not found")
-            return
-        self.query_one("#page-info", Static).update(self._t("loading"))
-        self._read_page(row.name, self.start, self.page_size)
-
-    @work(thread=True, exclusive=True, group="datasets-page", exit_on_error=False)
-    def _read_page(self, name: str, start: int, count: int) -> None:
-        try:
-            reader = self._reader(name)
-            page = reader.page(start, count)
-            self.post_message(PageLoaded(name, start, page, reader.known_count()))
-        except (DataFileError, OSError) as exc:
-            self.post_message(PageLoaded(name, start, [], None, str(exc)))
-
-    @on(PageLoaded)
-    def _page_loaded(self, message: PageLoaded) -> None:
-        if message.name != self.current or message.start != self.start:
-            return
-        if message.error:
-            self.errors[message.name] = message.error
-            self._show_message(message.error)
-            return
-        if message.total is not None:
-            self.totals.setdefault(message.name, message.total)
-        if not message.page and self.start > 0:
-            total = self.totals.get(message.name)
-            self.start = max(0, (total or 0) - self.page_size)
-            self.notify(f"no record {message.start} (the dataset has {total})" if self.lang != "zh"
-                        else f"没有第 {message.start} 条记录(共 {total} 条)", severity="warning")
-            self._load_page()
-            return
-        self.page = message.page
-        self._render_page()
-
-    def _render_page(self) -> None:
-        view = self.query_one("#records-view", Static)
-        if not self.page:
-            view.update(self._t("no_records"))
-        else:
-            view.update(render_page(self.page, expanded=self.expanded, lang=self.lang))
-        self.query_one("#records", VerticalScroll).scroll_home(animate=False)
-        self._update_info()
-
-    def _update_info(self) -> None:
-        row = self.rows.get(self.current or "")
-        if row is None or row.hub or not row.exists or not self.page:
-            return
-        total = self.totals.get(row.name)
-        info = self._t("page_info", first=self.page[0][0], last=self.page[-1][0],
-                       total=total if total is not None else "…")
-        size = row.size or 0
-        edit = (self._t("preview_only", size=human_size(size), limit=human_size(self.edit_limit))
-                if size > self.edit_limit or (row.path and row.path.is_dir()) else self._t("editable"))
-        self.query_one("#page-info", Static).update(f"{info} · {edit}")
-
-    def _rendering(self) -> bool:
+    # -- preview (and the Render tab's records) ----------------------------------------
+    def _on_render_tab(self) -> bool:
         return self.query_one("#tabs", TabbedContent).active == "tab-render"
 
     def action_next_page(self) -> None:
-        if self._rendering():
-            self.query_one("#render", RenderPane).step(1)
-            return
-        if self.page and len(self.page) == self.page_size:
-            self.start = self.page[-1][0] + 1
-            self._load_page()
+        if self._on_render_tab():
+            self.rendering.step(1)
+        else:
+            self.preview.next_page()
 
     def action_prev_page(self) -> None:
-        if self._rendering():
-            self.query_one("#render", RenderPane).step(-1)
-            return
-        if self.start > 0:
-            self.start = max(0, self.start - self.page_size)
-            self._load_page()
+        if self._on_render_tab():
+            self.rendering.step(-1)
+        else:
+            self.preview.prev_page()
 
     def action_jump(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "tab-preview"
-        self.query_one("#jump", Input).focus()
-
-    @on(Input.Submitted, "#jump")
-    def _jumped(self, event: Input.Submitted) -> None:
-        try:
-            target = int(event.value)
-        except ValueError:
-            return
-        event.input.value = ""
-        self.query_one("#datasets", DataTable).focus()
-        self.start = max(0, target)
-        self._load_page()
+        self.preview.focus_jump()
 
     def action_expand(self) -> None:
-        self.expanded = not self.expanded
-        if self.page:
-            self._render_page()
+        self.preview.toggle_expanded()
 
     def action_refresh(self) -> None:
         self._reload(select=self.current)
@@ -415,7 +283,7 @@ class DatasetsScreen(Screen):
     # -- registry edits ----------------------------------------------------------------
     def _writable(self) -> bool:
         if self.registry.read_only:
-            self.notify(self._t("refused"), severity="error")
+            self.notify(self.t("datasets.refused"), severity="error")
             return False
         return True
 
@@ -430,7 +298,7 @@ class DatasetsScreen(Screen):
             return
         row = self.rows.get(self.current)
         if row is not None and row.problem:  # the form cannot hold an entry of the wrong shape
-            self.notify(self._t("bad_entry", name=row.name, problem=row.problem), severity="error", timeout=10)
+            self.notify(self.t("datasets.bad_entry", name=row.name, problem=row.problem), severity="error", timeout=10)
             return
         form = EntryForm(self.registry.path.parent, self.lang, name=self.current,
                          entry=self.registry.get(self.current), existing=set(self.rows))
@@ -444,10 +312,10 @@ class DatasetsScreen(Screen):
             self.registry.reload()
             if name in self.registry:
                 self.registry.update(name, entry)
-                self.notify(self._t("updated", name=name))
+                self.notify(self.t("datasets.updated", name=name))
             else:
                 self.registry.add(name, entry)
-                self.notify(self._t("registered", name=name))
+                self.notify(self.t("datasets.registered", name=name))
         except MedtuiError as exc:
             self.notify(str(exc), severity="error")
         self._reload(select=name)
@@ -463,7 +331,7 @@ class DatasetsScreen(Screen):
             try:
                 self.registry.reload()
                 self.registry.remove(name)
-                self.notify(self._t("removed", name=name))
+                self.notify(self.t("datasets.removed", name=name))
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
             self._reload()
@@ -484,7 +352,7 @@ class DatasetsScreen(Screen):
             except MedtuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.notify(self._t("created", file=self.workspace.relative(path), name=name))
+            self.notify(self.t("datasets.created", file=self.workspace.relative(path), name=name))
             self._reload(select=name)
             self.action_edit_records()
 
@@ -513,125 +381,15 @@ class DatasetsScreen(Screen):
 
         self.app.push_screen(editor, closed)
 
-    # -- validation --------------------------------------------------------------------
+    # -- validation and statistics -----------------------------------------------------
     def action_validate(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "tab-validate"
-        self._run_validation()
+        self.validation.run()
 
-    @on(Button.Pressed, "#run-validate")
-    def _run_validation(self) -> None:
-        row = self.rows.get(self.current or "")
-        if row is None or row.path is None:
-            return
-        stage = str(self.query_one("#stage", Select).value)
-        model = self.query_one("#model", Select).value
-        try:
-            cutoff = int(self.query_one("#cutoff", Input).value or ARG_BY_NAME["cutoff_len"].default)
-        except ValueError:
-            cutoff = ARG_BY_NAME["cutoff_len"].default
-        self.query_one("#report", Static).update(self._t("working"))
-        self._validate(row.name, row.path, row.entry, stage, None if model is Select.NULL else str(model), cutoff)
-
-    @work(thread=True, exclusive=True, group="datasets-validate", exit_on_error=False)
-    def _validate(self, name: str, path, entry: dict, stage: str, model: str | None, cutoff: int) -> None:
-        from medtui.core.data.validation import validate_dataset
-
-        try:
-            report = validate_dataset(path, entry, stage, name=name, model=model, cutoff_len=cutoff,
-                                      cancel=self._cancel)
-            if report is not None:
-                self.post_message(ValidationDone(name, report))
-        except (MedtuiError, OSError) as exc:
-            self.post_message(ValidationDone(name, error=str(exc)))
-
-    @on(ValidationDone)
-    def _validated(self, message: ValidationDone) -> None:
-        if message.name != self.current:
-            return
-        report = self.query_one("#report", Static)
-        if message.error:
-            report.update(f"[red]{message.error}[/red]")
-            return
-        from rich.text import Text
-
-        colours = {"error": "red", "warn": "yellow", "info": "cyan"}
-        lines = message.report.lines(self.lang)
-        text = Text(lines[0] + "\n", style="bold")
-        for finding, line in zip(message.report.findings, lines[1:]):
-            text.append(line + "\n", style=colours.get(finding.level, ""))
-        if not message.report.findings:
-            text.append(lines[1], style="green")
-        report.update(text)
-
-    # -- render ------------------------------------------------------------------------
-    def action_render(self) -> None:
-        self.query_one("#tabs", TabbedContent).active = "tab-render"
-        self.query_one("#render", RenderPane).render_now()
-
-    # -- statistics --------------------------------------------------------------------
     def action_stats(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "tab-stats"
-        self._run_stats()
+        self.statistics.run()
 
-    @on(Button.Pressed, "#run-stats")
-    def _run_stats(self) -> None:
-        row = self.rows.get(self.current or "")
-        if row is None or row.path is None:
-            return
-        model = self.query_one("#stats-model", Select).value
-        self.query_one("#stats-summary", Static).update(self._t("working"))
-        self._compute_stats(row.name, row.path, row.entry, None if model is Select.NULL else str(model))
-
-    @work(thread=True, exclusive=True, group="datasets-stats", exit_on_error=False)
-    def _compute_stats(self, name: str, path, entry: dict, model: str | None) -> None:
-        from medtui.core.data.stats import dataset_stats
-
-        try:
-            stats = dataset_stats(path, entry, model=model, cancel=self._cancel)
-            if stats is not None:
-                self.post_message(StatsDone(name, stats))
-        except (DataFileError, MedtuiError, OSError) as exc:
-            self.post_message(StatsDone(name, error=str(exc)))
-
-    @on(StatsDone)
-    def _stats_done(self, message: StatsDone) -> None:
-        if message.name != self.current:
-            return
-        summary = self.query_one("#stats-summary", Static)
-        if message.error:
-            summary.update(f"[red]{message.error}[/red]")
-            return
-        self.stats = message.stats
-        summary.update("\n".join(format_stats(self.stats, self.lang)))
-        fields = list(self.stats["chars"]["fields"])
-        select = self.query_one("#field", Select)
-        value = select.value if select.value in fields else "record"
-        select.set_options([(f, f) for f in fields])
-        select.value = value
-        self._plot()
-
-    @on(Select.Changed, "#field")
-    @on(Select.Changed, "#unit")
-    def _plot(self) -> None:
-        if not self.stats:
-            return
-        unit = str(self.query_one("#unit", Select).value)
-        field = str(self.query_one("#field", Select).value)
-        summary = self.stats.get(unit) or {}
-        data = summary.get("fields", {}).get(field)
-        plot = self.query_one("#histogram", PlotextPlot)
-        plt = plot.plt
-        plt.clear_figure()
-        if not data:
-            self.plotted = (self._t("no_model") if unit == "tokens" else "-", [])
-        else:
-            edges, counts = data["edges"], data["counts"]
-            plt.bar([str(e) for e in edges[:-1]], counts)
-            self.plotted = (self._t("histogram", field=field, unit=self._t(unit)), counts)
-        plt.title(self.plotted[0])
-        plot.refresh()
-
-    def _clear_plot(self) -> None:
-        plot = self.query_one("#histogram", PlotextPlot)
-        plot.plt.clear_figure()
-        plot.refresh()
+    def action_render(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "tab-render"
+        self.rendering.render_now()

@@ -1,109 +1,26 @@
-"""The Models screen: download models/datasets from ModelScope with live progress, and check model folders.
+"""The Models screen: download models and datasets with live progress, and check model folders.
 
-The download runs in :class:`medtui.core.hub.download.Download` (a worker process); a thread worker
-reads its events and posts snapshots (only the newest is kept, ``can_replace``). Cancel
-terminates the process; starting the same download again resumes. After a dataset download
-the screen offers to register the detected files in ``dataset_info.json``.
+The two tabs are :class:`~medtui.tui.screens.models.panes.DownloadPane` and
+:class:`~medtui.tui.screens.models.panes.CheckPane`; the screen holds them and their keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
-
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import (
-    Button,
-    Checkbox,
-    DataTable,
-    Footer,
-    Input,
-    Label,
-    OptionList,
-    ProgressBar,
-    RadioButton,
-    RadioSet,
-    Static,
-    TabbedContent,
-    TabPane,
-)
+from textual.widgets import TabbedContent
 
-from medtui.core.errors import MedtuiError
-from medtui.core.hub import download
 from medtui.core.workspace import Workspace
-
-TEXT = {
-    "en": {"title": "Models & downloads", "download_tab": "Download", "check_tab": "Check a model",
-           "model": "model", "dataset": "dataset", "id": "ID", "revision": "Revision", "include": "Include",
-           "exclude": "Exclude", "endpoint": "Endpoint", "start": "Download", "cancel": "Cancel",
-           "id_hint": "OWNER/NAME, e.g. qwen/Qwen2-0.5B", "globs": "globs, space-separated",
-           "endpoint_hint": "default hub (or MODELSCOPE_ENDPOINT)", "file": "File", "size": "Size",
-           "progress": "Progress", "state": "State", "idle": "Enter an id and press Download (ctrl+s).",
-           "listing": "listing files…", "queued": "queued", "skipped": "already complete", "done_file": "✔ done",
-           "failed_file": "✖ failed", "to": "→ {dest}", "done": "✔ {n} file(s) in {dest} ({fetched} fetched, "
-           "{skipped} already there)", "cancelled": "cancelled; press Download again to resume",
-           "register": "Register in dataset_info.json", "registered": "registered: {names}",
-           "nothing_to_register": "no data file to register", "path": "Model folder",
-           "check": "Check", "load": "load with transformers", "checking": "checking {path}…",
-           "local": "Model folders in this workspace", "none_local": "(none yet: download one)", "rows": {}},
-    "zh": {"title": "模型与下载", "download_tab": "下载", "check_tab": "验证模型", "model": "模型",
-           "dataset": "数据集", "id": "ID", "revision": "版本", "include": "包含", "exclude": "排除",
-           "endpoint": "地址", "start": "下载", "cancel": "取消", "id_hint": "所有者/名称,例如 qwen/Qwen2-0.5B",
-           "globs": "通配符,空格分隔", "endpoint_hint": "默认地址(或 MODELSCOPE_ENDPOINT)", "file": "文件",
-           "size": "大小", "progress": "进度", "state": "状态", "idle": "输入 ID 后按“下载”(ctrl+s)。",
-           "listing": "正在获取文件列表…", "queued": "排队中", "skipped": "已完整", "done_file": "✔ 完成",
-           "failed_file": "✖ 失败", "to": "→ {dest}", "done": "✔ {dest} 中共 {n} 个文件(下载 {fetched} 个,"
-           "已有 {skipped} 个)", "cancelled": "已取消;再次下载即可断点续传",
-           "register": "注册到 dataset_info.json", "registered": "已注册:{names}",
-           "nothing_to_register": "没有可注册的数据文件", "path": "模型目录", "check": "验证",
-           "load": "用 transformers 加载", "checking": "正在验证 {path}…", "local": "工作区中的模型目录",
-           "none_local": "(暂无,请先下载)",
-           "rows": {"architecture": "架构", "parameters": "参数量", "dtype": "精度", "context length": "上下文长度",
-                    "weights": "权重", "tokenizer": "分词器", "load": "加载", "template": "模板"}},
-}
-
-JobFactory = Callable[[download.DownloadRequest], Any]
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.models.panes import CheckPane, DownloadPane, JobFactory
+from medtui.tui.widgets.footer import MedtuiFooter
 
 
-@dataclass(frozen=True)
-class FileRow:
-    path: str
-    size: int | None
-    fraction: float
-    state: str  # queued, active, done, skipped, failed
-
-
-@dataclass(frozen=True)
-class View:
-    """An immutable snapshot of a DownloadState, safe to hand from the worker thread to the UI."""
-
-    status: str
-    message: str
-    error_kind: str
-    summary: str
-    fraction: float
-    files: tuple[FileRow, ...]
-    skipped: int
-
-    @classmethod
-    def of(cls, state: download.DownloadState) -> "View":
-        rows = []
-        for f in state.files.values():
-            kind = ("failed" if f.path in state.failed else "skipped" if f.skipped else "done" if f.complete
-                    else "active" if f.active or f.bytes else "queued")
-            rows.append(FileRow(f.path, f.size, f.fraction, kind))
-        skipped = sum(1 for f in state.files.values() if f.skipped)
-        return cls(state.status, state.message, state.error_kind, state.summary(), state.fraction, tuple(rows), skipped)
-
-
-class ModelsScreen(Screen):
+class ModelsScreen(MedtuiScreen):
     """``ModelsScreen(workspace, lang)``; ``start_download`` is injectable (tests: env, stub feeds)."""
+
+    NAME = "models"
 
     DEFAULT_CSS = """
     ModelsScreen { layout: vertical; }
@@ -124,318 +41,71 @@ class ModelsScreen(Screen):
     ModelsScreen #dl-summary { width: 1fr; }
     ModelsScreen #dl-files { height: 1fr; min-height: 3; }
     ModelsScreen #dl-status { height: auto; max-height: 3; }
+    ModelsScreen #dl-status.-error { color: $error; }
+    ModelsScreen #dl-status.-warning { color: $warning; }
     ModelsScreen #dl-register { display: none; }
     ModelsScreen #dl-register.visible { display: block; }
     ModelsScreen #mc-local { height: 5; border: round $panel-lighten-2; }
     ModelsScreen #mc-result { height: 1fr; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "start", "Download", id="models.download", tooltip="Start (or resume) the download"),
-        Binding("ctrl+t", "cancel", "Cancel", id="models.cancel", tooltip="Stop the download; it resumes later"),
-        Binding("ctrl+r", "register", "Register", id="models.register",
-                tooltip="Register the downloaded dataset's files in dataset_info.json"),
-        Binding("ctrl+o", "check_model", "Check model", id="models.check", tooltip="Check the model folder"),
-        Binding("escape", "back", "Back", id="models.back"),
+        bind("models.download", "start", tooltip="Start (or resume) the download"),
+        bind("models.cancel", "cancel", tooltip="Stop the download; it resumes later"),
+        bind("models.register", "register", tooltip="Register the downloaded dataset's files in dataset_info.json"),
+        bind("models.check", "check_model", tooltip="Check the model folder"),
     ]
 
-    class Progress(Message):
-        def __init__(self, view: View) -> None:
-            super().__init__()
-            self.view = view
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, ModelsScreen.Progress)
-
-    class Finished(Message):
-        def __init__(self, view: View, suggestions: list) -> None:
-            super().__init__()
-            self.view = view
-            self.suggestions = suggestions
-
-    class Checked(Message):
-        def __init__(self, report: Any, error: str = "") -> None:
-            super().__init__()
-            self.report = report
-            self.error = error
-
     def __init__(self, workspace: Workspace, lang: str = "en", *, start_download: JobFactory | None = None):
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang if lang in TEXT else "en"
-        self.t = TEXT[self.lang]
-        self.start_download = start_download or (lambda req: download.Download(req))
-        self.job: Any = None
-        self.request: download.DownloadRequest | None = None
-        self.view: View | None = None
-        self.suggestions: list = []
-        self._rows: dict[str, FileRow] = {}
+        super().__init__(workspace, lang)
+        self.start_download = start_download
 
-    # -- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self.t
-        yield Static(t["title"], id="models-title")
+        yield self.navbar()
         with TabbedContent(id="models-tabs"):
-            with TabPane(t["download_tab"], id="tab-download"):
-                with Horizontal(classes="row"):
-                    with RadioSet(id="dl-kind", compact=True):
-                        yield RadioButton(t["model"], value=True, id="kind-model")
-                        yield RadioButton(t["dataset"], id="kind-dataset")
-                    with RadioSet(id="dl-hub", compact=True):
-                        yield RadioButton("ModelScope", value=True, id="hub-modelscope")
-                        yield RadioButton("Hugging Face", id="hub-hf")
-                with Horizontal(classes="row"):
-                    yield Label(t["id"])
-                    yield Input(placeholder=t["id_hint"], id="dl-id", compact=True)
-                    yield Input(placeholder=t["revision"], id="dl-revision", compact=True)
-                with Horizontal(classes="row"):
-                    yield Label(t["include"])
-                    yield Input(placeholder=t["globs"], id="dl-include", compact=True)
-                    yield Label(t["exclude"])
-                    yield Input(placeholder=t["globs"], id="dl-exclude", compact=True)
-                with Horizontal(classes="row"):
-                    yield Label(t["endpoint"])
-                    yield Input(download.default_endpoint() or "", placeholder=t["endpoint_hint"], id="dl-endpoint",
-                                compact=True)
-                with Horizontal(classes="row", id="dl-actions"):
-                    yield Button(t["start"], id="dl-start", variant="primary", compact=True)
-                    yield Button(t["cancel"], id="dl-cancel", compact=True, disabled=True)
-                    yield Static("", id="dl-dest")
-                with Horizontal(id="dl-progress-row"):
-                    yield ProgressBar(total=100, show_eta=False, id="dl-bar")
-                    yield Static("", id="dl-summary")
-                yield DataTable(id="dl-files", cursor_type="row")
-                yield Static(t["idle"], id="dl-status")
-                yield Button(t["register"], id="dl-register", compact=True)
-            with TabPane(t["check_tab"], id="tab-check"):
-                with Horizontal(classes="row"):
-                    yield Label(t["path"])
-                    yield Input(placeholder="models/Qwen2-0.5B", id="mc-path", compact=True)
-                    yield Checkbox(t["load"], value=True, id="mc-load", compact=True)
-                    yield Button(t["check"], id="mc-check", compact=True)
-                yield OptionList(id="mc-local")
-                yield DataTable(id="mc-result", cursor_type="none", show_header=False)
-        yield Footer()
+            yield DownloadPane(self.workspace, self.lang, start_download=self.start_download)
+            yield CheckPane(self.workspace, self.lang)
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
-        files = self.query_one("#dl-files", DataTable)
-        files.add_column(self.t["file"], key="file")
-        files.add_column(self.t["size"], key="size", width=10)
-        files.add_column(self.t["progress"], key="progress", width=8)
-        files.add_column(self.t["state"], key="state", width=18)
-        self.query_one("#mc-result", DataTable).add_columns("", "")
-        self._fill_local()
-        self.query_one("#dl-id", Input).focus()
+        self.query_one("#dl-id").focus()
 
-    def on_unmount(self) -> None:
-        """Leaving the screen stops a running download (it resumes when started again)."""
-        if self.job is not None:
-            self.job.cancel()
+    @property
+    def download(self) -> DownloadPane:
+        return self.query_one(DownloadPane)
 
-    def _fill_local(self) -> None:
-        options = self.query_one("#mc-local", OptionList)
-        options.clear_options()
-        folders = [self.workspace.relative(p) for p in self.workspace.model_dirs()]
-        options.add_options(folders or [self.t["none_local"]])
-        options.border_title = self.t["local"]
-
-    # -- download ---------------------------------------------------------------------------------
-    def _form_request(self) -> download.DownloadRequest:
-        value = lambda wid: self.query_one(wid, Input).value.strip()  # noqa: E731
-        kind = "dataset" if self.query_one("#kind-dataset", RadioButton).value else "model"
-        hub = "hf" if self.query_one("#hub-hf", RadioButton).value else "modelscope"
-        return download.make_request(self.workspace, kind, value("#dl-id"), revision=value("#dl-revision") or None,
-                                     include=value("#dl-include").split(), exclude=value("#dl-exclude").split(),
-                                     endpoint=value("#dl-endpoint") or None, hub=hub)
-
-    @on(Button.Pressed, "#dl-start")
-    @on(Input.Submitted, "#dl-id")
-    def action_start(self) -> None:
-        if self.job is not None:
-            return
-        try:
-            request = self._form_request()
-        except MedtuiError as exc:
-            self._status(f"[red]{_escape(str(exc))}[/]")
-            return
-        self.request = request
-        self.suggestions = []
-        self._rows.clear()
-        self.query_one("#dl-files", DataTable).clear()
-        self.query_one("#dl-register").remove_class("visible")
-        self.query_one("#dl-bar", ProgressBar).update(progress=0)
-        self.query_one("#dl-summary", Static).update("")
-        self.query_one("#dl-dest", Static).update(self.t["to"].format(dest=self.workspace.relative(request.dest)))
-        self._status(self.t["listing"])
-        self._set_running(True)
-        self.job = self.start_download(request)
-        self._download_worker(self.job)
-
-    def _set_running(self, running: bool) -> None:
-        self.query_one("#dl-start", Button).disabled = running
-        self.query_one("#dl-cancel", Button).disabled = not running
-        self.refresh_bindings()
+    @property
+    def checker(self) -> CheckPane:
+        return self.query_one(CheckPane)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Footer shows only what applies now: cancel while running, register after a dataset."""
+        if not self.is_mounted:
+            return True
+        running = self.download.job is not None
         if action == "cancel":
-            return True if self.job is not None else None
+            return True if running else None
         if action == "start":
-            return None if self.job is not None else True
+            return None if running else True
         if action == "register":
-            return bool(self.suggestions)
+            return bool(self.download.suggestions)
         return True
 
-    @work(thread=True, exclusive=True, group="download", exit_on_error=False)
-    def _download_worker(self, job) -> None:
-        try:
-            for _ in job.events():
-                self.post_message(self.Progress(View.of(job.state)))
-        finally:
-            job.close()
-        suggestions = []
-        request = job.state.request
-        if job.state.status == "done" and request is not None and request.kind == "dataset":
-            from medtui.core.data.detect import suggest
-
-            registry = self.workspace.registry()
-            if not registry.read_only:
-                suggestions = suggest(request.dest, self.workspace.data_dir, request.name, registry)
-        self.post_message(self.Finished(View.of(job.state), suggestions))
-
-    @on(Progress)
-    def _on_progress(self, message: Progress) -> None:
-        self._show(message.view)
-
-    @on(Finished)
-    def _on_finished(self, message: Finished) -> None:
-        self.job = None
-        self._set_running(False)
-        view = message.view
-        self._show(view)
-        dest = self.workspace.relative(self.request.dest) if self.request else ""
-        if view.status == "done":
-            fetched = len(view.files) - view.skipped
-            text = self.t["done"].format(n=len(view.files), dest=dest, fetched=fetched, skipped=view.skipped)
-            self.suggestions = [s for s in message.suggestions if s.entry is not None and not s.registered_as]
-            lines = [text]
-            for s in message.suggestions:
-                if s.registered_as:
-                    lines.append(f"{s.entry['file_name'] if s.entry else s.file.name}: = {s.registered_as}")
-                elif s.entry is not None:
-                    lines.append(f"{s.name}: {s.entry['file_name']} ({s.columns_text})")
-            self._status("\n".join(_escape(line) for line in lines))
-            self.query_one("#dl-register").set_class(bool(self.suggestions), "visible")
-            self.refresh_bindings()
-        elif view.status == "cancelled":
-            self._status(f"[yellow]{self.t['cancelled']}[/]")
-        else:
-            self._status(f"[red]{_escape(view.message)}[/]")
-        self._fill_local()
-
-    def _show(self, view: View) -> None:
-        self.view = view
-        self.query_one("#dl-bar", ProgressBar).update(progress=round(view.fraction * 100, 1))
-        self.query_one("#dl-summary", Static).update(view.summary if view.files else "")
-        table = self.query_one("#dl-files", DataTable)
-        for row in view.files:
-            if self._rows.get(row.path) == row:
-                continue
-            cells = (download.human_bytes(row.size) if row.size is not None else "?", f"{row.fraction:.0%}",
-                     self._state_text(row))
-            if row.path not in self._rows:
-                table.add_row(row.path, *cells, key=row.path)
-            else:
-                for key, cell in zip(("size", "progress", "state"), cells, strict=True):
-                    table.update_cell(row.path, key, cell)
-            self._rows[row.path] = row
-        if view.status == "downloading":
-            self._status("")
-
-    def _state_text(self, row: FileRow) -> str:
-        return {"queued": self.t["queued"], "skipped": self.t["skipped"], "done": self.t["done_file"],
-                "failed": self.t["failed_file"], "active": "↓"}[row.state]
-
-    def _status(self, text: str) -> None:
-        self.query_one("#dl-status", Static).update(text)
-
-    @on(Button.Pressed, "#dl-cancel")
-    def action_cancel(self) -> None:
-        job = self.job
-        if job is not None:
-            self.run_worker(job.cancel, thread=True, group="cancel", exit_on_error=False)
-
-    @on(Button.Pressed, "#dl-register")
-    def action_register(self) -> None:
-        from medtui.core.data.detect import register
-
-        if not self.suggestions:
-            self._status(self.t["nothing_to_register"])
-            return
-        names, errors = [], []
-        for s in self.suggestions:
-            try:
-                names.append(register(self.workspace, s))
-            except MedtuiError as exc:
-                errors.append(str(exc))
-        self.suggestions = []
-        self.query_one("#dl-register").remove_class("visible")
+    @on(DownloadPane.StateChanged)
+    def _download_state(self) -> None:
         self.refresh_bindings()
-        text = self.t["registered"].format(names=", ".join(names)) if names else ""
-        self._status(_escape("\n".join(filter(None, [text, *errors]))))
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+    @on(DownloadPane.Finished)
+    def _download_finished(self) -> None:
+        self.checker.fill_local()
 
-    # -- model check ------------------------------------------------------------------------------
-    @on(OptionList.OptionSelected, "#mc-local")
-    def _pick_local(self, event: OptionList.OptionSelected) -> None:
-        text = str(event.option.prompt)
-        if text != self.t["none_local"]:
-            self.query_one("#mc-path", Input).value = text
-            self.action_check_model()
+    def action_start(self) -> None:
+        self.download.start()
 
-    @on(Button.Pressed, "#mc-check")
-    @on(Input.Submitted, "#mc-path")
+    def action_cancel(self) -> None:
+        self.download.cancel()
+
+    def action_register(self) -> None:
+        self.download.register()
+
     def action_check_model(self) -> None:
-        path = self.query_one("#mc-path", Input).value.strip()
-        if not path:
-            return
-        table = self.query_one("#mc-result", DataTable)
-        table.clear(columns=True)
-        table.add_columns("", "")
-        table.add_row("…", self.t["checking"].format(path=path))
-        self._check_worker(self.workspace.resolve(path), self.query_one("#mc-load", Checkbox).value)
-
-    @work(thread=True, exclusive=True, group="modelcheck", exit_on_error=False)
-    def _check_worker(self, path: Path, load: bool) -> None:
-        from medtui.core.hub.modelcheck import inspect
-
-        try:
-            self.post_message(self.Checked(inspect(path, load=load)))
-        except MedtuiError as exc:
-            self.post_message(self.Checked(None, str(exc)))
-
-    @on(Checked)
-    def _on_checked(self, message: Checked) -> None:
-        table = self.query_one("#mc-result", DataTable)
-        table.clear(columns=True)
-        table.add_columns("", "")
-        if message.report is None:
-            table.add_row("✖", message.error)
-            return
-        report = message.report
-        mark = {"ok": "✔ ok", "warn": "▲ warn", "fail": "✖ fail"}[report.status]
-        table.add_row(mark, self.workspace.relative(report.path))
-        for label, value in report.rows():
-            table.add_row(self.t["rows"].get(label, label), value)
-        for problem in report.problems:
-            table.add_row("✖", problem)
-        for warning in report.warnings:
-            table.add_row("▲", warning)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        self.checker.check()

@@ -2,20 +2,18 @@
 
 One thread worker polls the run(s) incrementally (:class:`medtui.core.runs.follow.RunWatch`) at
 ``poll_interval`` and posts :class:`MonitorScreen.Polled`; the handler folds the deltas into
-:class:`RunState` s on the UI thread. Charts are redrawn by a timer, only when data changed
-(clear the figure, plot, ``refresh()``; see :mod:`medtui.tui.widgets.chart`), from bounded
-copies of each series thinned to the chart's width; a
-redraw waits while the new points would not move a character cell, and the charts' measured
-render time is kept under CHART_CPU_BUDGET of one core.
-Stop and Kill ask for confirmation, then call :func:`medtui.core.lifecycle.chain.stop_any` in a thread
-(a pipeline run stops after its current stage; any other run through :func:`medtui.core.runs.backend.stop`,
-local or Slurm). A predict, export or pipeline run has no loss curve: its outcome
-(:mod:`medtui.core.outcome`: metrics, the exported folder, the stages) takes the charts' place.
+:class:`RunState` s on the UI thread. The charts (:mod:`.charts`) are redrawn by a timer, only
+when the data changed. Stop and Kill ask for confirmation, then call
+:func:`medtui.core.lifecycle.chain.stop_any` in a thread (a pipeline run stops after its current stage;
+any other run through :func:`medtui.core.runs.backend.stop`, local or Slurm). A predict, export or
+pipeline run has no loss curve: its outcome (:mod:`medtui.core.outcome`: metrics, the exported
+folder, the stages) takes the charts' place. Key ``l`` switches to light
+refresh (polls, redraws and gauges less often), which a Monitor of a run training on this
+machine's CPU starts with (:func:`auto_light`).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from functools import lru_cache
@@ -24,46 +22,33 @@ from typing import Callable
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.widgets import Header, Log, ProgressBar, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.follow import RunDelta, RunState, RunWatch
-from medtui.core.runs.progress import format_seconds, smooth
+from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
 from medtui.core.runs.states import ACTIVE
 from medtui.core.workspace import Workspace
-from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.i18n import phrase, t
+from medtui.tui.keymap import bind
+from medtui.tui.polling import Poller
+from medtui.tui.screens.base import MedtuiScreen
 from medtui.tui.screens.confirm import ConfirmScreen
+from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
+from medtui.tui.screens.runs.charts import MonitorCharts
 from medtui.tui.widgets.alerts import RunAlerts
-from medtui.tui.widgets.chart import Chart, Series
+from medtui.tui.widgets.footer import MedtuiFooter
 from medtui.tui.widgets.gauges import Gauges
 
 MAX_COMPARE = 4
-LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
-CHART_CPU_BUDGET = 0.01  # share of one core the charts' plotext builds may use; compositing roughly doubles it
 LOG_LINES = 1000
+LIGHT_INTERVALS = (5.0, 10.0, 10.0)  # poll, chart redraw and gauge seconds under light refresh (key l)
 STATUS_STYLE = {"running": "bold cyan", "succeeded": "bold green", "failed": "bold red", "stopped": "bold yellow",
                 "killed": "bold red", "pending": "bold magenta"}
-COMPARE_COLORS = ("cyan", "orange", "magenta", "green")
-
-
-def short_id(run_id: str) -> str:
-    """``20261127-235925-sft-7b5e`` → ``sft-7b5e`` (legend labels)."""
-    parts = run_id.split("-")
-    return "-".join(parts[-2:]) if len(parts) > 2 else run_id
-
-
-def _pair(series: tuple[list[float], list[float]]) -> tuple[list[float], list[float]]:
-    """Copies of an (xs, ys) series, cut to the same length."""
-    xs, ys = series
-    n = min(len(xs), len(ys))
-    return xs[:n], ys[:n]
 
 
 @lru_cache(maxsize=1)
@@ -82,7 +67,7 @@ def auto_light(workspace: Workspace, run_id: str) -> bool:
         return False
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(MedtuiScreen):
     """Monitor ``run_id``; ``compare`` names up to three more runs whose loss curves are overlaid.
 
     ``clock`` and ``sampler`` are injectable (tests, snapshots); ``disk_warn_gb`` is the free-space
@@ -99,19 +84,19 @@ class MonitorScreen(Screen):
     MonitorScreen #loss-chart { width: 2fr; }
     MonitorScreen #side { width: 1fr; }
     MonitorScreen #metric-chart { display: none; }
-    MonitorScreen.-metric #metric-chart { display: block; }
+    MonitorScreen #charts.-metric #metric-chart { display: block; }
     MonitorScreen #outcome { display: none; height: 3fr; min-height: 4; padding: 0 1; }
     MonitorScreen.-outcome #outcome { display: block; }
     MonitorScreen.-outcome #charts { display: none; }
     MonitorScreen #log { height: 1fr; min-height: 3; border-top: solid $primary; }
     """
     BINDINGS = [
-        Binding("s", "stop", "Stop", id="monitor.stop"),
-        Binding("k", "kill", "Kill", id="monitor.kill"),
-        Binding("r", "resume", "Resume", id="monitor.resume"),
-        Binding("p", "toggle_log", "Pause log", id="monitor.pause_log"),
-        Binding("l", "light", "Light refresh", id="monitor.light"),
-        Binding("escape", "back", "Back", id="monitor.back"),
+        bind("monitor.stop", "stop"),
+        bind("monitor.kill", "kill"),
+        bind("monitor.resume", "resume"),
+        bind("monitor.pause_log", "toggle_log"),
+        bind("monitor.light", "light"),
+        bind("monitor.back", "back"),
     ]
 
     class Polled(Message):
@@ -138,10 +123,7 @@ class MonitorScreen(Screen):
                  sampler=None, clock: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  redraw_interval: float = 2.0, max_stale: float = 10.0, gauge_interval: float = 2.0,
                  disk_warn_gb: float = DEFAULT_DISK_WARN_GB, light: bool = False) -> None:
-        super().__init__()
-        self.workspace = workspace
         self.run_id = run_id
-        self.lang = lang
         self.run_ids = [run_id] + [r for r in compare if r != run_id][: MAX_COMPARE - 1]
         self.states = {rid: RunState(rid) for rid in self.run_ids}
         self.sampler = sampler if sampler is not None else Sampler(workspace.saves_dir, disk_warn_gb=disk_warn_gb)
@@ -154,18 +136,15 @@ class MonitorScreen(Screen):
         self.light = False
         self.missing: list[str] = []
         self.stop_phase = ""
-        self.redraws = 0
-        self.plotted: dict[str, int] = {}  # points handed to the charts per series at the last redraw
         self._held: deque[str] = deque(maxlen=LOG_LINES)
         self._shown: dict[str, object] = {}
-        self._dirty = False
-        self._drawn: dict[str, int] = {}
-        self._drawn_at = 0.0
         self.max_stale = max_stale
         self._polled = False
         self.outcome = None
-        self._halt = threading.Event()
-        localise_bindings(self, lang)
+        self._settled = False  # a finished run's outcome is read once it is complete
+        self._watches: list[RunWatch] | None = None
+        self._missing: list[str] = []
+        super().__init__(workspace, lang)
 
     @property
     def primary(self) -> RunState:
@@ -190,25 +169,33 @@ class MonitorScreen(Screen):
             yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
             yield Static(id="progress-text")
         yield Static(id="outcome")
-        with Horizontal(id="charts"):
-            yield Chart(id="loss-chart")
-            with Vertical(id="side"):
-                yield Chart(id="metric-chart")
-                yield Chart(id="lr-chart", sci=True)
+        yield MonitorCharts(self.states, self.lang, max_stale=self.max_stale)
         yield Gauges(self.sampler, interval=self.gauge_interval, lang=self.lang,
                      disk_label=self.workspace.relative(self.workspace.saves_dir) + "/", id="gauges")
         yield Log(max_lines=LOG_LINES, id="log")
-        yield Footer()
+        yield MedtuiFooter()
+
+    def _apply_title(self) -> None:
+        title = t("monitor.title", self.lang)
+        if self.comparing:
+            title = t("monitor.compare_title", self.lang, n=len(self.run_ids))
+        self.title = f"{title}: {self.run_id}"
+
+    def relabel(self) -> None:
+        self._show_log_title()
+        self._shown.clear()
+        self._show_status()
+        self.sub_title = t("monitor.light", self.lang) if self.light else ""
+        if self.outcome is not None:
+            self._show_outcome(self.outcome)
 
     def on_mount(self) -> None:
-        title = text(self.lang, "monitor.title")
-        if self.comparing:
-            title = text(self.lang, "monitor.compare_title", n=len(self.run_ids))
-        self.title = f"{title}: {self.run_id}"
-        self.query_one("#log", Log).border_title = text(self.lang, "monitor.log")
+        self._show_log_title()
         self._show_status()
-        self._draw_charts()
-        self.run_worker(self._poll_loop, thread=True, group="monitor-poll", exclusive=True, exit_on_error=False)
+        self.charts.draw()
+        self.poller = Poller(self, self.poll_interval, self._read, group="monitor-poll",
+                             active=lambda: self.is_current)
+        self.poller.tick()
         self._redraw_timer = self.set_interval(self.redraw_interval, self._redraw_if_dirty)
         self._normal = (self.poll_interval, self.redraw_interval, self.gauge_interval)
         if self.start_light:
@@ -220,42 +207,39 @@ class MonitorScreen(Screen):
         self.light = not self.light
         poll, redraw, gauges = LIGHT_INTERVALS if self.light else self._normal
         self.poll_interval = poll
+        self.poller.set_interval(poll)
         self._redraw_timer.stop()
         self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
         self.query_one("#gauges", Gauges).interval = gauges
-        self.sub_title = text(self.lang, "monitor.light") if self.light else ""
+        self.sub_title = t("monitor.light", self.lang) if self.light else ""
         if not quiet:
-            self.notify(text(self.lang, "monitor.light_on" if self.light else "monitor.light_off"))
+            self.notify(t("monitor.light_on" if self.light else "monitor.light_off", self.lang))
 
-    def on_unmount(self) -> None:
-        self._halt.set()
+    def on_screen_resume(self) -> None:
+        self.poller.tick()
 
-    # -- polling (worker thread: reads files, posts messages, touches no widget) -----------
+    # -- polling (a worker thread: reads files, posts messages, touches no widget) ---------
 
-    def _poll_loop(self) -> None:
-        worker = get_current_worker()
-        watches: list[RunWatch] = []
-        missing: list[str] = []
-        for rid in self.run_ids:
-            try:
-                watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
-            except MedtuiError:
-                missing.append(rid)
-        primary = next((w for w in watches if w.run_dir.name == self.run_id), None)
-        settled = False  # a finished run's outcome is read once it is complete
-        while not worker.is_cancelled and not self._halt.is_set():
-            try:
-                deltas = [w.poll() for w in watches]
-                found = None
-                if primary is not None and primary.run.kind != "train" and not settled:
-                    from medtui.core.outcome import outcome
+    def _read(self) -> None:
+        if self._watches is None:
+            self._watches, self._missing = [], []
+            for rid in self.run_ids:
+                try:
+                    self._watches.append(RunWatch(self.workspace.runs_dir / rid, follow_logs=rid == self.run_id))
+                except MedtuiError:
+                    self._missing.append(rid)
+        try:
+            deltas = [w.poll() for w in self._watches]
+            found = None
+            primary = next((w for w in self._watches if w.run_dir.name == self.run_id), None)
+            if primary is not None and primary.run.kind != "train" and not self._settled:
+                from medtui.core.outcome import outcome
 
-                    found = outcome(primary.run)
-                    settled = found is not None and found.ready and not primary.run.is_running
-                self.post_message(self.Polled(deltas, missing, found))
-            except OSError:
-                pass  # a log rotated or vanished between stat and open: the next tick catches up
-            self._halt.wait(self.poll_interval)
+                found = outcome(primary.run)
+                self._settled = found is not None and found.ready and not primary.run.is_running
+            self.post_message(self.Polled(deltas, self._missing, found))
+        except OSError:
+            pass  # a log rotated or vanished between stat and open: the next tick catches up
 
     @on(Polled)
     def _on_polled(self, message: Polled) -> None:
@@ -271,11 +255,10 @@ class MonitorScreen(Screen):
             self._show_outcome(message.outcome)
         first = not self._polled
         self._polled = True
-        if changed or first:
-            self._dirty = True
-            if first:  # the history is shown at once; later redraws wait for the timer
-                self._dirty = False
-                self._draw_charts()
+        if first:  # the history is shown at once; later redraws wait for the timer
+            self.charts.draw()
+        elif changed:
+            self.charts.dirty = True
         self._show_status()
 
     # -- status, progress, log ------------------------------------------------------------
@@ -289,7 +272,7 @@ class MonitorScreen(Screen):
         state = self.primary
         line = Text(no_wrap=True, overflow="ellipsis")
         if self.run_id in self.missing:
-            line.append(text(self.lang, "monitor.missing", id=self.run_id), style="bold red")
+            line.append(t("monitor.missing", self.lang, id=self.run_id), style="bold red")
             self._set("#status", line)
             return
         line.append(self.run_id, style="bold")
@@ -297,14 +280,14 @@ class MonitorScreen(Screen):
             self._set("#status", line)
             return
         line.append(f" · {state.stage} · ")
-        line.append(text(self.lang, f"status.{state.status}"), style=STATUS_STYLE.get(state.status, ""))
+        line.append(t(f"status.{state.status}", self.lang), style=STATUS_STYLE.get(state.status, ""))
         if state.status != "pending":
-            line.append(f" · {text(self.lang, 'monitor.elapsed')} {format_seconds(state.elapsed(self.clock()))}")
+            line.append(f" · {t('monitor.elapsed', self.lang)} {format_seconds(state.elapsed(self.clock()))}")
         if state.record.get("backend") == "slurm":
             nodes = state.record.get("nodes")
             job = state.record.get("job_id")
-            line.append(" · " + (text(self.lang, "monitor.slurm_nodes", job=job, nodes=nodes) if nodes
-                                 else text(self.lang, "monitor.slurm", job=job)))
+            line.append(" · " + (t("monitor.slurm_nodes", self.lang, job=job, nodes=nodes) if nodes
+                                 else t("monitor.slurm", self.lang, job=job)))
         if self.stop_phase and state.status in ACTIVE:
             line.append(f" · {self.stop_phase}", style="yellow")
         elif state.reason:
@@ -316,16 +299,16 @@ class MonitorScreen(Screen):
         bar = self.query_one("#progress", ProgressBar)
         if p.total_steps and (bar.total != p.total_steps or bar.progress != p.steps):
             bar.update(total=p.total_steps, progress=p.steps)
-        parts = [f"{text(self.lang, 'monitor.step')} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
+        parts = [f"{t('monitor.step', self.lang)} {p.steps}/{p.total_steps or '?'}", f"{p.percent:.1f}%"]
         if p.eta is not None and state.status == "running":
-            parts.append(f"{text(self.lang, 'monitor.eta')} {format_seconds(p.eta)}")
+            parts.append(f"{t('monitor.eta', self.lang)} {format_seconds(p.eta)}")
         if p.throughput:
             parts.append(f"{p.throughput:.0f} tok/s")
         if p.steps_per_second:
             parts.append(f"{p.steps_per_second:.2f} it/s")
         if p.steps == 0 and not p.total_steps:
             kind = state.record.get("kind") or "train"
-            parts = [text(self.lang, "monitor.waiting" if kind == "train" else f"monitor.outcome.{kind}.steps")]
+            parts = [t("monitor.waiting" if kind == "train" else f"monitor.outcome.{kind}.steps", self.lang)]
         self._set("#progress-text", " · ".join(parts))
 
     def _show_outcome(self, found) -> None:
@@ -333,91 +316,40 @@ class MonitorScreen(Screen):
         self.outcome = found
         self.add_class("-outcome")
         kind = self.primary.record.get("kind") or "train"
-        title = text(self.lang, f"monitor.outcome.{kind}")
+        title = t(f"monitor.outcome.{kind}", self.lang)
         body = "\n".join(found.lines) if found.ready or self.primary.status not in ACTIVE \
-            else text(self.lang, f"monitor.outcome.{kind}.wait")
-        content = Text.assemble((title, "bold"), "\n", body)
-        self._set("#outcome", content)
+            else t(f"monitor.outcome.{kind}.wait", self.lang)
+        self._set("#outcome", Text.assemble((title, "bold"), "\n", body))
 
     def _write_log(self, lines: list[str]) -> None:
         if self.log_paused:
             self._held.extend(lines)
-            self.query_one("#log", Log).border_title = text(self.lang, "monitor.log_paused", n=len(self._held))
+            self._show_log_title()
         else:
             self.query_one("#log", Log).write_lines(lines)
 
     def action_toggle_log(self) -> None:
         log = self.query_one("#log", Log)
         self.log_paused = not self.log_paused
-        if self.log_paused:
-            log.border_title = text(self.lang, "monitor.log_paused", n=0)
-        else:
-            if self._held:
-                log.write_lines(list(self._held))
-                self._held.clear()
-            log.border_title = text(self.lang, "monitor.log")
+        if not self.log_paused and self._held:
+            log.write_lines(list(self._held))
+            self._held.clear()
+        self._show_log_title()
+
+    def _show_log_title(self) -> None:
+        log = self.query_one("#log", Log)
+        log.border_title = (t("monitor.log_paused", self.lang, n=len(self._held)) if self.log_paused
+                            else t("monitor.log", self.lang))
 
     # -- charts ---------------------------------------------------------------------------
 
+    @property
+    def charts(self) -> MonitorCharts:
+        return self.query_one(MonitorCharts)
+
     def _redraw_if_dirty(self) -> None:
-        """Timer tick: redraw when new data would move at least one chart column, else every ``max_stale`` s.
-
-        With a long history one more point is thinner than a character cell, so redrawing for it
-        costs a full plotext build for no visible change.
-        """
-        if not self._dirty or not self.is_current:
-            return  # nothing new, or another screen covers this one: redraw when it comes back
-        since = time.monotonic() - self._drawn_at
-        if since < sum(chart.cost for chart in self.query(Chart)) / CHART_CPU_BUDGET:
-            return  # a slow terminal or a huge chart: keep the charts' CPU share within budget
-        width = max(1, self.query_one("#loss-chart").size.width)
-        visible = False
-        for rid, state in self.states.items():
-            count = len(state.progress.series["loss"][0])
-            grown = count - self._drawn.get(rid, 0)
-            visible |= grown < 0 or grown >= max(1, count // width)  # < 0: the log was rewritten
-        if visible or since >= self.max_stale:
-            self._dirty = False
-            self._draw_charts()
-
-    def _draw_charts(self) -> None:
-        """Hand each chart copies of its series; the chart thins and plots them when it renders."""
-        self.redraws += 1
-        self._drawn = {rid: len(st.progress.series["loss"][0]) for rid, st in self.states.items()}
-        self._drawn_at = time.monotonic()
-        loss: list[Series] = []
-        self.plotted = {}
-        if self.comparing:
-            for rid, color in zip(self.run_ids, COMPARE_COLORS):
-                xs, ys = _pair(self.states[rid].progress.series["loss"])
-                if xs:
-                    loss.append(Series(xs, smooth(ys), short_id(rid), color))
-                    self.plotted[f"loss:{rid}"] = len(xs)
-        else:
-            series = self.primary.progress.series
-            xs, ys = _pair(series["loss"])
-            if xs:
-                loss.append(Series(xs, ys, text(self.lang, "monitor.raw"), "gray"))
-                loss.append(Series(xs, smooth(ys), text(self.lang, "monitor.smoothed"), "cyan"))
-                self.plotted["loss"] = len(xs)
-            ex, ey = _pair(series["eval_loss"])
-            if ex:
-                loss.append(Series(ex, ey, "eval_loss", "orange", "dot"))
-                self.plotted["eval_loss"] = len(ex)
-        self.query_one("#loss-chart", Chart).show(text(self.lang, "monitor.loss"), loss)
-
-        metric = self.primary.stage_metric
-        mx, my = _pair(self.primary.progress.series[metric]) if metric else ([], [])
-        self.set_class(bool(mx), "-metric")
-        if mx:
-            self.query_one("#metric-chart", Chart).show(text(self.lang, f"monitor.{metric}"),
-                                                        [Series(mx, my, None, "green")])
-            self.plotted[metric] = len(mx)
-        lx, ly = _pair(self.primary.progress.series["lr"])
-        self.query_one("#lr-chart", Chart).show(text(self.lang, "monitor.lr"),
-                                                [Series(lx, ly, None, "magenta")] if lx else [])
-        if lx:
-            self.plotted["lr"] = len(lx)
+        if self.is_current:  # another screen covers this one: redraw when it comes back
+            self.charts.redraw_if_dirty()
 
     # -- stop / kill ----------------------------------------------------------------------
 
@@ -430,23 +362,22 @@ class MonitorScreen(Screen):
     def _ask_stop(self, kill: bool) -> None:
         state = self.primary
         if state.status not in ACTIVE:
-            self.notify(text(self.lang, "monitor.not_running", id=self.run_id,
-                             status=text(self.lang, f"status.{state.status}")), severity="warning")
+            self.notify(t("monitor.not_running", self.lang, id=self.run_id,
+                          status=t(f"status.{state.status}", self.lang)), severity="warning")
             return
-        key = "confirm.kill" if kill else "confirm.stop"
+        key = "monitor.confirm.kill" if kill else "monitor.confirm.stop"
         job = state.record.get("job_id")
         if state.record.get("backend") == "slurm":
-            key = "confirm.pending" if state.status == "pending" else key + ".slurm"
-        message = text(self.lang, key, id=self.run_id, job=job)
+            key = "monitor.confirm.pending" if state.status == "pending" else key + ".slurm"
+        message = phrase(key, id=self.run_id, job=str(job))
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self.stop_phase = text(self.lang, "status.stopping")
+                self.stop_phase = t("status.stopping", self.lang)
                 self._show_status()
                 self._stop_run(kill)
 
-        confirm = ConfirmScreen(message, yes=text(self.lang, "confirm.yes"), no=text(self.lang, "confirm.no"),
-                                danger=kill)
+        confirm = ConfirmScreen(message, danger=kill)
         self.app.push_screen(confirm, answered)
 
     @work(thread=True, exclusive=True, group="monitor-stop", exit_on_error=False)
@@ -478,16 +409,16 @@ class MonitorScreen(Screen):
 
         def started(new_id: str | None) -> None:
             if new_id:
-                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.notify(t("resume.started", self.lang, id=new_id))
                 self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
                                                      clock=self.clock, light=auto_light(self.workspace, new_id)))
 
         self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
 
-    @on(Worker.StateChanged)
-    def _on_worker_state(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "monitor-stop":
+            self.stop_phase = ""
+            self._show_status()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -11,10 +11,8 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -23,10 +21,12 @@ from medtui.core.runs.records import load_run
 from medtui.core.runs.resume import list_checkpoints, resume_refusal
 from medtui.core.stages.launch import resume
 from medtui.core.workspace import Workspace
-from medtui.tui.run_text import text
+from medtui.tui.keymap import bind
+from medtui.tui.screens.base import MedtuiModal
+from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 
 
-class ResumeScreen(ModalScreen[str | None]):
+class ResumeScreen(MedtuiModal):
     """Dismisses with the new run's id, or None when cancelled or refused."""
 
     DEFAULT_CSS = """
@@ -40,7 +40,7 @@ class ResumeScreen(ModalScreen[str | None]):
     ResumeScreen Input { width: 1fr; margin-right: 1; }
     ResumeScreen #resume-buttons { margin-top: 1; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="resume.cancel")]
+    BINDINGS = [bind("dialog.cancel", "cancel")]
 
     class Started(Message):
         def __init__(self, run_id: str = "", error: str = "") -> None:
@@ -48,34 +48,34 @@ class ResumeScreen(ModalScreen[str | None]):
             self.run_id, self.error = run_id, error
 
     def __init__(self, workspace: Workspace, run_id: str, lang: str = "en") -> None:
-        super().__init__()
-        self.workspace, self.run_id, self.lang = workspace, run_id, lang
+        super().__init__(workspace, lang)
+        self.run_id = run_id
         self.run = load_run(workspace.runs_dir / run_id)
         self.why = resume_refusal(self.run)
         self.checkpoints = [] if self.why else list(reversed(list_checkpoints(self.run.output_dir)))
         if not self.why and not self.checkpoints:
-            self.why = text(lang, "resume.none", path=str(self.run.output_dir))
+            self.why = self.t("resume.none", path=str(self.run.output_dir))
         self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(text(self.lang, "resume.title", id=self.run_id), id="resume-title")
+            yield self.tr(Static(id="resume-title", markup=False), "resume.title", id=self.run_id)
             if self.why:
                 yield Static(self.why, id="resume-why", markup=False)
             else:
-                yield OptionList(*[Option(text(self.lang, "resume.option", step=c.step,
+                yield OptionList(*[Option(self.t("resume.option", step=c.step,
                                                 loss=f"{c.loss:.4f}" if c.loss is not None else "?",
                                                 name=c.path.name), id=str(c.path)) for c in self.checkpoints],
                                  id="resume-checkpoints", compact=True)
-                yield Static(text(self.lang, "resume.more"), classes="field-help")
+                yield self.tr(Static(classes="field-help"), "resume.more")
                 with Horizontal():
                     yield Input(placeholder="max_steps", id="resume-steps", type="integer", compact=True)
                     yield Input(placeholder="num_train_epochs", id="resume-epochs", type="number", compact=True)
                 yield Static("", id="resume-error", markup=False)
             with Horizontal(id="resume-buttons"):
-                yield Button(text(self.lang, "resume.cancel"), id="resume-no", compact=True)
+                yield self.tr(Button("", id="resume-no", compact=True), "resume.cancel")
                 if not self.why:
-                    yield Button(text(self.lang, "resume.go"), id="resume-yes", variant="success", compact=True)
+                    yield self.tr(Button("", id="resume-yes", variant="success", compact=True), "resume.go")
 
     def on_mount(self) -> None:
         if self.checkpoints:
@@ -108,10 +108,10 @@ class ResumeScreen(ModalScreen[str | None]):
         try:
             overrides = self.overrides()
         except ValueError:
-            self.query_one("#resume-error", Static).update(text(self.lang, "resume.bad_number"))
+            self.tr(self.query_one("#resume-error", Static), "resume.bad_number")
             return
         self.busy = True
-        self.query_one("#resume-error", Static).update(text(self.lang, "resume.starting"))
+        self.tr(self.query_one("#resume-error", Static), "resume.starting")
         self._start(str(self.checkpoints[index].path), overrides)
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
@@ -122,10 +122,14 @@ class ResumeScreen(ModalScreen[str | None]):
         except MedtuiError as exc:
             self.post_message(self.Started(error=str(exc)))
 
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        self.busy = False  # the app has shown the error; the dialog can be used again
+        self.show(self.query_one("#resume-error", Static), "")
+
     @on(Started)
     def _started(self, message: Started) -> None:
         self.busy = False
         if message.error:
-            self.query_one("#resume-error", Static).update(message.error)
+            self.show(self.query_one("#resume-error", Static), message.error)
             return
         self.dismiss(message.run_id)

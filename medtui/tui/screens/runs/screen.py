@@ -1,117 +1,113 @@
 """Every run of the workspace (CLI-started and earlier medtui runs too), refreshed at 1 Hz.
 
-A thread worker polls :class:`medtui.core.runs.summary.RunsWatcher` (which re-reads a run.json only
-when it changed and follows each trainer_log.jsonl from its last offset) and posts the rows;
-the handler updates the table in place. Enter opens a run's monitor; space marks up to four
-runs and ``c`` overlays their loss curves.
+A :class:`~medtui.tui.polling.Poller` reads :class:`medtui.core.runs.summary.RunsWatcher` (which
+re-reads a run.json only when it changed and follows each trainer_log.jsonl from its last offset)
+while the list is shown, and posts the rows; the handler updates the table in place, and the
+cursor moves to a run that appears on top. Enter opens a run's monitor; space marks up to four
+runs and ``c`` overlays their loss curves; ``r`` resumes the highlighted run from a checkpoint.
+With Slurm runs in the workspace, a Where column (``local`` / ``job 1234``) follows Status.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import get_current_worker
+from textual.widgets import DataTable, Static
 
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.summary import RunSummary, RunsWatcher
 from medtui.core.workspace import Workspace
-from medtui.tui.run_text import localise_bindings, text
+from medtui.tui.i18n import t
+from medtui.tui.keymap import bind
+from medtui.tui.polling import Poller
+from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 from medtui.tui.screens.runs.monitor import MAX_COMPARE, STATUS_STYLE, MonitorScreen, auto_light
+from medtui.tui.widgets.footer import MedtuiFooter
 
 COLUMNS = ("mark", "id", "stage", "status", "loss", "duration", "started", "output")
-#: With Slurm runs in the workspace, a Where column (``local`` / ``job 1234``) follows Status.
 SLURM_COLUMNS = ("mark", "id", "stage", "status", "where", "loss", "duration", "started", "output")
 WIDTHS = {"mark": 1, "id": 24, "stage": 6, "status": 9, "where": 10, "loss": 10, "duration": 8, "started": 11,
           "output": 40}
 
 
-class RunsScreen(Screen):
+class RunsScreen(MedtuiScreen):
+    NAME = "runs"
     DEFAULT_CSS = """
     RunsScreen #runs-hint { height: auto; padding: 0 1; color: $text-muted; }
     RunsScreen #runs-table { height: 1fr; }
     """
     BINDINGS = [
-        Binding("enter", "open", "Open", id="runs.open", priority=True),
-        Binding("space", "mark", "Mark", id="runs.mark"),
-        Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("r", "resume", "Resume", id="runs.resume"),
-        Binding("escape", "back", "Back", id="runs.back"),
+        bind("runs.open", "open", priority=True),
+        bind("runs.mark", "mark"),
+        bind("runs.compare", "compare"),
+        bind("runs.resume", "resume"),
     ]
 
     class Polled(Message):
         """The full, current list of rows (only the newest one matters)."""
 
-        def __init__(self, rows: list[RunSummary]) -> None:
+        def __init__(self, rows: list[RunSummary], unreadable: dict[str, str]) -> None:
             super().__init__()
             self.rows = rows
+            self.unreadable = unreadable
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RunsScreen.Polled)
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, clock: Callable[[], float] = time.time,
                  poll_interval: float = 1.0, sampler=None, disk_warn_gb: float = DEFAULT_DISK_WARN_GB) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.lang = lang
+        super().__init__(workspace, lang)
         self.clock = clock
         self.poll_interval = poll_interval
         self.sampler = sampler
         self.disk_warn_gb = disk_warn_gb
         self.rows: list[RunSummary] = []
+        self.unreadable: dict[str, str] = {}  # run folder -> why its run.json cannot be read
         self.marked: list[str] = []
         self._order: list[str] = []
         self._cells: dict[tuple[str, str], object] = {}
         self.columns: tuple[str, ...] = COLUMNS
-        self._halt = threading.Event()
-        self._active = threading.Event()
-        self._active.set()
-        localise_bindings(self, lang)
+        self.watcher = RunsWatcher(workspace)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         yield Static(id="runs-hint")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield MedtuiFooter()
 
     def on_mount(self) -> None:
-        self.title = text(self.lang, "runs.title")
         self._set_columns(COLUMNS)
         self._show_hint()
         self.query_one("#runs-table", DataTable).focus()
-        self.run_worker(self._poll_loop, thread=True, group="runs-poll", exclusive=True, exit_on_error=False)
-
-    def on_unmount(self) -> None:
-        self._halt.set()
-        self._active.set()
-
-    def on_screen_suspend(self) -> None:
-        self._active.clear()  # a monitor is on top: stop polling until we are shown again
+        self.poller = Poller(self, self.poll_interval, self._read, group="runs-poll", active=lambda: self.is_current)
+        self.poller.tick()
 
     def on_screen_resume(self) -> None:
-        self._active.set()
+        self.poller.tick()  # a monitor closed, or the list is shown again: catch up now
 
-    def _poll_loop(self) -> None:
-        worker = get_current_worker()
-        watcher = RunsWatcher(self.workspace)
-        while not worker.is_cancelled and not self._halt.is_set():
-            if self._active.is_set():
-                try:
-                    self.post_message(self.Polled(watcher.poll()))
-                except OSError:
-                    pass  # a run folder changed under us: the next tick catches up
-            self._halt.wait(self.poll_interval)
+    def _read(self) -> None:
+        try:
+            rows = self.watcher.poll()
+            self.post_message(self.Polled(rows, dict(self.watcher.unreadable)))
+        except OSError:
+            pass  # a run folder changed under us: the next tick catches up
 
     # -- table ----------------------------------------------------------------------------
+
+    def relabel(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for key in self.columns:
+            table.columns[key].label = Text(t(f"runs.col.{key}", self.lang))
+        self._cells.clear()
+        self._order = []  # the next _show_rows rebuilds every row in the new language
+        self._show_rows()
 
     def _cells_for(self, row: RunSummary) -> dict[str, object]:
         now = self.clock()
@@ -123,25 +119,26 @@ class RunsScreen(Screen):
             "mark": "●" if row.id in self.marked else " ",
             "id": row.id,
             "stage": row.stage,
-            "status": Text(text(self.lang, f"status.{row.status}"), style=STATUS_STYLE.get(row.status, "")),
+            "status": Text(t(f"status.{row.status}", self.lang), style=STATUS_STYLE.get(row.status, "")),
             "loss": loss,
             "duration": duration,
             "started": started,
-            "where": text(self.lang, "where.local") if row.backend == "local" else
-            text(self.lang, "where.slurm", job=row.run.job_id if row.run else "?"),
+            "where": t("runs.where.local", self.lang) if row.backend == "local" else
+            t("runs.where.slurm", self.lang, job=row.run.job_id if row.run else "?"),
             "output": row.output_dir,
         }
 
     @on(Polled)
     def _on_polled(self, message: Polled) -> None:
         self.rows = message.rows
+        self.unreadable = message.unreadable
         self._show_rows()
 
     def _set_columns(self, columns: tuple[str, ...]) -> None:
         table = self.query_one("#runs-table", DataTable)
         table.clear(columns=True)
         for key in columns:
-            table.add_column(text(self.lang, f"col.{key}"), key=key, width=WIDTHS[key])
+            table.add_column(t(f"runs.col.{key}", self.lang), key=key, width=WIDTHS[key])
         self.columns = columns
         self._order = []
         self._cells.clear()
@@ -155,6 +152,8 @@ class RunsScreen(Screen):
         self.marked = [m for m in self.marked if m in ids]
         if ids != self._order:
             current = self.cursor_run()
+            if self._order and ids and ids[0] not in self._order:
+                current = ids[0]  # a new run on top: follow it
             table.clear()
             self._cells.clear()
             for row in self.rows:
@@ -173,14 +172,19 @@ class RunsScreen(Screen):
         self._show_hint()
 
     def _show_hint(self) -> None:
-        hint = self.query_one("#runs-hint", Static)
+        hint = Text()
+        if self.unreadable:  # one bad record must not hide the others: name it, show the rest
+            name, why = next(iter(sorted(self.unreadable.items())))
+            hint.append(t("runs.unreadable", self.lang, n=len(self.unreadable), run=name, reason=why) + "\n",
+                        style="bold red")
         if not self.rows:
-            hint.update(text(self.lang, "runs.empty"))
+            hint.append(t("runs.empty", self.lang) if not self.unreadable else "")
         elif self.marked:
-            hint.update(text(self.lang, "runs.marked", n=len(self.marked)) + " · "
-                        + text(self.lang, "runs.compare_need"))
+            hint.append(t("runs.marked", self.lang, n=len(self.marked)) + " · " + t("runs.compare_need", self.lang))
         else:
-            hint.update(text(self.lang, "runs.compare_need"))
+            hint.append(t("runs.compare_need", self.lang))
+        hint.rstrip()
+        self.query_one("#runs-hint", Static).update(hint)
 
     def cursor_run(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)
@@ -213,7 +217,7 @@ class RunsScreen(Screen):
         if run_id in self.marked:
             self.marked.remove(run_id)
         elif len(self.marked) >= MAX_COMPARE:
-            self.notify(text(self.lang, "runs.marked_max"), severity="warning")
+            self.notify(t("runs.marked_max", self.lang), severity="warning")
             return
         else:
             self.marked.append(run_id)
@@ -221,7 +225,7 @@ class RunsScreen(Screen):
 
     def action_compare(self) -> None:
         if not 2 <= len(self.marked) <= MAX_COMPARE:
-            self.notify(text(self.lang, "runs.compare_need"), severity="warning")
+            self.notify(t("runs.compare_need", self.lang), severity="warning")
             return
         self.app.push_screen(self._monitor(self.marked[0], self.marked[1:]))
 
@@ -235,11 +239,7 @@ class RunsScreen(Screen):
 
         def started(new_id: str | None) -> None:
             if new_id:
-                self.notify(text(self.lang, "resume.started", id=new_id))
+                self.notify(t("resume.started", self.lang, id=new_id))
                 self.app.push_screen(self._monitor(new_id))
 
         self.app.push_screen(ResumeScreen(self.workspace, run_id, self.lang), started)
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

@@ -11,8 +11,10 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from medtui.core.stages.spec import Arg
-from medtui.tui.i18n import problem_text, t
+from medtui.tui.i18n import t
+from medtui.tui.screens.base import relabel_select
 from medtui.tui.screens.train.formmodel import CHOICE_LABELS, select_options, shown_default, uses_select
+from medtui.tui.screens.train.text import problem_text
 
 
 class FieldRow(Vertical):
@@ -117,11 +119,7 @@ class FieldRow(Vertical):
         else:
             control.prompt = self._prompt()
             if self.arg.name in CHOICE_LABELS:
-                value = self.value
-                with self.prevent(Select.Changed):
-                    control.set_options(select_options(self.arg, lang))
-                    if value is not None:
-                        control.value = value
+                relabel_select(control, select_options(self.arg, lang))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.has_class("browse"):

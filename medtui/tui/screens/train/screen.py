@@ -14,33 +14,34 @@ from typing import Any
 import yaml
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Collapsible, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from medtui.core.errors import MedtuiError
-from medtui.core.stages.spec import METHODS, SECTION_TITLES, STAGES, stage_title
+from medtui.core.stages.spec import METHODS, STAGES, stage_title
 from medtui.core.stages.validate import Problem, validate
 from medtui.core.workspace import Workspace
-from medtui.tui import pickers
+from medtui.tui.i18n import phrase
+from medtui.tui.keymap import bind
 from medtui.tui.messages import RunStarted, StartFailed
-from medtui.tui.screens.base import MedtuiScreen
+from medtui.tui.screens.base import MedtuiScreen, relabel_select
+from medtui.tui.screens.train import pickers
+from medtui.tui.screens.train import text as _text  # noqa: F401  (registers the screen's strings)
 from medtui.tui.screens.train.fields import FieldRow
+from medtui.tui.screens.train.form import EXTRAS, FormSection, StageForm
 from medtui.tui.screens.train.formmodel import (
     SELECTOR_KEYS,
     FormState,
     form_fields,
-    form_sections,
-    shown,
     switch,
     typed_config,
 )
+from medtui.tui.screens.train.search import FieldSearch
 from medtui.tui.widgets.dialogs import ChoiceScreen, MultiChoiceScreen, PathScreen, PreviewScreen
 from medtui.tui.widgets.footer import MedtuiFooter
 
-EXTRAS = "extras"
 SLURM_PREFIX = "slurm_"
 
 
@@ -80,33 +81,15 @@ class FileFailed(Message):
         self.message = message
 
 
-class FormSection(Collapsible):
-    """One spec section; its fields are only built when it is first expanded (keeps the form fast)."""
-
-    def __init__(self, section: str, args: list, title: str, collapsed: bool, rows: list[FieldRow]) -> None:
-        super().__init__(*rows, title=title, collapsed=collapsed, id=f"sec-{section}", classes="form-section")
-        self.section = section
-        self.args = args
-        self.base_title = title
-        self.populated = bool(rows)
-
-    async def populate(self, rows: list[FieldRow]) -> None:
-        self.populated = True
-        await self.query_one(Collapsible.Contents).mount_all(rows)
-
-    def show_hidden_problems(self, count: int, lang: str) -> None:
-        """Problems of fields not built yet are counted in the title."""
-        self.title = self.base_title + (f"  ✗ {count}" if count else "")
-
-
 class TrainScreen(MedtuiScreen):
     NAME = "train"
     BINDINGS = [
-        Binding("f9", "preview", "Preview", id="train.preview", show=False),
-        Binding("ctrl+s", "save", "Save", id="train.save", show=False),
-        Binding("ctrl+o", "load", "Load", id="train.load", show=False),
-        Binding("ctrl+r", "start", "Start", id="train.start", show=False),
-        Binding("ctrl+b", "browse", "Browse", id="train.browse", show=False),
+        bind("train.start", "start"),
+        bind("train.preview", "preview"),
+        bind("train.save", "save"),
+        bind("train.load", "load"),
+        bind("train.browse", "browse", show=False),
+        bind("train.find", "find"),
     ]
 
     def __init__(self, workspace: Workspace, lang: str = "en", config: dict[str, Any] | None = None) -> None:
@@ -118,57 +101,36 @@ class TrainScreen(MedtuiScreen):
         self.preview_plan = None
         self.preview_config: dict[str, Any] | None = None
         self.config_path: str | None = None
-        self.expanded: set[str] = {"basic"}
         self.starting = False
         self.ready = False  # widgets composed (is_mounted turns true only after on_mount)
         self._profile: dict[str, Any] | None = None  # the Slurm cluster profile, read when first needed
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield self.navbar()
         with Horizontal(id="train-top"):
             yield Label(self.t("train.stage"), id="stage-label")
             yield Select(self._stage_options(), value=self.state.stage, allow_blank=False, compact=True, id="stage")
             yield Label(self.t("train.method"), id="method-label")
             yield Select([(m, m) for m in METHODS], value=self.state.method, allow_blank=False, compact=True,
                          id="method")
-        with VerticalScroll(id="fields"):
-            yield Static(id="form-problems")
-            yield from self._sections()
+        yield StageForm(self.state, self.lang, fallback=self._profile_value)
         yield Static("", id="train-estimate")
         with Horizontal(id="train-actions"):
-            for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+            for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
                 yield Button(self._button_label(action, key), id=f"do-{action}", compact=True,
                              variant="success" if action == "start" else "default")
         yield MedtuiFooter()
+
+    @property
+    def form(self) -> StageForm:
+        return self.query_one(StageForm)
 
     def _button_label(self, action: str, key: str) -> str:
         return f"{self.t('train.' + action)} {key}"
 
     def _stage_options(self) -> list[tuple[str, str]]:
         return [(f"{s} · {stage_title(s, self.lang)}", s) for s in STAGES]
-
-    def _sections(self) -> list[Collapsible]:
-        out: list[Collapsible] = []
-        for section, args in form_sections(self.state.stage, self.state.method):
-            collapsed = section not in self.expanded
-            out.append(FormSection(section, args, self._section_title(section), collapsed,
-                                   [] if collapsed else self._rows(args)))
-        extras = TextArea(self._extras_text(), id="extras", soft_wrap=False, show_line_numbers=False)
-        out.append(Collapsible(Static(Content(self.t("train.extras.help")), classes="field-help"), extras,
-                               Static("", id="extras-error", classes="field-error"),
-                               title=self.t("train.extras"), collapsed=not self.state.extras and EXTRAS not in self.expanded,
-                               id=f"sec-{EXTRAS}", classes="form-section"))
-        return out
-
-    def _rows(self, args) -> list[FieldRow]:
-        rows = []
-        for arg in args:
-            row = FieldRow(arg, self.state.values.get(arg.name), self.lang, pickable=arg.name in pickers.PICKERS,
-                           fallback=self._profile_value(arg.name))
-            row.display = shown(arg, self.state.values)
-            rows.append(row)
-        return rows
 
     def _profile_value(self, name: str) -> str | None:
         """The cluster profile's value for a ``slurm_*`` field (what an empty field means)."""
@@ -186,55 +148,24 @@ class TrainScreen(MedtuiScreen):
             value = " ".join(value)
         return None if value in (None, "", []) else str(value)
 
-    def _show_conditional_rows(self) -> None:
-        for row in self.query(FieldRow):
-            row.display = shown(row.arg, self.state.values)
-
-    @on(Collapsible.Expanded)
-    async def _section_expanded(self, event: Collapsible.Expanded) -> None:
-        section = event.collapsible
-        if isinstance(section, FormSection) and not section.populated:
-            await section.populate(self._rows(section.args))
-            self._revalidate()
-
-    def _section_title(self, section: str) -> str:
-        en, zh = SECTION_TITLES[section]
-        return zh if self.lang == "zh" else en
-
-    def _extras_text(self) -> str:
-        if not self.state.extras:
-            return ""
-        return yaml.safe_dump(self.state.extras, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
     def on_mount(self) -> None:
         self.ready = True
         self._revalidate(extra=self.load_problems)
 
     async def _rebuild(self) -> None:
-        self.expanded = {c.id.removeprefix("sec-") for c in self.query(".form-section").results(Collapsible)
-                         if not c.collapsed} or {"basic"}
-        container = self.query_one("#fields", VerticalScroll)
-        await container.remove_children(".form-section")
-        await container.mount_all(self._sections())
+        await self.form.rebuild(self.state)
+        self._revalidate()
+
+    @on(StageForm.RowsBuilt)
+    def _rows_built(self) -> None:
         self._revalidate()
 
     def relabel(self) -> None:
         self.query_one("#stage-label", Label).update(self.t("train.stage"))
         self.query_one("#method-label", Label).update(self.t("train.method"))
-        stage = self.query_one("#stage", Select)
-        with self.prevent(Select.Changed):
-            stage.set_options(self._stage_options())
-            stage.value = self.state.stage
-        for action, key in (("preview", "F9"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
+        relabel_select(self.query_one("#stage", Select), self._stage_options())
+        for action, key in (("preview", "^g"), ("save", "^s"), ("load", "^o"), ("start", "^r")):
             self.query_one(f"#do-{action}", Button).label = self._button_label(action, key)
-        for row in self.query(FieldRow):
-            row.set_lang(self.lang)
-        for section in self.query(".form-section").results(Collapsible):
-            name = section.id.removeprefix("sec-")
-            if isinstance(section, FormSection):
-                section.base_title = self._section_title(name)
-            section.title = self.t("train.extras") if name == EXTRAS else self._section_title(name)
-        self.query_one(f"#sec-{EXTRAS} .field-help", Static).update(Content(self.t("train.extras.help")))
         self._revalidate()
 
     # -- the state -----------------------------------------------------------------------------
@@ -282,7 +213,7 @@ class TrainScreen(MedtuiScreen):
         else:
             self.state.values[row.arg.name] = value
         if row.arg.name == "launch_on":
-            self._show_conditional_rows()
+            self.form.show_conditional_rows()
         self.preflight_problems = []
         self._revalidate()
 
@@ -313,34 +244,9 @@ class TrainScreen(MedtuiScreen):
     def _revalidate(self, extra: list[Problem] | None = None) -> list[Problem]:
         problems = validate(self.current_config()) + self.extras_problems + list(extra or []) + self.preflight_problems
         self.problems = problems
-        if not self.ready:
-            return problems
-        self._schedule_estimate()
-        by_field: dict[str, Problem] = {}
-        for p in problems:
-            if p.field not in by_field or (p.level == "error" and by_field[p.field].level != "error"):
-                by_field[p.field] = p
-        rows = {row.arg.name: row for row in self.query(FieldRow)}
-        for name, row in rows.items():
-            p = by_field.get(name)
-            row.set_problem(p.message if p else None, p.level if p else "error")
-        extras_problem = by_field.get(EXTRAS)
-        extras_error = self.query_one("#extras-error", Static)
-        extras_error.update(Content(extras_problem.message if extras_problem else ""))
-        extras_error.set_class(extras_problem is not None, "-shown")
-        general = [p for p in problems if p.field not in rows and p.field != EXTRAS]
-        box = self.query_one("#form-problems", Static)
-        box.update(Content("\n".join(str(p) for p in general)))
-        box.set_class(bool(general), "-shown")
-        for section in self.query(FormSection):
-            hidden = [a.name for a in section.args if a.name not in rows]
-            errors = [n for n in hidden if n in by_field and by_field[n].level == "error"]
-            section.show_hidden_problems(len(errors), self.lang)
-            if errors and (self.preflight_problems or extra):
-                section.collapsed = False  # builds its rows, then revalidates
-            elif any(by_field.get(a.name) and by_field[a.name].level == "error" and a.name in rows
-                     for a in section.args) and section.collapsed and (self.preflight_problems or extra):
-                section.collapsed = False
+        if self.ready:
+            self._schedule_estimate()
+            self.form.show_problems(problems, reveal=bool(self.preflight_problems or extra))
         return problems
 
     def errors(self) -> list[Problem]:
@@ -401,7 +307,8 @@ class TrainScreen(MedtuiScreen):
             if result == "start":
                 self.action_start()
 
-        self.app.push_screen(PreviewScreen(self.t("train.preview.title"), text, self.lang, can_start=not errors), closed)
+        self.app.push_screen(PreviewScreen(phrase("train.preview.title"), text, self.lang, can_start=not errors),
+                             closed)
 
     def action_start(self) -> None:
         if self.starting:
@@ -443,13 +350,42 @@ class TrainScreen(MedtuiScreen):
                     severity="error", timeout=10)
 
     @on(RunStarted)
-    def _run_started(self, message: RunStarted) -> None:
+    async def _run_started(self, message: RunStarted) -> None:
         self.starting = False
         self.preview_plan = self.preview_config = None
         self.notify(self.t("train.started", run=message.run_id))
         open_run = getattr(self.app, "open_run", None)
         if open_run is not None:
-            open_run(message.run_id)
+            await open_run(message.run_id)
+
+    def worker_failed(self, group: str, error: BaseException) -> None:
+        if group == "start":
+            self.starting = False  # Start works again; the app has shown why it failed
+
+    # -- jump to a field ---------------------------------------------------------------------------
+    def action_find(self) -> None:
+        fields = [(arg.name, arg.help(self.lang).split("\n")[0]) for section in self.form.query(FormSection)
+                  for arg in section.args]
+        self.app.push_screen(FieldSearch(fields, self.lang), self._jump)
+
+    async def _jump(self, name: str | None) -> None:
+        """Open the section holding field ``name``, then focus the field."""
+        if not name:
+            return
+        section = next((s for s in self.form.query(FormSection) if any(a.name == name for a in s.args)), None)
+        if section is None:
+            return
+        if not section.populated:
+            await section.populate(self.form.rows_for(section.args))
+            self._revalidate()
+        section.collapsed = False
+        row = self.query_one(f"#row-{name}", FieldRow)
+
+        def focus() -> None:
+            row.control.focus()
+            self.form.scroll_to_widget(row, animate=False, top=True)
+
+        self.call_after_refresh(focus)
 
     # -- pickers ---------------------------------------------------------------------------------
     def action_browse(self) -> None:
@@ -466,20 +402,7 @@ class TrainScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="picker", exit_on_error=False)
     def _gather_picker(self, field: str, stage: str, dataset_dir: str | None) -> None:
-        kind = pickers.PICKERS[field]
-        error = None
-        if kind == "dataset":
-            options, error = pickers.dataset_choices(self.workspace, stage, dataset_dir)
-        elif kind == "model":
-            options = pickers.model_choices(self.workspace)
-        elif kind == "adapter":
-            options = pickers.adapter_choices(self.workspace)
-        elif kind == "template":
-            from medtui.core.stages.spec import template_names
-
-            options = list(template_names())
-        else:
-            options = pickers.output_choices(self.workspace)
+        kind, options, error = pickers.choices(self.workspace, field, stage, dataset_dir)
         self.post_message(PickerReady(field, kind, options, error))
 
     @on(PickerReady)
@@ -496,7 +419,7 @@ class TrainScreen(MedtuiScreen):
 
         if message.kind == "dataset":
             current = [v.strip() for v in str(row.value or "").split(",") if v.strip()]
-            title = self.t("train.pick.dataset", stage=self.state.stage)
+            title = phrase("train.pick.dataset", stage=self.state.stage)
             self.app.push_screen(MultiChoiceScreen(title, message.options, current, self.lang), chosen)
             return
         options = [(p, p) for p in message.options]
@@ -509,13 +432,13 @@ class TrainScreen(MedtuiScreen):
             parts = [model, "export"] if message.field == "export_dir" else [model, self.state.method, self.state.stage]
             new = suggest_folder(self.workspace, parts)
             options.insert(0, (self.t("train.new", path=new), new))
-        title = self.t(f"train.pick.{message.kind}")
+        title = phrase(f"train.pick.{message.kind}")
         self.app.push_screen(ChoiceScreen(title, options, self.lang), chosen)
 
     # -- save and load -----------------------------------------------------------------------------
     def action_save(self) -> None:
         initial = self.config_path or f"configs/{self.state.stage}_{self.state.method}.yaml"
-        self.app.push_screen(PathScreen(self.t("train.savepath"), initial, [], self.lang), self._save_chosen)
+        self.app.push_screen(PathScreen(phrase("train.savepath"), initial, [], self.lang), self._save_chosen)
 
     def _save_chosen(self, path: str | None) -> None:
         if not path:
@@ -555,7 +478,7 @@ class TrainScreen(MedtuiScreen):
     @on(DialogReady)
     def _dialog_ready(self, message: DialogReady) -> None:
         initial = self.config_path or ""
-        self.app.push_screen(PathScreen(self.t("train.loadpath"), initial, message.suggestions, self.lang),
+        self.app.push_screen(PathScreen(phrase("train.loadpath"), initial, message.suggestions, self.lang),
                              lambda path: self._load(path) if path else None)
 
     @work(thread=True, exclusive=True, group="file", exit_on_error=False)

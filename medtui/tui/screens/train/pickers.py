@@ -1,4 +1,4 @@
-"""What the Train form's pickers offer, read from the workspace (plain Python, run in workers)."""
+"""What the Train form's pickers (and its Load dialog) offer, read from the workspace (plain Python, run in workers)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,23 @@ def dataset_choices(ws: Workspace, stage: str, dataset_dir: str | None = None) -
     items = dict(registry.items())
     names = compatible(stage, items.items())
     return [(f"{n}  ({items[n].get('file_name') or 'hub'})", n) for n in names], None
+
+
+def choices(ws: Workspace, field: str, stage: str, dataset_dir: str | None) -> tuple[str, list, str | None]:
+    """The picker of ``field``: its kind, what it offers, and an error (a broken registry) if any."""
+    kind = PICKERS[field]
+    if kind == "dataset":
+        options, error = dataset_choices(ws, stage, dataset_dir)
+        return kind, options, error
+    if kind == "model":
+        return kind, model_choices(ws), None
+    if kind == "adapter":
+        return kind, adapter_choices(ws), None
+    if kind == "template":
+        from medtui.core.stages.spec import template_names
+
+        return kind, list(template_names()), None
+    return kind, output_choices(ws), None
 
 
 def config_files(ws: Workspace) -> list[str]:

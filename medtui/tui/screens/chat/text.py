@@ -1,0 +1,47 @@
+"""The Chat screen's strings in English and Chinese."""
+
+from __future__ import annotations
+
+from medtui.tui.i18n import register
+
+TEXT = register({
+    "chat.model": ("Model", "模型"),
+    "chat.adapters": ("Extra LoRA adapters (a,b)", "额外的 LoRA 适配器(a,b)"),
+    "chat.template": ("Template", "对话模板"),
+    "chat.system": ("System prompt", "系统提示词"),
+    "chat.generation": ("Generation", "生成参数"),
+    "chat.load": ("Load", "加载"),
+    "chat.unload": ("Unload", "卸载"),
+    "chat.compare": ("Compare with a second model", "与第二个模型对比"),
+    "chat.model_b": ("Second model", "第二个模型"),
+    "chat.prompt": ("Message · Enter sends · Esc stops · ↑ history", "消息 · 回车发送 · Esc 停止 · ↑ 历史"),
+    "chat.history.previous": ("Earlier message", "上一条消息"),
+    "chat.history.next": ("Later message", "下一条消息"),
+    "chat.stop": ("Stop", "停止"),
+    "chat.clear": ("Clear", "清空"),
+    "chat.save": ("Save", "保存"),
+    "chat.reload": ("Reload", "重新加载"),
+    "chat.you": ("You", "你"),
+    "chat.assistant": ("Assistant", "助手"),
+    "chat.empty": ("No model loaded: choose one, then Load.", "尚未加载模型:请选择模型后点击加载。"),
+    "chat.loading": ("Loading {model} …", "正在加载 {model} …"),
+    "chat.ready": ("{model} · template {template}", "{model} · 模板 {template}"),
+    "chat.generating": ("{model} · generating (Esc stops)", "{model} · 生成中(Esc 停止)"),
+    "chat.stats": ("{model} · {tokens} tokens, {rate} tokens/s", "{model} · {tokens} 个 token,{rate} token/秒"),
+    "chat.stopped": ("(stopped)", "(已停止)"),
+    "chat.with_hint": ("{message} {hint}", "{message} {hint}"),
+    "chat.reload_hint": ("Press Ctrl+R to reload.", "按 Ctrl+R 重新加载。"),
+    "chat.need_model": ("Load a model first.", "请先加载模型。"),
+    "chat.need_model_b": ("Choose the second model to compare with.", "请选择用于对比的第二个模型。"),
+    "chat.busy": ("A reply is being generated; press Esc to stop it.", "正在生成回复;按 Esc 停止。"),
+    "chat.saved": ("Saved {md} and {jsonl}", "已保存 {md} 和 {jsonl}"),
+    "chat.nothing_to_save": ("Nothing to save yet.", "还没有可保存的内容。"),
+    "chat.cleared": ("Conversation cleared.", "对话已清空。"),
+    "chat.unloaded": ("Model unloaded.", "模型已卸载。"),
+    "chat.bad_setting": ("{field}: {message}", "{field}:{message}"),
+    "gen.max_new_tokens": ("Max new tokens", "最大生成长度"),
+    "gen.temperature": ("Temperature", "温度"),
+    "gen.top_p": ("Top-p", "Top-p 采样"),
+    "gen.top_k": ("Top-k", "Top-k 采样"),
+    "gen.repetition_penalty": ("Repetition penalty", "重复惩罚"),
+})
