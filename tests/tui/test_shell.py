@@ -61,9 +61,16 @@ def clashes(app: MedtuiApp) -> list[str]:
 
 
 async def walk_focus(pilot, app: MedtuiApp, limit: int = 30) -> list[str]:
-    """Clashes with nothing focused, then with each focusable widget of the screen focused in turn."""
+    """Clashes with nothing focused, then with a focusable widget of each kind on the screen focused in
+    turn (bindings come from the widget's class and its ancestors' classes, so one widget per kind and
+    kind of container is enough)."""
     found = clashes(app)
+    kinds: set[tuple] = set()
     for widget in list(app.screen.focus_chain)[:limit]:
+        kind = (type(widget), *(type(node) for node in widget.ancestors))
+        if kind in kinds:
+            continue
+        kinds.add(kind)
         widget.focus()
         await pilot.pause()
         found += clashes(app)
@@ -79,9 +86,9 @@ async def test_no_two_active_bindings_share_a_key_anywhere_in_the_app(demo_ws, t
         for key, mode in MODES:
             await go(pilot, app, key, mode)
             found += await walk_focus(pilot, app)
-            await pilot.press("f9")  # Predict over every screen
+            await pilot.press("f9")  # Predict over every screen (its own widgets walked once)
             await wait_until(pilot, lambda: type(app.screen).__name__ == "PredictScreen", what="Predict")
-            found += await walk_focus(pilot, app)
+            found += await walk_focus(pilot, app) if key == MODES[0][0] else clashes(app)
             await pilot.press("escape")
             await pilot.pause(0.1)
         # the pushed screens and dialogs
