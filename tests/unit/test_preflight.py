@@ -105,6 +105,20 @@ def test_pt_token_estimate_when_the_tokenizer_cannot_run(demo_ws):
               "cutoff_len", "estimated from characters", env=env)
 
 
+def test_pt_estimate_skips_text_that_is_not_a_string(demo_ws):
+    """A null text value (llamafactory skips such a record) never crashes the estimate from characters."""
+    import json
+
+    path = demo_ws.root / "data" / "custom_pt_train_data.json"
+    records = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(records + [{"text": None}],
+                               ensure_ascii=False), encoding="utf-8")
+    env = preflight.Environment(disk_free=lambda _p: 10**12, bf16_support=lambda: (True, ""),
+                                count_tokens=lambda *_a: None)
+    one_error(demo_ws, sft(stage="pt", finetuning_type="full", dataset="custom_pt_train_data", cutoff_len=4096),
+              "cutoff_len", "estimated from characters", env=env)
+
+
 def test_bf16_where_unsupported(demo_ws):
     # The real probe on this machine (no GPU), not an injected answer.
     env = preflight.Environment(disk_free=lambda _p: 10**12)

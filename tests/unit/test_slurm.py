@@ -163,6 +163,7 @@ def test_export_never_uses_torchrun(ws):
     ({"partition": "gpu; rm -rf /"}, "not a Slurm name"),
     ({"sbatch_args": ["qos=high"]}, "must be one option"),
     ({"sbatch_args": ["--comment=a\n#SBATCH --x"]}, "must be one option"),
+    ({"sbatch_args": '--comment="unclosed'}, "cannot be split into arguments"),
 ])
 def test_bad_options_are_refused_with_the_field_named(bad, message):
     with pytest.raises(MedtuiError, match=message):

@@ -213,11 +213,11 @@ def run_chain(run_dir: Path) -> int:
     reuse = _reusable(ws) if spec.get("resume") else (lambda _s, _i: None)
     results = run_pipeline(pipeline, start_stage, lambda r: _wait_printing(r, stopping), produced=produced,
                            only=only, on_event=on_event, should_stop=stopping, reuse=reuse)
-    if stopping():
+    bad = next((r for r in results if not r.ok), None)
+    if stopping() and (bad is None or bad.status == "stopped"):
         print(f"pipeline {pipeline.name} stopped on request", flush=True)
         return 0
-    bad = next((r for r in results if not r.ok), None)
-    if bad is not None:
+    if bad is not None:  # a stage that failed while a stop was pending is still a failure
         print(f"pipeline {pipeline.name} stopped at stage {bad.name}: {bad.status}"
               + (f": {bad.reason}" if bad.reason else ""), flush=True)
         return 1
@@ -241,7 +241,16 @@ def stop_pipeline(run: Run, *, now: bool = False, kill: bool = False, grace: flo
         if current is not None and current.is_running:
             say(f"killing the running stage {current.stage} ({current.id})")
             backend.stop(current, kill=True)
-        return runner.stop(load_run(run.run_dir), kill=True, on_phase=say)
+        chain = load_run(run.run_dir)
+        if not chain.is_running:  # the chain saw its stage end and finished first
+            return chain
+        try:
+            return runner.stop(chain, kill=True, on_phase=say)
+        except MedtuiError:
+            chain = load_run(run.run_dir)
+            if chain.is_running:
+                raise
+            return chain  # it ended between the check and the kill
     request_stop(run.run_dir, "graceful")
     if not now:
         if current is not None and current.is_running:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,9 +143,14 @@ class RunsWatcher:
         self._bad: dict[str, tuple[int, str]] = {}  # folder -> (record mtime, reason): not re-read until rewritten
         #: run folders whose record cannot be read, with the one-line reason (for a visible message)
         self.unreadable: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def poll(self) -> list[RunSummary]:
-        """Every run's summary, newest first."""
+        """Every run's summary, newest first. Safe to call from several threads (one poll at a time)."""
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> list[RunSummary]:
         runs_dir = self.ws.runs_dir
         seen: set[str] = set()
         self.unreadable = {}

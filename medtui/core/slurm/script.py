@@ -76,7 +76,11 @@ class SlurmOptions:
                 raise MedtuiError(f"{where}: time {self.time!r} is not a Slurm time limit "
                                   "(HH:MM:SS, MM, D-HH:MM:SS, ...)")
         if isinstance(self.sbatch_args, str):
-            self.sbatch_args = shlex.split(self.sbatch_args)
+            try:
+                self.sbatch_args = shlex.split(self.sbatch_args)
+            except ValueError as exc:  # an unbalanced quote
+                raise MedtuiError(f"{where}: sbatch_args {self.sbatch_args!r} cannot be split into arguments "
+                                  f"({exc})") from None
         if not isinstance(self.sbatch_args, list):
             raise MedtuiError(f"{where}: sbatch_args must be a list of arguments")
         for arg in self.sbatch_args:

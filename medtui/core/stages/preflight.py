@@ -280,7 +280,7 @@ def _check_pt(name: str, entry: dict, columns: dict, file: Path, first: list[dic
     tokens = env.count_tokens(model, file, column) if Path(model).is_dir() else None
     how = "tokens"
     if tokens is None:
-        tokens = sum(len(r.get(column, "")) for r in _all(file))
+        tokens = sum(len(v) for r in _all(file) if isinstance(r, dict) and isinstance(v := r.get(column), str))
         how = "tokens (estimated from characters)"
     if tokens < cutoff:
         return [Problem("cutoff_len", f"{name} has only {tokens} {how} but packing makes blocks of cutoff_len="
