@@ -162,10 +162,10 @@ class MedtuiApp(App):
 
     @work(thread=True, group="stop", exit_on_error=False)
     def _stop_run(self, run_id: str) -> None:
-        from medtui.core.runs import runner
+        from medtui.core.lifecycle.chain import stop_any
         from medtui.core.runs.records import load_run
 
-        fresh = runner.stop(load_run(self.workspace.runs_dir / run_id))
+        fresh = stop_any(load_run(self.workspace.runs_dir / run_id))  # pipelines and Slurm jobs too
         self.call_from_thread(self.notify, t("palette.stopped", self.lang, run=run_id,
                                              status=t(f"status.{fresh.status}", self.lang)))
 

@@ -127,3 +127,18 @@ async def test_a_run_training_on_the_cpu_opens_with_light_refresh(demo_ws, tmp_p
         assert monitor.poll_interval == 5.0 and "Light refresh" in monitor.sub_title
         await pilot.press("l")  # the user can take the normal refresh back
         assert not monitor.light and monitor.poll_interval == 1.0
+
+
+async def test_resume_of_a_run_whose_record_vanished_is_a_message_not_a_crash(demo_ws, tmp_path):
+    import shutil
+
+    _with_checkpoints(demo_ws, "20260101-100000-sft-eeee")
+    app = _app(demo_ws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.open_run("20260101-100000-sft-eeee")
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
+        shutil.rmtree(demo_ws.runs_dir / "20260101-100000-sft-eeee")  # deleted by hand meanwhile
+        await pilot.press("r")
+        await wait_until(pilot, lambda: any("20260101-100000-sft-eeee" in n.message for n in app._notifications),
+                         what="the message")
+        assert isinstance(app.screen, MonitorScreen) and app.is_running

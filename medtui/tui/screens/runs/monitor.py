@@ -29,6 +29,7 @@ from textual.widgets import Header, Log, ProgressBar, Static
 from medtui.core.env.sysstats import DEFAULT_DISK_WARN_GB, Sampler
 from medtui.core.errors import MedtuiError
 from medtui.core.runs.follow import RunDelta, RunState, RunWatch
+from medtui.core.runs.plan import kind_of
 from medtui.core.runs.progress import format_seconds
 from medtui.core.runs.records import load_run
 from medtui.core.runs.states import ACTIVE
@@ -315,7 +316,8 @@ class MonitorScreen(MedtuiScreen):
         """A run without a loss curve shows what it produced where the charts would be."""
         self.outcome = found
         self.add_class("-outcome")
-        kind = self.primary.record.get("kind") or "train"
+        record = self.primary.record  # records written before run.json had a kind: derived as Run.kind does
+        kind = record.get("kind") or kind_of(record.get("stage") or "?", record.get("config") or {})
         title = t(f"monitor.outcome.{kind}", self.lang)
         body = "\n".join(found.lines) if found.ready or self.primary.status not in ACTIVE \
             else t(f"monitor.outcome.{kind}.wait", self.lang)
@@ -405,7 +407,7 @@ class MonitorScreen(MedtuiScreen):
 
     def action_resume(self) -> None:
         """Continue this run from a checkpoint; the new run's Monitor replaces this one."""
-        from medtui.tui.screens.runs.resume import ResumeScreen
+        from medtui.tui.screens.runs.resume import open_resume
 
         def started(new_id: str | None) -> None:
             if new_id:
@@ -413,7 +415,7 @@ class MonitorScreen(MedtuiScreen):
                 self.app.switch_screen(MonitorScreen(self.workspace, new_id, self.lang, sampler=self.sampler,
                                                      clock=self.clock, light=auto_light(self.workspace, new_id)))
 
-        self.app.push_screen(ResumeScreen(self.workspace, self.run_id, self.lang), started)
+        open_resume(self, self.workspace, self.run_id, self.lang, started)
 
     def worker_failed(self, group: str, error: BaseException) -> None:
         if group == "monitor-stop":

@@ -26,6 +26,17 @@ from medtui.tui.screens.base import MedtuiModal
 from medtui.tui.screens.runs import text as _text  # noqa: F401  (registers the screens' strings)
 
 
+def open_resume(screen, workspace: Workspace, run_id: str, lang: str, started) -> None:
+    """Push the Resume dialog for ``run_id`` over ``screen``; a missing or unreadable run record is a
+    notification, never an exception in the key handler."""
+    try:
+        dialog = ResumeScreen(workspace, run_id, lang)
+    except MedtuiError as exc:
+        screen.notify(str(exc), severity="error")
+        return
+    screen.app.push_screen(dialog, started)
+
+
 class ResumeScreen(MedtuiModal):
     """Dismisses with the new run's id, or None when cancelled or refused."""
 

@@ -231,7 +231,7 @@ class RunsScreen(MedtuiScreen):
 
     def action_resume(self) -> None:
         """Continue the highlighted run from a checkpoint (a new run; its Monitor opens)."""
-        from medtui.tui.screens.runs.resume import ResumeScreen
+        from medtui.tui.screens.runs.resume import open_resume
 
         run_id = self.cursor_run()
         if run_id is None:
@@ -242,4 +242,4 @@ class RunsScreen(MedtuiScreen):
                 self.notify(t("resume.started", self.lang, id=new_id))
                 self.app.push_screen(self._monitor(new_id))
 
-        self.app.push_screen(ResumeScreen(self.workspace, run_id, self.lang), started)
+        open_resume(self, self.workspace, run_id, self.lang, started)

@@ -410,7 +410,10 @@ class TrainScreen(MedtuiScreen):
         if message.error:
             self.notify(message.error, severity="error")
             return
-        row = self.query_one(f"#row-{message.field}", FieldRow)
+        rows = self.query(f"#row-{message.field}").results(FieldRow)
+        row = next(rows, None)
+        if row is None:  # the form was rebuilt (another stage or method) while the picker loaded
+            return
 
         def chosen(value: Any) -> None:
             if value is not None:
