@@ -29,6 +29,7 @@ class Poller:
         self.active = active
         self.busy = False
         self._last_error: str | None = None
+        self.interval = interval
         self.timer = node.set_interval(interval, self.tick)
 
     def tick(self) -> None:
@@ -53,6 +54,7 @@ class Poller:
 
     def set_interval(self, interval: float) -> None:
         """Poll every ``interval`` seconds from now on."""
+        self.interval = interval
         self.timer.stop()
         self.timer = self.node.set_interval(interval, self.tick)
 

@@ -110,9 +110,11 @@ async def test_light_refresh_is_a_visible_choice_in_the_monitor(demo_ws, tmp_pat
         normal = (monitor.poll_interval, monitor.query_one("#gauges").interval)
         await pilot.press("l")
         assert monitor.light and monitor.poll_interval == 5.0 and monitor.query_one("#gauges").interval == 10.0
+        assert monitor.query_one("#gauges").poller.interval == 10.0  # the running timer, not just the field
         assert "Light refresh" in monitor.sub_title
         await pilot.press("l")
         assert not monitor.light and (monitor.poll_interval, monitor.query_one("#gauges").interval) == normal
+        assert monitor.query_one("#gauges").poller.interval == normal[1]
         assert monitor.sub_title == ""
 
 

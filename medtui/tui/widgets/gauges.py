@@ -75,6 +75,12 @@ class Gauges(Widget):
         self.lang = lang
         self.refresh()
 
+    def sample_every(self, seconds: float) -> None:
+        """Sample every ``seconds`` from now on (the Monitor's light refresh)."""
+        self.interval = seconds
+        if getattr(self, "poller", None) is not None:
+            self.poller.set_interval(seconds)
+
     def on_mount(self) -> None:
         self.poller = Poller(self, self.interval, self._sample, group="gauges", active=lambda: self.screen.is_current)
         self.poller.tick()

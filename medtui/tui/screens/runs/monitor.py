@@ -211,7 +211,7 @@ class MonitorScreen(MedtuiScreen):
         self.poller.set_interval(poll)
         self._redraw_timer.stop()
         self._redraw_timer = self.set_interval(redraw, self._redraw_if_dirty)
-        self.query_one("#gauges", Gauges).interval = gauges
+        self.query_one("#gauges", Gauges).sample_every(gauges)
         self.sub_title = t("monitor.light", self.lang) if self.light else ""
         if not quiet:
             self.notify(t("monitor.light_on" if self.light else "monitor.light_off", self.lang))
