@@ -215,6 +215,36 @@ def test_a_full_disk_at_the_end_still_records_the_end(tmp_path, monkeypatch):
     assert calls.count("failed") == 2
 
 
+def test_a_full_disk_at_the_start_stops_the_trainer_and_records_why(tmp_path, monkeypatch):
+    """run.json cannot take the trainer's pid: the trainer (and what it started) is killed rather than left
+    running where nobody could follow or stop it, and the failure is recorded from the reserve."""
+    import psutil
+
+    ws = Workspace.open(tmp_path / "ws")
+    run_dir = ws.runs_dir / "20261128-100000-sft-start"
+    run_dir.mkdir(parents=True)
+    script = "import subprocess, sys, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+    (run_dir / "run.json").write_text(json.dumps({
+        "id": run_dir.name, "stage": "sft", "kind": "train", "status": "running", "started": time.time(),
+        "argv": [sys.executable, "-c", script], "output_dir": str(tmp_path / "out"), "cwd": str(tmp_path)}))
+    real = supervisor.write_record
+    started: list[int] = []
+
+    def full_at_start(folder, record):
+        if record.get("status") == "running" and record.get("child_pid"):
+            time.sleep(1.0)  # let the trainer start its own child
+            started.extend([record["child_pid"], *(c.pid for c in psutil.Process(record["child_pid"]).children())])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(folder, record)
+
+    monkeypatch.setattr(supervisor, "write_record", full_at_start)
+    assert supervisor.main([str(run_dir)]) == 1
+    final = load_run(run_dir)
+    assert final.status == "failed" and "could not record the run's start" in final.reason()
+    assert len(started) == 2 and not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                                         for pid in started)
+
+
 @pytest.mark.parametrize("kind", ["train", "predict", "export"])
 def test_kind_is_recorded_and_shown(tmp_path, kind):
     final = wait_final(start(tmp_path, "pass", kind=kind, name=kind))

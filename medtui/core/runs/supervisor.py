@@ -57,6 +57,23 @@ def write_final(run_dir: Path, record: dict, reserve: Path | None) -> bool:
     return False
 
 
+def _kill_tree(child: subprocess.Popen) -> None:
+    """SIGKILL the trainer and every process it started, then reap it."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
+    except psutil.Error:
+        procs = []
+    for proc in reversed(procs):
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    child.kill()
+    child.wait()
+
+
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
     lock_fd = int(argv[1]) if len(argv) > 1 else None
@@ -89,7 +106,16 @@ def main(argv: list[str]) -> int:
             record["child_create_time"] = psutil.Process(child.pid).create_time()
         except psutil.Error:
             pass
-        write_record(run_dir, record)
+        try:
+            write_record(run_dir, record)
+        except OSError as exc:  # full disk, I/O error: a run nobody could follow or stop is worse than none
+            _kill_tree(child)
+            record.update(status="failed", ended=time.time(), exit_code=1,
+                          error=f"could not record the run's start in run.json ({exc.strerror or exc}); "
+                                "the trainer was stopped")
+            write_final(run_dir, oversight.finish(record, 1), reserve)
+            oversight.announce()
+            return 1
         oversight.started(child.pid)
         while True:
             try:
