@@ -132,8 +132,11 @@ def test_ctrl_c_while_a_run_folder_is_written(ws, monkeypatch):
 
 
 def _medtui(*args: str) -> subprocess.Popen:
+    """medtui as started from a terminal: SIGINT at its default even when these tests run as a background
+    job (which inherits SIGINT ignored, so Python would never raise KeyboardInterrupt)."""
     return subprocess.Popen([sys.executable, "-m", "medtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_while_following_logs(tmp_path):
