@@ -53,7 +53,7 @@ def test_f9_then_escape_returns_from_every_screen(terminal):
         term.keys("Escape")
         after = term.wait_for(marker)
         assert term.alive() and "Max samples" not in after, f"{key}: Esc did not close Predict"
-        assert tabs_line(after) == tabs_line(before)
+        assert tabs_line(after) == tabs_line(before) and f"▸{key.lower()} " in tabs_line(after), tabs_line(after)
 
 
 def test_ctrl_t_with_predict_open_keeps_it_open_and_the_app_alive(terminal):

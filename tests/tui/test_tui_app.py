@@ -61,7 +61,7 @@ async def test_every_screen_shows_its_tab_and_its_own_keys_and_ctrl_q_quits(demo
                              what=f"mode {mode}")
             await pilot.pause(0.2)
             bar = app.screen.query_one(NavBar)
-            assert bar.current == mode and f" {key} " in bar.render().plain  # the tabs say where you are
+            assert bar.current == mode and f"▸{key} " in bar.render().plain  # the tabs say where you are, in text too
             own = {b.description for node, b, enabled, _ in app.screen.active_bindings.values()
                    if node is not app and b.show and enabled}
             shown = {fk.description for fk in app.screen.query(FooterKey)}

@@ -44,7 +44,8 @@ class NavBar(Widget):
             binding_id = f"nav.{dest.name}"
             current = dest.name == self.current
             style = Style(bold=True, reverse=True) if current else Style()
-            out.append(f" {self._key(binding_id)} ", style=style + Style(bold=True) + Style(meta={
+            # "▸" marks the current tab in text too (terminals without colour, screen readers, capture-pane)
+            out.append(f"{'▸' if current else ' '}{self._key(binding_id)} ", style=style + Style(bold=True) + Style(meta={
                 "@click": f"app.go('{dest.name}')"}))
             out.append(f"{t(binding_id, self.lang)} ", style=style + Style(meta={"@click": f"app.go('{dest.name}')"}))
         return out
