@@ -47,7 +47,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Undecided(Exception):
+    """The quick parse of a bare ``medtui`` could not tell: the full parser will."""
+
+
+class _QuickParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _Undecided(message)
+
+
+def bare_tui_args(argv: list[str]) -> argparse.Namespace | None:
+    """The options of a bare ``medtui`` (which opens the TUI), or None when ``argv`` names a
+    subcommand, asks for help or the version, or is wrong: the full parser, which imports every
+    subcommand's module, handles those. Opening the TUI skips that work, so it starts sooner."""
+    if any(arg in ("-h", "--help", "--version") for arg in argv):
+        return None
+    try:
+        args, rest = _QuickParser(add_help=False, parents=[common_parser()]).parse_known_args(argv)
+    except _Undecided:
+        return None
+    return None if rest else args
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    bare = bare_tui_args(argv)
+    if bare is not None:
+        from medtui.cli.tui_cmd import open_tui
+
+        return run_guarded(open_tui, bare)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ network port.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,13 +53,13 @@ class MedtuiApp(App):
     def __init__(self, workspace: Workspace, lang: str | None = None, *, settings_path: Path | None = None,
                  start: str = "home", screens: dict[str, Callable[[Workspace, str], Screen]] | None = None) -> None:
         """``screens`` replaces the factory of top-level screens by name (tests inject clocks and fakes)."""
+        self.DEFAULT_MODE = start  # the app composes straight into ``start`` (no blank screen, one CSS pass)
         super().__init__()
         self.screen_factories = dict(screens or {})
         self.workspace = workspace
         self.settings_path = settings_path
         self.settings: Settings = load_settings(settings_path)
         self.lang = lang or self.settings.lang
-        self.start_screen = start
         self.screens_by_name: dict[str, Screen] = {}
         for dest in navigation.DESTINATIONS:
             self.add_mode(dest.name, self._factory(dest.name))
@@ -87,13 +88,18 @@ class MedtuiApp(App):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._stop_listening = threading.Event()
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """What need not delay the first frame: settings problems, saving the settings, run notices,
+        and the garbage collector (``medtui`` pauses it while the app starts: cli/tui_cmd.py)."""
+        gc.enable()
         for problem in ([self.settings.error] if self.settings.error else []) + self.keymap_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
-        self._stop_listening = threading.Event()
         threading.Thread(target=listen, args=(self, self._stop_listening), name="medtui-notifications", daemon=True).start()
-        self.switch_mode(self.start_screen)
 
     def on_unmount(self) -> None:
         self._stop_listening.set()  # the notification thread stops within half a second

@@ -22,15 +22,16 @@ def _tmux(socket: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([TMUX, "-L", socket, *args], capture_output=True, text=True, timeout=30)
 
 
-def _wait_for_text(socket: str, session: str, text: str, timeout: float = 30.0) -> str:
+def _wait_for_text(socket: str, session: str, *texts: str, timeout: float = 30.0) -> str:
+    """The pane once it shows every one of ``texts`` (a frame can be captured half drawn)."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = _tmux(socket, "capture-pane", "-p", "-t", session).stdout
-        if text in screen:
+        if all(text in screen for text in texts):
             return screen
         time.sleep(0.2)
-    raise AssertionError(f"{text!r} did not appear; the pane shows:\n{screen}")
+    raise AssertionError(f"{texts!r} did not appear; the pane shows:\n{screen}")
 
 
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed, so the real-terminal smoke test cannot run")
@@ -49,15 +50,14 @@ def test_medtui_in_tmux_starts_navigates_and_quits(demo_template, tmp_path):
         started = _tmux(socket, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
                         *[f"-e{k}={v}" for k, v in env.items()], "--", *command)
         assert started.returncode == 0, started.stderr
-        screen = _wait_for_text(socket, session, "PT Pre-Training")
-        assert "Export (merge LoRA)" in screen and "f5 Train" in screen
+        screen = _wait_for_text(socket, session, "PT Pre-Training", "Export (merge LoRA)")
+        assert "f5 Train" in screen
         pid = int(pid_file.read_text())
         proc = psutil.Process(pid)
         assert [c for c in proc.net_connections(kind="inet")] == []  # no network port, ever
 
         _tmux(socket, "send-keys", "-t", session, "F5")
-        screen = _wait_for_text(socket, session, "model_name_or_path")
-        assert "Stage" in screen and "Method" in screen
+        _wait_for_text(socket, session, "model_name_or_path", "Stage", "Method")
         _tmux(socket, "send-keys", "-t", session, "F1")
         _wait_for_text(socket, session, "PT Pre-Training")
         _tmux(socket, "send-keys", "-t", session, "C-q")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +22,6 @@ from textual.message import Message
 from textual.widgets import Static
 
 from medtui.core.errors import MedtuiError
-from medtui.core.lifecycle.overview import Overview, StageSummary
 from medtui.core.runs.progress import format_age
 from medtui.core.runs.states import ACTIVE
 from medtui.core.stages.spec import stage_title
@@ -35,6 +34,9 @@ from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.widgets.alerts import short_alerts, short_diagnosis, tr
 from medtui.tui.widgets.footer import MedtuiFooter
 
+if TYPE_CHECKING:
+    from medtui.core.lifecycle.overview import Overview, StageSummary
+
 TEXT = register({
     "home.open": ("Open form", "打开表单"),
     "home.pipeline": ("Queue rest", "运行剩余"),
@@ -42,6 +44,7 @@ TEXT = register({
     "home.next": ("Next stage", "下一阶段"),
     "home.previous": ("Previous stage", "上一阶段"),
     "home.never": ("not run yet", "尚未运行"),
+    "home.reading": ("reading runs…", "正在读取运行…"),
     "home.loss": ("loss {loss}", "损失 {loss}"),
     "home.noloss": ("loss –", "损失 –"),
     "home.ago": ("{age} ago", "{age} 前"),
@@ -100,15 +103,16 @@ class StageNode(Static, can_focus=True):
         super().__init__(id=f"node-{stage}", classes="stage-node")
         self.stage = stage
         self.lang = lang
-        self.summary = StageSummary(stage)
+        self.summary: StageSummary | None = None  # None until Home has read the runs once
 
     def on_mount(self) -> None:
         localise_bindings(self, self.lang)
         self.show(self.summary, self.lang)
 
-    def show(self, summary: StageSummary, lang: str) -> None:
-        key = (summary.run_id, summary.status, summary.output_dir, summary.loss, format_age(summary.age),
-               summary.reason, summary.cause, summary.cause_reason, summary.alerts, summary.branch, lang)
+    def show(self, summary: StageSummary | None, lang: str) -> None:
+        key = (None, lang) if summary is None else (
+            summary.run_id, summary.status, summary.output_dir, summary.loss, format_age(summary.age),
+            summary.reason, summary.cause, summary.cause_reason, summary.alerts, summary.branch, lang)
         if key == getattr(self, "_shown", None):
             return  # nothing visible changed: no repaint
         self._shown = key
@@ -119,11 +123,13 @@ class StageNode(Static, can_focus=True):
         feeds = FEEDS.get(self.stage)
         self.border_subtitle = f"→ {feeds}" if feeds else ""
         for status in STATUS_ICON:
-            self.set_class(summary.status == status, f"-{status}")
+            self.set_class(summary is not None and summary.status == status, f"-{status}")
         self.update(self.render_summary(summary, lang))
 
     @staticmethod
-    def render_summary(s: StageSummary, lang: str) -> Content:
+    def render_summary(s: StageSummary | None, lang: str) -> Content:
+        if s is None:
+            return Content.styled(t("home.reading", lang), "dim")
         if s.run_id is None:
             return Content.styled(t("home.never", lang), "dim")
         status = t(f"status.{s.status}", lang)
@@ -164,11 +170,13 @@ class HomeScreen(MedtuiScreen):
 
     def __init__(self, workspace: Workspace, lang: str = "en", *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(workspace, lang)
-        self.overview = Overview(workspace, clock)
+        self.clock = clock
+        self.overview: Overview | None = None  # made by the first poll, in its thread (start-up stays light)
         self.summaries: dict[str, StageSummary] = {}
         self.queue_status = ""
         self.pipeline = None  # the newest pipeline run as last polled (PipelineView)
         self._pipeline_polled = False
+        self._polling = False  # set once the first frame is up (see on_mount)
 
     def compose(self) -> ComposeResult:
         yield self.navbar()
@@ -181,29 +189,33 @@ class HomeScreen(MedtuiScreen):
 
     def on_mount(self) -> None:
         self.relabel()
-        self.refresh_overview()
         self.set_interval(self.POLL_SECONDS, self.refresh_overview)
+        self.call_after_refresh(self._first_poll)  # the first frame does not wait for the runs
         self.query_one("#node-pt").focus()
 
     def relabel(self) -> None:
         self._draw_diagram()
         for node in self.query(StageNode):
-            node.show(self.summaries.get(node.stage, node.summary), self.lang)
+            node.show(self.summaries.get(node.stage), self.lang)
         self._draw_status()
 
     def _draw_diagram(self) -> None:
-        key = tuple(self.summaries.get(stage, StageSummary(stage)).status for stage in NODES)
+        key = tuple(self._status(stage) for stage in NODES)
         if key == getattr(self, "_diagram_key", None):
             return
         self._diagram_key = key
         parts: list[Content | str | tuple[str, str]] = []
         for stage, tail in DIAGRAM:
             if stage is not None:
-                status = self.summaries.get(stage, StageSummary(stage)).status
+                status = self._status(stage)
                 parts.append((stage.upper() if stage != "export" else "Export",
                               "bold " + STATUS_STYLE.get(status or "", "$text-muted")))
             parts.append(tail)
         self.query_one("#diagram", Static).update(Content.assemble(*parts))
+
+    def _status(self, stage: str) -> str | None:
+        summary = self.summaries.get(stage)
+        return summary.status if summary else None
 
     def _draw_status(self) -> None:
         text = (self.queue_status or self.t("home.hint")) + "\n" + self.t("home.workspace",
@@ -214,8 +226,13 @@ class HomeScreen(MedtuiScreen):
     def action_refresh(self) -> None:
         self.refresh_overview()
 
+    def _first_poll(self) -> None:
+        self._polling = True
+        self.refresh_overview()
+
     def on_screen_resume(self) -> None:
-        self.refresh_overview()  # back on Home: show what happened meanwhile at once
+        if self._polling:
+            self.refresh_overview()  # back on Home: show what happened meanwhile at once
 
     def refresh_overview(self) -> None:
         if self.is_current or not self.summaries:
@@ -223,6 +240,10 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def _poll_overview(self) -> None:
+        if self.overview is None:
+            from medtui.core.lifecycle.overview import Overview
+
+            self.overview = Overview(self.workspace, self.clock)
         summaries = self.overview.poll()
         self.post_message(OverviewReady(summaries, self.overview.pipeline))
 

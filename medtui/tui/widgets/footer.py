@@ -1,12 +1,15 @@
 """The app's footer: ``? Keys`` first (so it shows at any width), then the screen's own keys, then the app's.
 
-Compact; the command-palette hint only where there is room for it.
+Compact; the command-palette hint only where there is room for it. Textual's footer rebuilds its keys
+after every change of the bindings (three times while a screen opens); this one waits for the
+screen's first frame, then rebuilds once for all the changes made before the rebuild runs.
 """
 
 from __future__ import annotations
 
 from textual import events
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer
 
 PALETTE_MIN_WIDTH = 100
@@ -15,6 +18,30 @@ PALETTE_MIN_WIDTH = 100
 class MedtuiFooter(Footer):
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
+        self._painted = False  # the screen has shown its first frame
+        self._rebuild_due = False  # a rebuild is asked for and has not started yet
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.call_after_refresh(self._first_frame_shown)
+
+    def _first_frame_shown(self) -> None:
+        self._painted = True
+        if self._rebuild_due:
+            self._rebuild_due = False
+            self.call_later(self.recompose)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen or self._rebuild_due:
+            return
+        self._rebuild_due = True
+        if self._painted:
+            self.call_after_refresh(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self._rebuild_due = False  # a change from now on asks for another rebuild
+        await self.recompose()
 
     def compose(self) -> ComposeResult:
         keys = list(super().compose())
