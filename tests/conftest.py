@@ -12,6 +12,9 @@ session and is shared read-only: tests that write must copy it with ``copy_ws``.
 
 from __future__ import annotations
 
+import compileall
+import fcntl
+import gc
 import os
 import shutil
 import subprocess
@@ -27,9 +30,40 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("unit", "cli", "tui", "e2e")
 
 
+def pytest_configure(config):
+    """Collect garbage less often in the test processes: the Pilot tests build and drop whole Textual
+    apps, and the collector's default pace costs them a fifth of their CPU time (measured 2026-11-29).
+
+    The first process (xdist's controller, or the only one) byte-compiles medtui once: the suite
+    starts medtui in hundreds of subprocesses, and where PYTHONDONTWRITEBYTECODE is set (as on CI)
+    each of them would otherwise compile every module it imports.
+    """
+    gc.freeze()  # pytest's own long-lived objects: never scanned again
+    gc.set_threshold(100_000, 50, 100)
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(ROOT / "medtui", quiet=1)
+
+
+#: Run order: the longest work first, so parallel workers finish together (e2e is one serial chain).
+ORDER = ("e2e", "tui", "cli", "unit")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist; -p no:xdist runs the suite in one process
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (the default, see pyproject.toml): two workers per CPU, at least 4 and at most 8.
+    Most tests wait on a subprocess, a terminal or a timer rather than on a CPU."""
+    return min(8, max(4, 2 * (os.cpu_count() or 1)))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Mark each test by its folder; keep real training runs in ``e2e/``."""
+    """Mark each test by its folder; keep real training runs in ``e2e/``, in one group.
+
+    Under xdist the ``e2e`` tests run one after another on one worker (real training runs share the
+    CPUs, a Slurm cluster and the session's trained workspace), while the other workers take the rest.
+    """
     tests_dir = Path(__file__).resolve().parent
+    folders = {}
     for item in items:
         folder = Path(str(item.path)).resolve().relative_to(tests_dir).parts[0]
         if folder not in FOLDERS:
@@ -37,6 +71,10 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(getattr(pytest.mark, folder))
         if folder != "e2e" and ("trained_ws" in item.fixturenames or item.get_closest_marker("e2e")):
             raise pytest.UsageError(f"{item.nodeid} runs real training (trained_ws or an e2e mark): move it to tests/e2e/")
+        if folder == "e2e":
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        folders[item.nodeid] = folder
+    items.sort(key=lambda item: ORDER.index(folders[item.nodeid]))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,7 +96,19 @@ def _isolated_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Workspace:
-    return init_demo(tmp_path_factory.mktemp("demo-template") / "ws")
+    """The demo workspace, made once per test run: under xdist the first worker to ask builds it (the
+    model takes seconds) while the others wait on a lock, then all share it read-only."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return init_demo(tmp_path_factory.mktemp("demo-template") / "ws")
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per run, common to its workers
+    done = shared / "demo-template.done"
+    with open(shared / "demo-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(shared / "demo-template", ignore_errors=True)  # a build that failed half-way
+            init_demo(shared / "demo-template" / "ws")
+            done.touch()
+    return Workspace.open(shared / "demo-template" / "ws")
 
 
 def copy_ws(src: Workspace, dest: Path) -> Workspace:

@@ -101,10 +101,16 @@ def _capture_driver(app):
     return written
 
 
-async def test_a_notification_rings_the_bell_writes_osc_and_shows_a_toast(ws, tmp_path):
-    deadline = time.monotonic() + 5  # an app of an earlier test takes its socket away within half a second
+def no_earlier_listener() -> None:
+    """An app of an earlier test (same worker) takes its socket away within half a second: wait, so
+    the only listener is the app under test."""
+    deadline = time.monotonic() + 5
     while list(notify.listeners_dir().glob("*.sock")) and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+async def test_a_notification_rings_the_bell_writes_osc_and_shows_a_toast(ws, tmp_path):
+    no_earlier_listener()
     app = make_app(ws, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
@@ -134,6 +140,7 @@ async def test_a_run_that_fails_while_the_tui_is_open_is_announced(ws, tmp_path)
     script = "import sys; print('RuntimeError: Cannot find sufficient samples, consider increasing', file=sys.stderr); sys.exit(1)"
     plan = RunPlan(run_id=run_dir.name, stage="sft", run_dir=run_dir, yaml_config={"stage": "sft"},
                    argv=[sys.executable, "-c", script], env={}, cwd=ws.root, output_dir=ws.saves_dir / "ann")
+    no_earlier_listener()
     app = make_app(ws, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: list(notify.listeners_dir().glob("*.sock")), what="the listener")

@@ -77,20 +77,41 @@ async def walk_focus(pilot, app: MedtuiApp, limit: int = 30) -> list[str]:
     return found
 
 
-async def test_no_two_active_bindings_share_a_key_anywhere_in_the_app(demo_ws, tmp_path):
+def own_keys_shown(app: MedtuiApp) -> bool:
+    """The footer lists the screen's own keys (and ``? Keys``)."""
+    from textual.widgets._footer import FooterKey
+
+    own = {b.description for node, b, enabled, _ in app.screen.active_bindings.values()
+           if node is not app and b.show and enabled}
+    shown = {fk.description for fk in app.screen.query(FooterKey)}
+    return bool(own) and own <= shown and "Keys" in shown
+
+
+async def test_every_screen_its_tab_footer_f9_escape_and_no_key_bound_twice(demo_ws, tmp_path):
+    """The shell on every screen: its tab is lit (in text too), the footer lists its own keys, F9
+    twice stacks one Predict and Esc returns to the same screen; there, on the pushed screens and in
+    the dialogs no key is bound twice in what is active. Ctrl+q quits."""
+    from medtui.tui.widgets.navbar import NavBar
+
     make_run(demo_ws, "20260101-100000-sft-aaaa")
     app = make_app(demo_ws, tmp_path)
     found: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        for key, mode in MODES:
+        for key, mode in (*MODES[1:], MODES[0]):
             await go(pilot, app, key, mode)
+            before = app.screen
+            bar = app.screen.query_one(NavBar)
+            assert bar.current == mode and f"▸{key} " in bar.render().plain  # where you are, in text too
+            await wait_until(pilot, lambda: own_keys_shown(app), what=f"the footer of {mode}")
             found += await walk_focus(pilot, app)
-            await pilot.press("f9")  # Predict over every screen (its own widgets walked once)
+            await pilot.press("f9", "f9")  # Predict over every screen (its own widgets walked once)
             await wait_until(pilot, lambda: type(app.screen).__name__ == "PredictScreen", what="Predict")
+            assert len(app.screen_stack) == 2  # one Predict, however often F9 is pressed
             found += await walk_focus(pilot, app) if key == MODES[0][0] else clashes(app)
             await pilot.press("escape")
             await pilot.pause(0.1)
+            assert app.screen is before and app.current_mode == mode
         # the pushed screens and dialogs
         await app.open_run("20260101-100000-sft-aaaa")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "MonitorScreen", what="Monitor")
@@ -128,7 +149,10 @@ async def test_no_two_active_bindings_share_a_key_anywhere_in_the_app(demo_ws, t
             found += await walk_focus(pilot, app)
             await pilot.press("escape")
             await pilot.pause(0.2)
-    assert found == []
+        assert found == []
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_code in (0, None)
 
 
 async def test_keys_of_the_shell_mean_one_thing_on_every_screen():
@@ -206,20 +230,13 @@ async def test_help_overlay_lists_the_current_screens_keys_in_both_languages(dem
 
 
 # -- navigation --------------------------------------------------------------------------------------
-async def test_f9_then_escape_returns_from_every_screen_and_predict_never_stacks(demo_ws, tmp_path):
+async def test_ctrl_t_over_predict_on_home_relabels_it_and_escape_returns_home(demo_ws, tmp_path):
+    """F1, F9, ctrl+t once crashed with ActiveModeError. (F9 then Esc on every screen: the key test
+    above, and tests/tui/test_shell_tmux.py in a real terminal.)"""
     app = make_app(demo_ws, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        for key, mode in MODES:
-            await go(pilot, app, key, mode)
-            before = app.screen
-            await pilot.press("f9", "f9")
-            await wait_until(pilot, lambda: type(app.screen).__name__ == "PredictScreen", what="Predict")
-            assert len(app.screen_stack) == 2  # one Predict, however often F9 is pressed
-            await pilot.press("escape")
-            await pilot.pause(0.1)
-            assert app.screen is before and app.current_mode == mode
-        await pilot.press("f1", "f9", "ctrl+t")  # once crashed with ActiveModeError
+        await pilot.press("f1", "f9", "ctrl+t")
         await pilot.pause(0.3)
         assert type(app.screen).__name__ == "PredictScreen" and app.screen.title == "预测"
         await pilot.press("ctrl+t", "escape")
@@ -276,10 +293,22 @@ async def test_the_runs_cursor_follows_a_new_run_on_top(demo_ws, tmp_path):
 
 # -- the palette -------------------------------------------------------------------------------------
 async def palette(pilot, text: str) -> None:
+    """Open the palette, enter ``text`` at once (as a paste: one search, not one per letter), wait
+    until the highlighted command is the one asked for, and run it."""
+    from textual.command import CommandInput, CommandList
+
     await pilot.press("ctrl+p")
-    await pilot.pause(0.3)
-    await pilot.press(*text)
-    await pilot.pause(0.6)
+    await wait_until(pilot, lambda: pilot.app.screen.query(CommandInput), what="the palette")
+    pilot.app.screen.query_one(CommandInput).value = text
+
+    def offered() -> bool:
+        commands = pilot.app.screen.query_one(CommandList)
+        if not commands.option_count or commands.highlighted is None:
+            return False
+        prompt = commands.get_option_at_index(commands.highlighted).prompt
+        return text.lower() in getattr(prompt, "plain", str(prompt)).lower()
+
+    await wait_until(pilot, offered, what=f"the palette offering {text!r}")
     await pilot.press("enter")
 
 

@@ -46,31 +46,6 @@ def row(screen: TrainScreen, name: str) -> FieldRow:
     return screen.query_one(f"#row-{name}", FieldRow)
 
 
-async def test_every_screen_shows_its_tab_and_its_own_keys_and_ctrl_q_quits(demo_ws, settings_file):
-    from textual.widgets._footer import FooterKey
-
-    from medtui.tui.widgets.navbar import NavBar
-
-    app = make_app(demo_ws, settings_file)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen), what="Home")
-        for key, mode in (("f2", "environment"), ("f3", "models"), ("f4", "datasets"), ("f5", "train"),
-                          ("f6", "runs"), ("f7", "chat"), ("f8", "export"), ("f1", "home")):
-            await pilot.press(key)
-            await wait_until(pilot, lambda mode=mode: app.current_mode == mode and app.screen.is_mounted,
-                             what=f"mode {mode}")
-            await pilot.pause(0.2)
-            bar = app.screen.query_one(NavBar)
-            assert bar.current == mode and f"▸{key} " in bar.render().plain  # the tabs say where you are, in text too
-            own = {b.description for node, b, enabled, _ in app.screen.active_bindings.values()
-                   if node is not app and b.show and enabled}
-            shown = {fk.description for fk in app.screen.query(FooterKey)}
-            assert own and own <= shown and "Keys" in shown, mode  # the footer lists the screen's own keys
-        await pilot.press("ctrl+q")
-        await pilot.pause()
-    assert app.return_code in (0, None)
-
-
 async def test_command_palette_opens_a_screen(demo_ws, settings_file):
     app = make_app(demo_ws, settings_file)
     async with app.run_test(size=SIZE) as pilot:

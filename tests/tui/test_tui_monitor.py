@@ -1,8 +1,7 @@
 """The Monitor screen and the incremental readers behind it.
 
-Display tests use fake run folders with fixed timestamps (tui_helpers.make_run). The two
-``live_run`` tests start one real SFT run on the demo model: reattach (a new app instance finds it
-with its full history) and graceful Stop (the adapter is saved, the status reads stopped).
+Display tests use fake run folders with fixed timestamps (tui_helpers.make_run); the real runs
+(reattach, graceful Stop) are in tests/e2e/test_tui_monitor_e2e.py.
 """
 
 from __future__ import annotations
@@ -16,15 +15,13 @@ import time
 
 import psutil
 import pytest
-from conftest import ROOT, copy_ws
+from conftest import ROOT
 from textual.app import App
 from textual.widgets import Log, Static
 from tui_helpers import T0, TWO_GPUS, FixedSampler, make_run, trainer_lines, wait_until
 
-from medtui.core.runs import runner
 from medtui.core.runs.follow import MAX_POINTS, RunState, RunWatch, clean_line
 from medtui.core.runs.records import load_run, write_record
-from medtui.core.stages.launch import launch
 from medtui.core.workspace import Workspace
 from medtui.tui.screens.confirm import ConfirmScreen
 from medtui.tui.screens.runs.monitor import MonitorScreen
@@ -325,26 +322,6 @@ def test_snapshot_monitor_running_dpo_with_gpus(snap_compare, tmp_path, size):
     ws = _snapshot_ws(tmp_path)
     assert snap_compare(monitor_host(ws, DPO, sampler=FixedSampler(ws, gpu=TWO_GPUS, free_gb=6)),
                         terminal_size=size, run_before=_settled)
-
-
-# -- a real run: reattach and graceful stop --------------------------------------------------
-
-LIVE_CONFIG = dict(stage="sft", finetuning_type="lora", model_name_or_path="models/workflow-demo-tiny-qwen2",
-                   dataset="demo_sft_train_data", template="default", max_steps=400, logging_steps=1,
-                   save_steps=100000, cutoff_len=64, preprocessing_num_workers=1, overwrite_output_dir=True,
-                   per_device_train_batch_size=1, lora_rank=4, bf16=False, report_to="none",
-                   output_dir="saves/monitor-live/sft")
-
-
-@pytest.fixture(scope="module")
-def live_run(demo_template, tmp_path_factory):
-    """One real SFT run on the demo model, long enough to be stopped by hand (killed at teardown)."""
-    ws = copy_ws(demo_template, tmp_path_factory.mktemp("live") / "ws")
-    run = launch(dict(LIVE_CONFIG), ws)
-    yield ws, run
-    fresh = load_run(run.run_dir)
-    if fresh.is_running:
-        runner.stop(fresh, kill=True)
 
 
 def test_screens_import_no_heavy_module():

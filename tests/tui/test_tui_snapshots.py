@@ -20,6 +20,8 @@ from tests.conftest import copy_ws
 from tests.tui_helpers import wait_until
 
 SNAP_ROOT = Path("/tmp/medtui-snapshot/ws")
+#: One fixed folder (its path is in the pictures), so under xdist these tests share one worker.
+pytestmark = pytest.mark.xdist_group("snapshot-root")
 SIZES = [(80, 24), (120, 40)]
 NOW = 1_800_000_000.0
 

@@ -10,6 +10,9 @@ import pytest
 
 from medtui.core.env import llamafactory_source as lfs
 
+#: the module's tests share one import of llamafactory (``truth``), so under xdist they share a worker
+pytestmark = pytest.mark.xdist_group("llamafactory-truth")
+
 TRUTH = r"""
 import dataclasses, json
 from llamafactory.hparams import parser
