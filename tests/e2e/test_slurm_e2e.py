@@ -293,11 +293,16 @@ def test_resume_resubmits_a_stopped_slurm_run_from_its_latest_checkpoint(slurm_w
     first = only_run(ws)
     wait_until(lambda: (first.output_dir / "checkpoint-4").is_dir(), 300, "checkpoint-4")
     assert medtui_cli("stop", first.id, "--workspace", str(ws.root), timeout=300).returncode == 0
-    proc = medtui_cli("resume", first.id, "--set", "max_steps=8", "--workspace", str(ws.root), timeout=600)
+    # the run may have saved more checkpoints before the stop took: resume 4 steps past the latest
+    latest = max(int(p.name.split("-", 1)[1]) for p in first.output_dir.glob("checkpoint-*")
+                 if p.name.split("-", 1)[1].isdigit())
+    target = latest + 4
+    proc = medtui_cli("resume", first.id, "--set", f"max_steps={target}", "--workspace", str(ws.root), timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     second = next(r for r in list_runs(ws.runs_dir) if r.id != first.id)
     assert second.backend == "slurm" and second.job_id != first.job_id and second.status == "succeeded"
     assert second.record["resumed_from"]["run"] == first.id
     assert second.record["config"]["resume_from_checkpoint"].endswith("checkpoint-" +
                                                                         str(second.record["resumed_from"]["step"]))
-    assert "step 8/8" in proc.stdout
+    assert second.record["resumed_from"]["step"] == latest
+    assert f"step {target}/{target}" in proc.stdout
