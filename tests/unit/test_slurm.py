@@ -9,6 +9,7 @@ import os
 import shlex
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -400,3 +401,26 @@ def test_a_stopped_job_ends_in_the_states_of_a_local_run(tmp_path, forgotten, mo
         assert "nothing saved since the last checkpoint" in saved["error"]
     else:
         assert saved["saved"] == "saved checkpoint-4"
+
+
+def test_readers_that_see_the_end_at_once_finalise_and_notify_once(tmp_path, forgotten, monkeypatch):
+    """The TUI's poll and `medtui runs` may both see a job end: one of them writes the end and notifies."""
+    run_dir = tmp_path / "r"
+    record = slurm_record(run_dir, slurm_state="RUNNING")
+    (run_dir / EXIT_FILE).write_text(json.dumps({"exit_code": 0, "ended": 1234, "job_id": "99"}))
+    sent: list[str] = []
+    real_update = slurm_status._update
+
+    def slow_update(run_dir, changes):  # widen the window between the check and the write
+        time.sleep(0.05)
+        return real_update(run_dir, changes)
+
+    monkeypatch.setattr(slurm_status, "_update", slow_update)
+    monkeypatch.setattr(slurm_status.notify, "run_ended", lambda rec: sent.append(rec["status"]) or {"listeners": 0})
+    readers = [threading.Thread(target=slurm_status.status, args=(run_dir, dict(record))) for _ in range(6)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(30)
+    assert sent == ["succeeded"]
+    assert read_record(run_dir)["status"] == "succeeded"

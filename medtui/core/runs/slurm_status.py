@@ -9,12 +9,15 @@ cached for a moment per job: many screens and rows may ask at once.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from medtui.core import notify
 from medtui.core.runs.diagnosis import diagnose_run
@@ -25,6 +28,7 @@ from medtui.core.slurm.commands import JobInfo
 from medtui.core.slurm.script import EXIT_FILE
 
 CACHE_SECONDS = 2.0
+FINALISE_LOCK = ".finalise.lock"
 PENDING_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                   "SUSPENDED", "STOPPED", "SPECIAL_EXIT")
 RUNNING_STATES = ("RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING")
@@ -137,11 +141,28 @@ def _final(run_dir: Path, status: str, reason: str, *, exit_code: Any, ended: An
         line = last_error_line(run_dir / "stderr.log")
         reason = reason or "the Slurm job failed"
         changes["error"] = f"{line} ({reason})" if line and exit_code not in (None, 0) else reason
-    before = read_record(run_dir)
-    if before.get("status") in FINAL:
-        return before  # someone else finalised it first
-    record = _update(run_dir, changes)
+    with _finalising(run_dir):  # many readers may see the end at once: one finalises and notifies
+        before = read_record(run_dir)
+        if before.get("status") in FINAL:
+            return before  # someone else finalised it first
+        record = _update(run_dir, changes)
     return _after_end(run_dir, record, exit_code)
+
+
+@contextmanager
+def _finalising(run_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the run's finalisation (``.finalise.lock``), held while its record is
+    read, checked and written; where it cannot be taken (a read-only folder), the reader goes on."""
+    try:
+        fd = os.open(run_dir / FINALISE_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _progress(run_dir: Path, record: dict[str, Any], info: JobInfo) -> dict[str, Any]:
