@@ -17,6 +17,7 @@ import fcntl
 import gc
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,13 @@ def trained_ws(tmp_path_factory) -> Workspace:
         logs = medtui_cli("logs", facts["pipeline_id"], "--workspace", str(ws.root))
         pytest.fail(f"demo pipeline {facts['status']}: {facts['reason']}\n{logs.stdout[-3000:]}\n{logs.stderr[-3000:]}")
     return ws
+
+
+def terminal_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: SIGINT at its default, as a
+    terminal starts it. An xdist worker, or a run started as a background job, ignores SIGINT, and a
+    child inherits that: Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def medtui_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None

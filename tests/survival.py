@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import terminal_sigint
+
 ROOT = Path(__file__).resolve().parents[1]
 TMUX = shutil.which("tmux")
 #: What happened while the trained workspace was made (filled by :func:`run_detached_demo`).
@@ -32,7 +34,7 @@ def wait_until(predicate, timeout=300.0, every=0.5):
 
 def popen(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "medtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=terminal_sigint)
 
 
 def alive(pid: int) -> bool:

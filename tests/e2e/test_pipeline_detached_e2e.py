@@ -83,8 +83,7 @@ def test_a_detached_pipeline_survives_its_starter_and_the_tui(trained_ws):
 
 def test_ctrl_c_in_the_foreground_stops_launching_and_resume_finishes(demo_ws, tmp_path):
     path = tmp_path / "two.yaml"
-    # the first stage is long enough that Ctrl-C lands while it runs, however fast the machine is today
-    path.write_text(TWO_SFT.format(first=80, second=2))
+    path.write_text(TWO_SFT.format(first=12, second=2))
     proc = popen("pipeline", str(path), "--workspace", str(demo_ws.root))
     lines = []
     for line in proc.stdout:

@@ -313,14 +313,15 @@ def test_ctrl_c_cancels_and_a_dead_cli_takes_its_worker_along(ws, sdk_env, hub):
 
     import psutil
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, terminal_sigint
 
     hub.slow = {"model.safetensors": 200_000}
     partial = ws.models_dir / "Tiny-Model" / "model.safetensors.incomplete"
     env = dict(os.environ, PYTHONPATH=str(ROOT), **sdk_env)
     argv = [sys.executable, "-m", "medtui", "download", "model", "qwen/Tiny-Model", "--workspace", str(ws.root)]
 
-    cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           preexec_fn=terminal_sigint)
     _wait(lambda: partial.is_file() and partial.stat().st_size > 0)
     worker = psutil.Process(cli.pid).children()[0].pid
     cli.send_signal(signal.SIGINT)
