@@ -87,8 +87,9 @@ def _crash_log() -> str | None:
     """Write the current exception's traceback to the user's cache; its path, or None."""
     import traceback
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "medtui", "crash.log")
+    from medtui.core.userdirs import cache_dir
+
+    path = str(cache_dir() / "crash.log")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:

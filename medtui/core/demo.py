@@ -16,6 +16,7 @@ from typing import Callable
 from medtui.core.atomic import atomic_write_text
 from medtui.core.env.child import child_env
 from medtui.core.errors import MedtuiError
+from medtui.core.userdirs import data_dir
 from medtui.core.workspace import Workspace
 
 DEMO_MODEL = "workflow-demo-tiny-qwen2"
@@ -27,8 +28,7 @@ def seed_path(name: str) -> Path:
 
 
 def default_demo_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "medtui" / "demo"
+    return data_dir() / "demo"
 
 
 def derived_sets(pairs: list[dict]) -> tuple[list[dict], list[dict]]:

@@ -34,6 +34,7 @@ from typing import Any
 from medtui.core import jsonfile
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.userdirs import cache_dir, config_dir
 
 FILE_NAME = "notify.json"
 EVENTS = ("succeeded", "failed", "stopped")
@@ -44,8 +45,7 @@ OUTPUT_TAIL = 2000
 
 # -- settings ---------------------------------------------------------------------------------
 def user_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "medtui" / FILE_NAME
+    return config_dir() / FILE_NAME
 
 
 def workspace_path(ws_root: str | os.PathLike) -> Path:
@@ -178,8 +178,7 @@ def _tail(data: bytes | None) -> str:
 # -- open TUIs --------------------------------------------------------------------------------
 def listeners_dir() -> Path:
     """Where open TUIs put their sockets: per user, short enough for a socket path."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "medtui" / "listeners"
+    folder = cache_dir() / "listeners"
     if len(str(folder)) > 80:  # sockets paths are limited to about 107 bytes
         digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
         folder = Path(tempfile.gettempdir()) / f"medtui-{os.getuid()}" / digest

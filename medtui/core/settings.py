@@ -7,12 +7,12 @@ and a broken file never stops medtui (the defaults apply and :attr:`Settings.err
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medtui.core.atomic import atomic_write_text
+from medtui.core.userdirs import config_dir
 
 LANGS = ("en", "zh")
 DEFAULT_THEME = "textual-dark"
@@ -20,8 +20,7 @@ DEFAULT_THEME = "textual-dark"
 
 def config_path() -> Path:
     """The settings file, following the XDG base directory rules."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "medtui" / "config.json"
+    return config_dir() / "config.json"
 
 
 @dataclass

@@ -23,12 +23,12 @@ import functools
 import hashlib
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from medtui.core.atomic import atomic_write_text
+from medtui.core.userdirs import cache_dir
 
 #: llamafactory's parser lists per command (``hparams/parser.py``); ``export`` and ``chat`` use the
 #: inference list.
@@ -262,8 +262,7 @@ def _fingerprint(install: Install) -> str:
 
 
 def _cache_file(install: Install) -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medtui"
-    return root / f"llamafactory-{install.version}-{_fingerprint(install)}.json"
+    return cache_dir() / f"llamafactory-{install.version}-{_fingerprint(install)}.json"
 
 
 def _read_all(install: Install) -> dict:

@@ -9,21 +9,20 @@ They live in ``run-env.json`` files: one per user (``$XDG_CONFIG_HOME/medtui/``,
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 from medtui.core import jsonfile
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.userdirs import config_dir
 
 FILE_NAME = "run-env.json"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def user_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "medtui" / FILE_NAME
+    return config_dir() / FILE_NAME
 
 
 def workspace_path(ws) -> Path:
