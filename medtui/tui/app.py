@@ -88,21 +88,34 @@ class MedtuiApp(App):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self._stop_listening = threading.Event()
+        self.closing = threading.Event()  # set when the app closes: background threads stop
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
         """What need not delay the first frame: settings problems, saving the settings, run notices,
-        and the garbage collector (``medtui`` pauses it while the app starts: cli/tui_cmd.py)."""
+        the doctor's torch answers, and the garbage collector (``medtui`` pauses it while the app starts: cli/tui_cmd.py)."""
         gc.enable()
         for problem in ([self.settings.error] if self.settings.error else []) + self.keymap_problems:
             self.notify(problem, severity="warning", timeout=10)
         self.settings.last_workspace = str(self.workspace.root)
         self._save_settings()
-        threading.Thread(target=listen, args=(self, self._stop_listening), name="medtui-notifications", daemon=True).start()
+        threading.Thread(target=listen, args=(self, self.closing), name="medtui-notifications", daemon=True).start()
+        threading.Thread(target=self._warm_up_doctor, name="medtui-doctor-warm-up", daemon=True).start()
+
+    def _warm_up_doctor(self) -> None:
+        """Ask torch in the background (once a day at most) so Environment opens with every answer."""
+        from medtui.core.env import doctor
+
+        try:
+            doctor.warm_up(self.workspace, cancel=self.closing)
+        except Exception as error:  # the one error path, as for any worker
+            try:
+                self.call_from_thread(errors.report, self, self, "doctor-warm-up", error)
+            except RuntimeError:  # the app has closed
+                pass
 
     def on_unmount(self) -> None:
-        self._stop_listening.set()  # the notification thread stops within half a second
+        self.closing.set()  # the notification and warm-up threads stop within half a second
 
     @on(RunNotice)
     def _run_notice(self, message: RunNotice) -> None:

@@ -73,7 +73,7 @@ async def test_checks_fill_in_progressively(ws):
     gate = threading.Event()
     results = fixed_results()
 
-    def checks(workspace, only):
+    def checks(workspace, only, reuse, cancel):
         yield from results[:2]
         gate.wait(10)
         yield from results[2:]
@@ -96,19 +96,50 @@ async def test_checks_fill_in_progressively(ws):
         assert "no PPO path works" in detail and "fix:" in detail and "trl>=0.18" in detail
 
 
-async def test_real_doctor_fills_every_row(ws):
+async def test_real_doctor_fills_every_row_and_the_next_screen_shows_torch_answers_at_once(ws, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing kept from other tests
     screen = EnvironmentScreen(ws)
     async with Host(screen).run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(screen.results) == len(doctor.TITLES) and not screen.running, 120)
         for check_id in doctor.TITLES:
             assert _status_cell(screen, check_id) != "…"
         assert screen.results["workspace"].status == "ok"
+        assert screen.results["torch"].checked_at is None  # asked torch: nothing was kept yet
+        first_torch = screen.results["torch"].detail
+
+    again = EnvironmentScreen(ws)
+    async with Host(again).run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: not again.running and len(again.results) == len(doctor.TITLES), 10)
+        assert again.results["torch"].detail == first_torch and again.results["torch"].checked_at is not None
+        summary = str(again.query_one("#env-summary", Static).render())
+        assert "torch checked at" in summary
+        await pilot.press("r")  # a re-run asks torch again
+        await wait_for(pilot, lambda: not again.running and len(again.results) == len(doctor.TITLES), 120)
+        assert again.results["torch"].checked_at is None
+        assert "torch checked at" not in str(again.query_one("#env-summary", Static).render())
+
+
+async def test_leaving_while_torch_is_asked_stops_the_probe_at_once(ws, tmp_path, monkeypatch):
+    import psutil
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    hang = tmp_path / "hanging_probe.py"
+    hang.write_text("import time\ntime.sleep(120)\n")  # an import torch that hangs
+    monkeypatch.setattr(doctor, "probe_argv", lambda: [sys.executable, str(hang)])
+    screen = EnvironmentScreen(ws)
+    async with Host(screen).run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "workspace" in screen.results)
+        probes = [p for p in psutil.process_iter(["cmdline"]) if str(hang) in " ".join(p.info["cmdline"] or [])]
+        assert len(probes) == 1 and screen.running
+        start = time.monotonic()
+    gone, alive = psutil.wait_procs(probes, timeout=5)
+    assert not alive and time.monotonic() - start < 2.0
 
 
 async def test_use_tf_toggle_and_tf_keras_install(ws):
     calls: list = []
 
-    def checks(workspace, only):
+    def checks(workspace, only, reuse, cancel):
         calls.append(only)
         if only == ["keras"] and doctor.use_tf_disabled():
             yield result("keras", "ok", "USE_TF=0 is set for medtui's runs", actions=("use-tf", "tf-keras"))
@@ -149,7 +180,7 @@ async def test_use_tf_toggle_and_tf_keras_install(ws):
 
 
 async def test_chinese_labels(ws):
-    screen = EnvironmentScreen(ws, "zh", checks=lambda w, o: iter(fixed_results()))
+    screen = EnvironmentScreen(ws, "zh", checks=lambda w, o, r, c: iter(fixed_results()))
     async with Host(screen).run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: not screen.running and len(screen.results) == 15)
         assert "项正常" in str(screen.query_one("#env-summary", Static).render())
@@ -161,7 +192,7 @@ def test_snapshot(snap_compare, ws, tmp_path, size):
     from tests.tui_helpers import real_app
 
     app = real_app(ws, tmp_path, "environment", screens={
-        "environment": lambda w, lang: EnvironmentScreen(w, lang, checks=lambda w, o: iter(fixed_results()))})
+        "environment": lambda w, lang: EnvironmentScreen(w, lang, checks=lambda w, o, r, c: iter(fixed_results()))})
 
     async def settle(pilot):
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnvironmentScreen) and not pilot.app.screen.running

@@ -25,7 +25,7 @@ def terminal(demo_template, tmp_path):
     opened: list[Terminal] = []
 
     def open_(env: dict[str, str] | None = None, prepare=None) -> Terminal:
-        ws = copy_ws(demo_template, tmp_path / "ws")
+        ws = copy_ws(demo_template, tmp_path / f"ws{len(opened) or ''}")
         if prepare is not None:
             prepare(ws)
         term = Terminal(ws.root, tmp_path, env)
@@ -42,6 +42,10 @@ def tabs_line(screen: str) -> str:
     return screen.splitlines()[0] if screen else ""
 
 
+def torch_row(screen: str) -> str:
+    return next(line for line in screen.splitlines() if " PyTorch " in line)
+
+
 def test_f9_then_escape_returns_from_every_screen(terminal):
     term = terminal()
     for key, marker in (("F2", "Status"), ("F3", "Download"), ("F4", "Records"), ("F5", "model_name_or_path"),
@@ -54,6 +58,28 @@ def test_f9_then_escape_returns_from_every_screen(terminal):
         after = term.wait_for(marker)
         assert term.alive() and "Max samples" not in after, f"{key}: Esc did not close Predict"
         assert tabs_line(after) == tabs_line(before) and f"▸{key.lower()} " in tabs_line(after), tabs_line(after)
+
+
+def test_environment_is_unchanged_after_predict_and_shows_torch_answers_at_once_next_time(terminal, tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    term = terminal(env)
+    term.keys("F2", pause=0)  # medtui is still asking torch in the background (nothing kept yet)
+    checked = term.wait_for("Status", " failed", timeout=90)  # the summary, once every check answered
+    assert torch_row(checked).split()[0] in ("✔", "▲", "✖")  # answered, not "…"
+    term.keys("F9")
+    term.wait_for("Max samples")
+    term.keys("Escape")
+    assert term.wait_for("Status") == checked  # the whole screen, not only its tab
+    term.close()
+
+    again = terminal(env)  # a later medtui, another workspace: torch's answers show at once
+    again.keys("F2", pause=0)
+    shown = again.wait_for("Status", "torch checked at", timeout=5)
+    assert "checking…" not in shown and torch_row(shown) == torch_row(checked)
+    again.keys("F9")
+    again.wait_for("Max samples")
+    again.keys("Escape")
+    assert again.wait_for("Status") == shown
 
 
 def test_ctrl_t_with_predict_open_keeps_it_open_and_the_app_alive(terminal):

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from medtui.core.env import checks as dc
-from medtui.core.env import runenv
+from medtui.core.env import probe_cache, runenv
 from medtui.core.env.child import child_env
 from medtui.core.env.results import STATUSES, TITLES, CheckResult, result, title  # noqa: F401 (the doctor's API)
 from medtui.core.errors import MedtuiError
 
 HEAVY = ("torch", "cuda", "bf16")
 PROBE_TIMEOUT = 120.0
+POLL = 0.2  # seconds between looks at ``cancel`` while torch is asked
 
 
 def check_ids(only: list[str] | None = None) -> list[str]:
@@ -72,6 +73,7 @@ class _Probe:
 
     def __init__(self, argv: list[str], env: dict[str, str]):
         self.lines: "queue.Queue[str | None]" = queue.Queue()
+        self.answered = 0
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr, stdin=subprocess.DEVNULL,
                                      text=True, env=env)
@@ -95,12 +97,17 @@ class _Probe:
         self.stderr.close()
 
 
-def _heavy_results(probe: _Probe, wanted: list[str], deadline: float, timeout: float) -> Iterator[CheckResult]:
+def _heavy_results(probe: _Probe, wanted: list[str], deadline: float, timeout: float,
+                   cancel: threading.Event | None = None) -> Iterator[CheckResult]:
     pending = list(wanted)
     while pending:
         try:
-            line = probe.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            line = probe.lines.get(timeout=max(0.0, min(POLL, deadline - time.monotonic())))
         except queue.Empty:
+            if cancel is not None and cancel.is_set():
+                return
+            if time.monotonic() < deadline:
+                continue
             for check_id in pending:
                 yield result(check_id, "warn", f"no answer within {timeout:.0f} s (importing torch hangs?)",
                              "run: python -c 'import torch' to see what blocks")
@@ -118,33 +125,107 @@ def _heavy_results(probe: _Probe, wanted: list[str], deadline: float, timeout: f
             continue  # something in torch printed to stdout
         if isinstance(data, dict) and data.get("id") in pending and data.get("status") in STATUSES:
             pending.remove(data["id"])
+            probe.answered += 1
             yield result(data["id"], data["status"], str(data.get("detail", "")), str(data.get("fix", "")))
 
 
 def iter_checks(ws, *, only: list[str] | None = None, timeout: float = PROBE_TIMEOUT,
-                argv: list[str] | None = None) -> Iterator[CheckResult]:
-    """Yield each check's result as it finishes (quick ones first, then the probe's)."""
+                argv: list[str] | None = None, reuse: bool = False,
+                cancel: threading.Event | None = None) -> Iterator[CheckResult]:
+    """Yield each check's result as it finishes (quick ones first, then the probe's).
+
+    With ``reuse`` the heavy checks' last answers stand in for the probe while they are fresh
+    (:mod:`probe_cache`; such results carry ``checked_at``), and a :func:`warm_up` under way is
+    waited for rather than repeated. A probe that answers every heavy check refreshes that cache.
+    Once ``cancel`` is set, nothing more is yielded and the probe is stopped within :data:`POLL`.
+    """
     ids = check_ids(only)
     heavy = [c for c in ids if c in HEAVY]
+    env = child_env(run_env=True, ws=ws) if heavy else {}
     probe = None
-    if heavy:
-        try:
-            probe = _Probe(argv or probe_argv(), child_env(run_env=True, ws=ws))
-        except OSError as exc:
-            for check_id in heavy:
-                yield result(check_id, "fail", f"cannot start the check process: {exc}")
-            heavy = []
-    deadline = time.monotonic() + timeout
+    if heavy and not reuse:
+        probe = _start_probe(argv, env)
     ranges_cache: dict = {}
     try:
         for check_id in ids:
+            if cancel is not None and cancel.is_set():
+                return
             if check_id not in HEAVY:
                 yield _guarded(check_id, partial(_quick, check_id, ws, ranges_cache))
-        if probe is not None:
-            yield from _heavy_results(probe, heavy, deadline, timeout)
+        if heavy and reuse:
+            if not _acquire(cancel):
+                return
+            try:
+                reused = probe_cache.load(env, heavy)
+                yield from reused or _ask_torch(argv, env, heavy, timeout, cancel)
+            finally:
+                _asking_torch.release()
+        elif heavy:
+            yield from _probe_results(probe, env, heavy, timeout, cancel)
     finally:
-        if probe is not None:
+        if isinstance(probe, _Probe):
             probe.close()
+
+
+def warm_up(ws, *, timeout: float = PROBE_TIMEOUT, argv: list[str] | None = None,
+            cancel: threading.Event | None = None) -> bool:
+    """Ask torch now, unless its kept answers are fresh, so the Environment screen can show them
+    at once; True when it asked. The TUI calls this in a thread after its first frame."""
+    env = child_env(run_env=True, ws=ws)
+    if not _acquire(cancel):
+        return False
+    try:
+        if probe_cache.load(env, list(HEAVY)) is not None:
+            return False
+        for _ in _ask_torch(argv, env, list(HEAVY), timeout, cancel):
+            pass
+        return True
+    finally:
+        _asking_torch.release()
+
+
+#: Held while one thread asks torch for answers others may reuse (a warm-up, or a screen opening).
+_asking_torch = threading.Lock()
+
+
+def _acquire(cancel: threading.Event | None) -> bool:
+    """Take :data:`_asking_torch`, unless ``cancel`` is set first."""
+    while not _asking_torch.acquire(timeout=POLL):
+        if cancel is not None and cancel.is_set():
+            return False
+    return True
+
+
+def _start_probe(argv: list[str] | None, env: dict[str, str]) -> "_Probe | OSError":
+    try:
+        return _Probe(argv or probe_argv(), env)
+    except OSError as exc:
+        return exc
+
+
+def _ask_torch(argv: list[str] | None, env: dict[str, str], heavy: list[str], timeout: float,
+               cancel: threading.Event | None) -> Iterator[CheckResult]:
+    probe = _start_probe(argv, env)
+    try:
+        yield from _probe_results(probe, env, heavy, timeout, cancel)
+    finally:
+        if isinstance(probe, _Probe):
+            probe.close()
+
+
+def _probe_results(probe: "_Probe | OSError", env: dict[str, str], heavy: list[str],
+                   timeout: float, cancel: threading.Event | None) -> Iterator[CheckResult]:
+    """The probe's answers (or why there are none); all of them are kept for :func:`iter_checks` ``reuse``."""
+    if isinstance(probe, OSError):
+        for check_id in heavy:
+            yield result(check_id, "fail", f"cannot start the check process: {probe}")
+        return
+    answers = []
+    for res in _heavy_results(probe, heavy, time.monotonic() + timeout, timeout, cancel):
+        answers.append(res)
+        yield res
+    if probe.answered == len(heavy):
+        probe_cache.save(env, answers)
 
 
 def run_checks(ws, *, on_result: Callable[[CheckResult], None] | None = None, **kwargs) -> list[CheckResult]:

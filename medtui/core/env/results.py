@@ -35,6 +35,8 @@ class CheckResult:
     fix: str = ""
     #: Fix actions a UI may offer: "use-tf" (toggle USE_TF=0), "tf-keras" (pip install).
     actions: tuple[str, ...] = ()
+    #: When the answer was found, if it was reused from an earlier check (epoch seconds); None when fresh.
+    checked_at: float | None = None
 
     def to_dict(self) -> dict[str, str]:
         return {"id": self.id, "title": self.title, "status": self.status, "detail": self.detail, "fix": self.fix}

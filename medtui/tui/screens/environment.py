@@ -1,12 +1,16 @@
 """The Environment screen: the doctor's checks filling in as they finish, with the Keras fixes.
 
 A thread worker iterates :func:`medtui.core.env.doctor.iter_checks` and posts one message per
-result; handlers own the table. Fixes: ``u`` toggles ``USE_TF=0`` for medtui's runs, ``k``
-installs tf-keras after a confirmation that shows the exact command, with pip's output shown.
+result; handlers own the table. On opening, torch's checks show their last answers at once while
+those are fresh (:mod:`medtui.core.env.probe_cache`); ``r`` checks everything again.
+Fixes: ``u`` toggles ``USE_TF=0`` for medtui's runs, ``k`` installs tf-keras after a
+confirmation that shows the exact command, with pip's output shown.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Callable, Iterable
 
 from rich.text import Text
@@ -40,6 +44,7 @@ TEXT = register({
     "environment.yes": ("Install", "安装"),
     "environment.no": ("Cancel", "取消"),
     "environment.fix": ("fix", "修复"),
+    "environment.reused": (" · torch checked at {at}", " · torch 检查于 {at}"),
     "environment.installed": ("pip finished (exit {code})", "pip 已结束(退出码 {code})"),
     "environment.rerun": ("Re-run", "重新检查"),
     "environment.select": ("Select a check to see its detail and fix.", "选择一项查看详情和修复方法。"),
@@ -51,11 +56,11 @@ TEXT = register({
 
 MARK = {"ok": "[green]✔ ok[/]", "warn": "[yellow]▲ warn[/]", "fail": "[red]✖ fail[/]"}
 
-ChecksFn = Callable[[Workspace, list[str] | None], Iterable[CheckResult]]
+ChecksFn = Callable[[Workspace, list[str] | None, bool, threading.Event], Iterable[CheckResult]]
 
 
-def _default_checks(ws: Workspace, only: list[str] | None) -> Iterable[CheckResult]:
-    return doctor.iter_checks(ws, only=only)
+def _default_checks(ws: Workspace, only: list[str] | None, reuse: bool, cancel: threading.Event) -> Iterable[CheckResult]:
+    return doctor.iter_checks(ws, only=only, reuse=reuse, cancel=cancel)
 
 
 class EnvironmentScreen(MedtuiScreen):
@@ -83,12 +88,15 @@ class EnvironmentScreen(MedtuiScreen):
     ]
 
     class CheckFinished(Message):
-        def __init__(self, result: CheckResult) -> None:
+        def __init__(self, result: CheckResult, run: threading.Event) -> None:
             super().__init__()
             self.result = result
+            self.run = run  # the run's cancel event: a re-run's messages win over the old run's
 
     class ChecksDone(Message):
-        pass
+        def __init__(self, run: threading.Event) -> None:
+            super().__init__()
+            self.run = run
 
     class InstallOutput(Message):
         def __init__(self, line: str) -> None:
@@ -108,6 +116,7 @@ class EnvironmentScreen(MedtuiScreen):
         self.results: dict[str, CheckResult] = {}
         self.running = False
         self.installing = False
+        self._cancel = threading.Event()  # set to drop the checks under way (a re-run, or leaving)
 
     def compose(self) -> ComposeResult:
         yield self.navbar()
@@ -128,7 +137,7 @@ class EnvironmentScreen(MedtuiScreen):
         for check_id in doctor.TITLES:
             table.add_row(self.t("environment.pending"), doctor.title(check_id, self.lang), "", key=check_id)
         table.focus()
-        self.run_checks()
+        self.run_checks(reuse=True)
 
     def relabel(self) -> None:
         table = self.query_one("#env-table", DataTable)
@@ -152,23 +161,33 @@ class EnvironmentScreen(MedtuiScreen):
             self.refresh_bindings()
 
     # -- checks ---------------------------------------------------------------------------------
-    def run_checks(self, only: list[str] | None = None) -> None:
+    def run_checks(self, only: list[str] | None = None, *, reuse: bool = False) -> None:
+        """Check again (``only`` some); ``reuse`` lets torch's checks show their last answers while fresh."""
         table = self.query_one("#env-table", DataTable)
         for check_id in only or list(doctor.TITLES):
             self.results.pop(check_id, None)
             table.update_cell(check_id, "status", self.t("environment.pending"))
         self.running = True
         self._update_summary()
-        self._check_worker(only)
+        self._cancel.set()
+        self._cancel = threading.Event()
+        self._check_worker(only, reuse, self._cancel)
 
     @work(thread=True, exclusive=True, group="doctor", exit_on_error=False)
-    def _check_worker(self, only: list[str] | None) -> None:
-        for result in self.checks(self.workspace, only):
-            self.post_message(self.CheckFinished(result))
-        self.post_message(self.ChecksDone())
+    def _check_worker(self, only: list[str] | None, reuse: bool, cancel: threading.Event) -> None:
+        for result in self.checks(self.workspace, only, reuse, cancel):
+            if cancel.is_set():
+                return
+            self.post_message(self.CheckFinished(result, cancel))
+        self.post_message(self.ChecksDone(cancel))
+
+    def on_unmount(self) -> None:
+        self._cancel.set()  # a probe still importing torch is stopped, and quitting does not wait for it
 
     @on(CheckFinished)
     def _on_check(self, message: CheckFinished) -> None:
+        if message.run is not self._cancel:
+            return
         res = message.result
         self.results[res.id] = res
         table = self.query_one("#env-table", DataTable)
@@ -192,7 +211,9 @@ class EnvironmentScreen(MedtuiScreen):
             table.update_cell(check_id, "detail", self._clip(res.detail), update_width=True)
 
     @on(ChecksDone)
-    def _on_done(self) -> None:
+    def _on_done(self, message: ChecksDone) -> None:
+        if message.run is not self._cancel:
+            return
         self.running = False
         self._update_summary()
 
@@ -203,6 +224,9 @@ class EnvironmentScreen(MedtuiScreen):
         else:
             counts = {s: sum(r.status == s for r in self.results.values()) for s in doctor.STATUSES}
             text = self.t("environment.summary", **counts)
+            reused = [r.checked_at for r in self.results.values() if r.checked_at is not None]
+            if reused:
+                text += self.t("environment.reused", at=time.strftime("%H:%M", time.localtime(min(reused))))
         self.query_one("#env-summary", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#env-table")
