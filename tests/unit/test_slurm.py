@@ -403,19 +403,24 @@ def test_a_stopped_job_ends_in_the_states_of_a_local_run(tmp_path, forgotten, mo
         assert saved["saved"] == "saved checkpoint-4"
 
 
+def _slow_writes(monkeypatch) -> None:
+    """Widen the window between a reader's look at run.json and its write."""
+    real_write = slurm_status.write_record
+
+    def slow_write(run_dir, record):
+        time.sleep(0.05)
+        return real_write(run_dir, record)
+
+    monkeypatch.setattr(slurm_status, "write_record", slow_write)
+
+
 def test_readers_that_see_the_end_at_once_finalise_and_notify_once(tmp_path, forgotten, monkeypatch):
     """The TUI's poll and `medtui runs` may both see a job end: one of them writes the end and notifies."""
     run_dir = tmp_path / "r"
     record = slurm_record(run_dir, slurm_state="RUNNING")
     (run_dir / EXIT_FILE).write_text(json.dumps({"exit_code": 0, "ended": 1234, "job_id": "99"}))
     sent: list[str] = []
-    real_update = slurm_status._update
-
-    def slow_update(run_dir, changes):  # widen the window between the check and the write
-        time.sleep(0.05)
-        return real_update(run_dir, changes)
-
-    monkeypatch.setattr(slurm_status, "_update", slow_update)
+    _slow_writes(monkeypatch)
     monkeypatch.setattr(slurm_status.notify, "run_ended", lambda rec: sent.append(rec["status"]) or {"listeners": 0})
     readers = [threading.Thread(target=slurm_status.status, args=(run_dir, dict(record))) for _ in range(6)]
     for reader in readers:
@@ -423,4 +428,57 @@ def test_readers_that_see_the_end_at_once_finalise_and_notify_once(tmp_path, for
     for reader in readers:
         reader.join(30)
     assert sent == ["succeeded"]
+    assert read_record(run_dir)["status"] == "succeeded"
+
+
+def test_a_reader_that_saw_the_job_running_never_undoes_its_end(tmp_path, monkeypatch):
+    """One reader notes the job's node while another writes its end: the end stays, and is notified once."""
+    run_dir = tmp_path / "r"
+    record = slurm_record(run_dir, slurm_state="PENDING")
+    sent: list[str] = []
+    _slow_writes(monkeypatch)
+    monkeypatch.setattr(slurm_status.notify, "run_ended", lambda rec: sent.append(rec["status"]) or {"listeners": 0})
+    running = JobInfo("99", "RUNNING", nodes="gpu1", start_time=1000.0)
+    ended = JobInfo("99", "COMPLETED", exit_code=0, start_time=1000.0, end_time=2000.0, nodes="gpu1")
+    monkeypatch.setattr(slurm_status, "job", lambda job_id, fresh=False: running)
+    early = threading.Thread(target=slurm_status.status, args=(run_dir, dict(record)))
+    early.start()  # it saw RUNNING and is writing the node
+    time.sleep(0.01)
+    monkeypatch.setattr(slurm_status, "job", lambda job_id, fresh=False: ended)
+    late = threading.Thread(target=slurm_status.status, args=(run_dir, dict(record)))
+    late.start()
+    early.join(30)
+    late.join(30)
+    final = read_record(run_dir)
+    assert final["status"] == "succeeded" and final["nodes"] == "gpu1"
+    assert slurm_status.status(run_dir, read_record(run_dir)).status == "succeeded"
+    assert sent == ["succeeded"]
+
+
+@pytest.mark.parametrize("trouble", ["no-locks", "held"])
+def test_a_record_lock_that_cannot_be_had_never_blocks_a_reader(tmp_path, forgotten, monkeypatch, trouble):
+    """Lustre without flock (ENOLCK), or a holder that was stopped with ctrl+z: the reader goes on."""
+    import errno
+    import fcntl
+
+    run_dir = tmp_path / "r"
+    record = slurm_record(run_dir, slurm_state="RUNNING")
+    (run_dir / EXIT_FILE).write_text(json.dumps({"exit_code": 0, "ended": 1234, "job_id": "99"}))
+    monkeypatch.setattr(slurm_status.notify, "run_ended", lambda rec: {"listeners": 0})
+    holder = None
+    if trouble == "no-locks":
+        def no_locks(fd, op):
+            raise OSError(errno.ENOLCK, "No locks available")
+        monkeypatch.setattr(fcntl, "flock", no_locks)
+    else:
+        holder = os.open(run_dir / slurm_status.RECORD_LOCK, os.O_CREAT | os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        monkeypatch.setattr(slurm_status, "LOCK_TIMEOUT", 0.3)
+    try:
+        start = time.monotonic()
+        assert slurm_status.status(run_dir, record).status == "succeeded"
+        assert time.monotonic() - start < 5
+    finally:
+        if holder is not None:
+            os.close(holder)
     assert read_record(run_dir)["status"] == "succeeded"

@@ -12,12 +12,9 @@ is edited through the link: the lock, the backup and the atomic rename happen at
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import re
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any, Iterator
 
 from medtui.core.atomic import atomic_write_text
 from medtui.core.errors import MedtuiError
+from medtui.core.filelock import lock_exclusive
 
 REGISTRY_NAME = "dataset_info.json"
 #: Keys that name where an entry's data comes from, in llamafactory's priority order.
@@ -292,20 +290,14 @@ class DatasetRegistry:
             raise RegistryError(f"cannot write {self.path}: {exc.strerror or exc} (nothing was changed)") from None
 
     def _flock(self, fd: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise RegistryError(f"{self.path} is being edited by another program (lock {self.lock_path} "
-                                        f"held for over {timeout:.0f}s); nothing was changed") from None
-                time.sleep(0.01)
-            except OSError as exc:
-                if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                    return  # a filesystem without locks: the atomic rename is all we have
-                raise RegistryError(f"cannot lock {self.path}: {exc.strerror or exc} (nothing was changed)") from None
+        """Where the filesystem has no locks, the atomic rename is all there is."""
+        try:
+            lock_exclusive(fd, timeout)
+        except TimeoutError:
+            raise RegistryError(f"{self.path} is being edited by another program (lock {self.lock_path} "
+                                f"held for over {timeout:.0f}s); nothing was changed") from None
+        except OSError as exc:
+            raise RegistryError(f"cannot lock {self.path}: {exc.strerror or exc} (nothing was changed)") from None
 
     def _check_writable(self) -> None:
         if self.error:

@@ -9,7 +9,6 @@ cached for a moment per job: many screens and rows may ask at once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from medtui.core import notify
+from medtui.core.filelock import lock_exclusive
 from medtui.core.runs.diagnosis import diagnose_run
 from medtui.core.runs.recordfile import FINAL, last_error_line, read_record, write_record
 from medtui.core.runs.states import ACTIVE, requested_end, stop_mode
@@ -28,7 +28,8 @@ from medtui.core.slurm.commands import JobInfo
 from medtui.core.slurm.script import EXIT_FILE
 
 CACHE_SECONDS = 2.0
-FINALISE_LOCK = ".finalise.lock"
+RECORD_LOCK = ".record.lock"
+LOCK_TIMEOUT = 10.0  # seconds
 PENDING_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                   "SUSPENDED", "STOPPED", "SPECIAL_EXIT")
 RUNNING_STATES = ("RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING")
@@ -99,13 +100,37 @@ def map_state(info: JobInfo, stop_requested: bool, *, now: float | None = None) 
     return "failed", f"Slurm: {state}" + (f" ({', '.join(detail)})" if detail else "")
 
 
-def _update(run_dir: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    record = read_record(run_dir)
-    if record.get("status") in FINAL:
-        return record  # someone else finalised it first
-    record.update(changes)
-    write_record(run_dir, record)
-    return record
+def _update(run_dir: Path, changes: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Apply ``changes`` to run.json unless the run has already ended: (the record, whether this
+    call wrote it). Read, check and write happen under the run's record lock, so readers that see
+    the job move or end at once neither undo each other's end nor both finalise it."""
+    with _record_lock(run_dir):
+        record = read_record(run_dir)
+        if record.get("status") in FINAL:
+            return record, False  # someone else finalised it first
+        record.update(changes)
+        write_record(run_dir, record)
+        return record, True
+
+
+@contextmanager
+def _record_lock(run_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the run's record (``.record.lock``); where it cannot be had within
+    :data:`LOCK_TIMEOUT` (a read-only folder, a filesystem without locks, a stopped holder), the
+    reader goes on without it."""
+    try:
+        fd = os.open(run_dir / RECORD_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            lock_exclusive(fd, LOCK_TIMEOUT)
+        except OSError:  # TimeoutError included
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 def _after_end(run_dir: Path, record: dict[str, Any], exit_code: Any) -> dict[str, Any]:
@@ -141,28 +166,8 @@ def _final(run_dir: Path, status: str, reason: str, *, exit_code: Any, ended: An
         line = last_error_line(run_dir / "stderr.log")
         reason = reason or "the Slurm job failed"
         changes["error"] = f"{line} ({reason})" if line and exit_code not in (None, 0) else reason
-    with _finalising(run_dir):  # many readers may see the end at once: one finalises and notifies
-        before = read_record(run_dir)
-        if before.get("status") in FINAL:
-            return before  # someone else finalised it first
-        record = _update(run_dir, changes)
-    return _after_end(run_dir, record, exit_code)
-
-
-@contextmanager
-def _finalising(run_dir: Path) -> Iterator[None]:
-    """An exclusive lock on the run's finalisation (``.finalise.lock``), held while its record is
-    read, checked and written; where it cannot be taken (a read-only folder), the reader goes on."""
-    try:
-        fd = os.open(run_dir / FINALISE_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    record, wrote = _update(run_dir, changes)  # many readers may see the end at once: one finalises
+    return _after_end(run_dir, record, exit_code) if wrote else record
 
 
 def _progress(run_dir: Path, record: dict[str, Any], info: JobInfo) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def _progress(run_dir: Path, record: dict[str, Any], info: JobInfo) -> dict[str,
             changes["nodes"] = info.nodes
         if info.start_time and not record.get("job_started"):
             changes["job_started"] = info.start_time
-    return _update(run_dir, changes) if changes else record
+    return _update(run_dir, changes)[0] if changes else record
 
 
 def status(run_dir: Path, record: dict[str, Any], *, fresh: bool = False) -> SlurmStatus:
