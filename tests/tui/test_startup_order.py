@@ -9,6 +9,7 @@ from textual.widgets import Footer
 
 from medtui.tui.screens.home import HomeScreen, StageNode
 from medtui.tui.widgets.footer import MedtuiFooter
+from tests.tui.test_environment_screen import KERAS_WARN
 from tests.tui_helpers import real_app, wait_until
 
 
@@ -56,3 +57,28 @@ async def test_the_footer_rebuilds_once_while_a_screen_opens(demo_ws, tmp_path, 
                          what="the Environment footer")
         await pilot.pause(0.3)
         assert 1 <= rebuilds.count("EnvironmentScreen") <= 3, rebuilds
+
+
+async def test_a_lost_footer_rebuild_does_not_freeze_the_footer(demo_ws, tmp_path, monkeypatch):
+    """Textual runs a rebuild on the screen current when it is handled; if that screen goes at once
+    the rebuild is lost, and the footer must still follow later changes."""
+    from medtui.tui.widgets import footer as footer_module
+
+    monkeypatch.setattr(footer_module, "LOST_AFTER", 0.2)
+    app = real_app(demo_ws, tmp_path, "environment")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_until(pilot, lambda: app.screen.query("FooterKey") and not app.screen.running, 120,
+                         what="Environment and its checks")
+        await pilot.pause(0.2)
+        footer = app.screen.query_one(MedtuiFooter)
+        lost = []
+        footer.call_after_refresh = lambda callback: lost.append(callback) or True
+        app.screen.refresh_bindings()  # this rebuild is asked for and never runs
+        await pilot.pause(0.1)
+        assert len(lost) == 1
+        del footer.call_after_refresh
+        await pilot.pause(0.3)
+        app.screen.results["keras"] = KERAS_WARN  # the Keras fixes appear: the footer must list them
+        app.screen.refresh_bindings()
+        await wait_until(pilot, lambda: "Install tf-keras" in {k.description for k in app.screen.query("FooterKey")},
+                         what="the footer to show the new keys")
