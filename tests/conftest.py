@@ -49,10 +49,14 @@ def pytest_configure(config):
 ORDER = ("e2e", "tui", "cli", "unit")
 
 
-@pytest.hookimpl(optionalhook=True)  # a hook of xdist; -p no:xdist runs the suite in one process
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist; -n 0 runs the suite in one process
 def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto`` (the default, see pyproject.toml): two workers per CPU, at least 4 and at most 8.
-    Most tests wait on a subprocess, a terminal or a timer rather than on a CPU."""
+    """``-n auto`` (the default, see pyproject.toml): two workers per CPU, at least 4 and at most 8,
+    unless PYTEST_XDIST_AUTO_NUM_WORKERS says otherwise. Most tests wait on a subprocess, a terminal
+    or a timer rather than on a CPU."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
     return min(8, max(4, 2 * (os.cpu_count() or 1)))
 
 

@@ -53,6 +53,8 @@ class MedtuiApp(App):
     def __init__(self, workspace: Workspace, lang: str | None = None, *, settings_path: Path | None = None,
                  start: str = "home", screens: dict[str, Callable[[Workspace, str], Screen]] | None = None) -> None:
         """``screens`` replaces the factory of top-level screens by name (tests inject clocks and fakes)."""
+        if start not in navigation.BY_NAME:
+            raise ValueError(f"unknown start screen {start!r}; the screens are {', '.join(navigation.BY_NAME)}")
         self.DEFAULT_MODE = start  # the app composes straight into ``start`` (no blank screen, one CSS pass)
         super().__init__()
         self.screen_factories = dict(screens or {})

@@ -19,6 +19,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reliability import ROOT, Result, assert_clear, cli, digest, in_sandbox, sandbox_available  # noqa: E402
 
+from tests.conftest import terminal_sigint  # noqa: E402
+
 needs_sandbox = pytest.mark.skipif(not sandbox_available(), reason="unshare -rm with tmpfs mounts is not allowed here")
 
 SFT = ("stage: sft\nmodel_name_or_path: models/workflow-demo-tiny-qwen2\ndataset: demo_sft_train_data\n"
@@ -136,7 +138,7 @@ def _medtui(*args: str) -> subprocess.Popen:
     job (which inherits SIGINT ignored, so Python would never raise KeyboardInterrupt)."""
     return subprocess.Popen([sys.executable, "-m", "medtui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=terminal_sigint)
 
 
 def test_ctrl_c_while_following_logs(tmp_path):

@@ -105,7 +105,8 @@ def no_earlier_listener() -> None:
     """An app of an earlier test (same worker) takes its socket away within half a second: wait, so
     the only listener is the app under test."""
     deadline = time.monotonic() + 5
-    while list(notify.listeners_dir().glob("*.sock")) and time.monotonic() < deadline:
+    while list(notify.listeners_dir().glob("*.sock")):
+        assert time.monotonic() < deadline, f"an earlier app's socket is still there: {list(notify.listeners_dir().iterdir())}"
         time.sleep(0.1)
 
 
@@ -128,7 +129,8 @@ async def test_a_notification_rings_the_bell_writes_osc_and_shows_a_toast(ws, tm
         assert "\a" in out and "\x1b]777;notify;medtui: sft failed;run-1: the disk filled up" in out
         assert "\x1b]9;medtui: sft failed: run-1: the disk filled up" in out
     deadline = time.monotonic() + 5
-    while list(notify.listeners_dir().glob("*.sock")) and time.monotonic() < deadline:
+    while list(notify.listeners_dir().glob("*.sock")):
+        assert time.monotonic() < deadline, f"an earlier app's socket is still there: {list(notify.listeners_dir().iterdir())}"
         time.sleep(0.1)
     assert not list(notify.listeners_dir().glob("*.sock"))  # the app took its socket away
 

@@ -490,3 +490,8 @@ async def test_a_select_shows_its_label_in_the_new_language(demo_ws, tmp_path):
         assert shown(app.screen.query_one("#mode", Select)) == "预测(BLEU-4、ROUGE)"
         assert shown(train.query_one("#stage", Select)).startswith("sft · ") and "Supervised" not in shown(
             train.query_one("#stage", Select))
+
+
+def test_an_unknown_start_screen_is_refused_rather_than_opening_blank(demo_ws, tmp_path):
+    with pytest.raises(ValueError, match="unknown start screen 'nowhere'.*home, environment"):
+        MedtuiApp(demo_ws, settings_path=tmp_path / "config.json", start="nowhere")

@@ -25,13 +25,16 @@ async def test_home_shows_its_cards_before_the_runs_are_read_then_fills_them(dem
         return 1_800_000_000.0
 
     app = real_app(demo_ws, tmp_path, screens={"home": lambda ws, lang: HomeScreen(ws, lang, clock=held_clock)})
-    async with app.run_test(size=(100, 32)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted, what="Home")
-        await pilot.pause(0.2)
-        assert "reading runs" in card_text(app)
-        assert app.screen.query_one("#node-sft", StageNode).border_title == "SFT Supervised Fine-Tuning"
-        release.set()
-        await wait_until(pilot, lambda: "not run yet" in card_text(app), what="the cards filled in")
+    try:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.is_mounted, what="Home")
+            await pilot.pause(0.2)
+            assert "reading runs" in card_text(app)
+            assert app.screen.query_one("#node-sft", StageNode).border_title == "SFT Supervised Fine-Tuning"
+            release.set()
+            await wait_until(pilot, lambda: "not run yet" in card_text(app), what="the cards filled in")
+    finally:
+        release.set()  # a failed check must not leave the poll thread waiting
 
 
 async def test_the_footer_rebuilds_once_while_a_screen_opens(demo_ws, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ worker every two seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -172,6 +173,7 @@ class HomeScreen(MedtuiScreen):
         super().__init__(workspace, lang)
         self.clock = clock
         self.overview: Overview | None = None  # made by the first poll, in its thread (start-up stays light)
+        self._poll_lock = threading.Lock()  # "exclusive" thread workers still overlap: polls take turns
         self.summaries: dict[str, StageSummary] = {}
         self.queue_status = ""
         self.pipeline = None  # the newest pipeline run as last polled (PipelineView)
@@ -240,12 +242,13 @@ class HomeScreen(MedtuiScreen):
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def _poll_overview(self) -> None:
-        if self.overview is None:
-            from medtui.core.lifecycle.overview import Overview
+        with self._poll_lock:
+            if self.overview is None:
+                from medtui.core.lifecycle.overview import Overview
 
-            self.overview = Overview(self.workspace, self.clock)
-        summaries = self.overview.poll()
-        self.post_message(OverviewReady(summaries, self.overview.pipeline))
+                self.overview = Overview(self.workspace, self.clock)
+            summaries = self.overview.poll()
+            self.post_message(OverviewReady(summaries, self.overview.pipeline))
 
     @on(OverviewReady)
     def _overview_ready(self, message: OverviewReady) -> None:
