@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from medtui.core.env import doctor, probe_cache, runenv
-from medtui.core.env.child import child_env
+from medtui.core.env.child import PACKAGE_PARENT, child_env
 from medtui.core.workspace import Workspace
 
 HEAVY = ["torch", "cuda", "bf16"]
@@ -100,3 +101,14 @@ def test_a_screen_opening_during_the_warm_up_waits_for_its_answers_instead_of_as
     assert seen["python"][1] < 1.0  # the quick checks did not wait
     assert seen["torch"][0].detail == "warm torch" and seen["torch"][0].checked_at is not None
     assert not doctor.warm_up(ws, argv=_probe(tmp_path, "again"))  # fresh answers: nothing to ask
+
+
+def test_the_fingerprint_follows_what_steers_torch_and_nothing_else(ws):
+    env = child_env(run_env=True, ws=ws)
+    base = probe_cache.fingerprint(env)
+    assert probe_cache.fingerprint({**env, "TERM": "dumb", "SSH_CLIENT": "10.0.0.1 5 22"}) == base
+    without_medtui = {**env, "PYTHONPATH": env["PYTHONPATH"].replace(PACKAGE_PARENT, "")}
+    assert probe_cache.fingerprint(without_medtui) == base  # a clone elsewhere keeps the answers
+    for steering in ({"CUDA_VISIBLE_DEVICES": "7,3"}, {"LD_LIBRARY_PATH": "/opt/cuda-x"}, {"USE_TF": "maybe"},
+                     {"PYTHONPATH": f"/elsewhere{os.pathsep}{env['PYTHONPATH']}"}):
+        assert probe_cache.fingerprint({**env, **steering}) != base, steering

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from medtui.core.atomic import atomic_write_text
+from medtui.core.env.child import PACKAGE_PARENT
 from medtui.core.env.results import STATUSES, CheckResult, result
 from medtui.core.userdirs import cache_dir
 
@@ -34,7 +35,11 @@ def path() -> Path:
 def fingerprint(env: dict[str, str]) -> str:
     """What the probe's answers depend on, hashed; ``env`` is the probe's environment."""
     parts = [os.path.realpath(sys.executable), sys.version, _torch_stamp(), _driver_stamp(), _boot_stamp()]
-    parts += sorted(f"{k}={v}" for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES))
+    steering = {k: v for k, v in env.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
+    if "PYTHONPATH" in steering:  # where medtui itself lives does not change torch's answers
+        steering["PYTHONPATH"] = os.pathsep.join(p for p in steering["PYTHONPATH"].split(os.pathsep)
+                                                 if p and p != PACKAGE_PARENT)
+    parts += sorted(f"{k}={v}" for k, v in steering.items())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
