@@ -1,7 +1,8 @@
 """TUI start-up benchmark: cold start to first rendered frame, RSS and idle CPU, in a real terminal.
 
-medtui runs in a detached tmux pane (80x24) on a demo workspace; the clock stops when the pane first
-shows Home's lifecycle. Each run is a fresh interpreter (cold for Python; the OS file cache is warm,
+medtui runs in a detached tmux pane (80x24) on a demo workspace: the clock starts when Enter reaches
+the pane's waiting shell, which then execs the interpreter, and stops when the pane first shows
+Home's lifecycle. Each run is a fresh interpreter (cold for Python; the OS file cache is warm,
 as it is for any second start). Anchors measured in the same run, interleaved with medtui's runs:
 ``python -c pass`` (the interpreter's own start), a bare Textual app (a Static and a Footer) to its
 first frame in the same kind of pane, the imports ``medtui.tui.app`` against ``textual.app`` plus
@@ -65,19 +66,25 @@ def seconds_of(argv: list[str]) -> float:
 
 
 def tui_once(ws: Path | None, tmux: str, idle_seconds: float) -> dict[str, float]:
-    """medtui on ``ws`` (or, with ``ws=None``, the bare Textual app) to its first frame in tmux."""
+    """medtui on ``ws`` (or, with ``ws=None``, the bare Textual app) to its first frame in tmux.
+
+    The pane is open first, with a shell waiting for Enter that then ``exec``s the interpreter, so
+    the clock covers what a user typing ``medtui`` waits for: one interpreter's start to the first
+    frame (not the tmux server's start, nor a launcher's)."""
     sock, session = f"medtui-bench-{os.getpid()}", "bench"
-    pid_file = Path(tempfile.mkdtemp()) / "pid"
+    config = Path(tempfile.mkdtemp())
     argv = ([sys.executable, "-m", "medtui", "--workspace", str(ws)] if ws is not None
             else [sys.executable, "-c", BARE_APP])
     marker = MARKER if ws is not None else BARE_MARKER
-    launcher = (f"import os,sys; open({str(pid_file)!r},'w').write(str(os.getpid())); "
-                f"os.execv(sys.executable, {argv!r})")
-    env_args = [f"-ePYTHONPATH={ROOT}", f"-eXDG_CONFIG_HOME={pid_file.parent}", "-eTERM=xterm-256color"]
-    start = time.perf_counter()
-    subprocess.run([tmux, "-L", sock, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", *env_args,
-                    "--", sys.executable, "-c", launcher], check=True)
+    env_args = [f"-ePYTHONPATH={ROOT}", f"-eXDG_CONFIG_HOME={config}", "-eTERM=xterm-256color"]
+    opened = subprocess.run([tmux, "-L", sock, "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", session,
+                             "-x", "80", "-y", "24", *env_args, "--", "sh", "-c", 'read _ && exec "$0" "$@"', *argv],
+                            check=True, capture_output=True, text=True)
+    pid = int(opened.stdout.strip())
+    time.sleep(0.3)  # the pane and its shell are up
     try:
+        start = time.perf_counter()
+        subprocess.run([tmux, "-L", sock, "send-keys", "-t", session, "Enter"], check=True)
         deadline = start + 30
         while True:
             screen = subprocess.run([tmux, "-L", sock, "capture-pane", "-p", "-t", session],
@@ -88,7 +95,7 @@ def tui_once(ws: Path | None, tmux: str, idle_seconds: float) -> dict[str, float
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{marker!r} did not appear within 30 s:\n{screen}")
             time.sleep(0.01)
-        proc = psutil.Process(int(pid_file.read_text()))
+        proc = psutil.Process(pid)
         rss_first = proc.memory_info().rss / 1e6
         cpu_before = sum(proc.cpu_times()[:2])
         time.sleep(idle_seconds)
@@ -98,7 +105,7 @@ def tui_once(ws: Path | None, tmux: str, idle_seconds: float) -> dict[str, float
         proc.wait(timeout=15)
     finally:
         subprocess.run([tmux, "-L", sock, "kill-server"], capture_output=True)
-        shutil.rmtree(pid_file.parent, ignore_errors=True)
+        shutil.rmtree(config, ignore_errors=True)
     return {"first_frame_s": first_frame, "rss_mb": rss_first, "rss_idle_mb": rss_idle, "idle_cpu_pct": idle_cpu}
 
 
