@@ -104,16 +104,23 @@ def demo_template(tmp_path_factory) -> Workspace:
     """The demo workspace, made once per test run: under xdist the first worker to ask builds it (the
     model takes seconds) while the others wait on a lock, then all share it read-only."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return init_demo(tmp_path_factory.mktemp("demo-template") / "ws")
+        return _demo_init(tmp_path_factory.mktemp("demo-template") / "ws")
     shared = tmp_path_factory.getbasetemp().parent  # one folder per run, common to its workers
     done = shared / "demo-template.done"
     with open(shared / "demo-template.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             shutil.rmtree(shared / "demo-template", ignore_errors=True)  # a build that failed half-way
-            init_demo(shared / "demo-template" / "ws")
+            _demo_init(shared / "demo-template" / "ws")
             done.touch()
     return Workspace.open(shared / "demo-template" / "ws")
+
+
+def _demo_init(dest: Path) -> Workspace:
+    """``medtui demo init`` as a user runs it (tests/cli/test_cli.py checks what it made)."""
+    proc = medtui_cli("demo", "init", str(dest))
+    assert proc.returncode == 0, f"medtui demo init failed:\n{proc.stderr}"
+    return Workspace.open(dest)
 
 
 def copy_ws(src: Workspace, dest: Path) -> Workspace:
