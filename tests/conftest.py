@@ -91,12 +91,34 @@ def _isolated_home(tmp_path_factory):
     os.environ.update(XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
                       XDG_CACHE_HOME=str(home / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                       HF_DATASETS_OFFLINE="1", TQDM_DISABLE="1")
+    _share_torch_answers(tmp_path_factory)
     yield home
     for key, value in old.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def _share_torch_answers(tmp_path_factory) -> None:
+    """Every app a test opens asks torch in the background unless its answers are kept
+    (core/env/probe_cache.py), seconds of CPU each time: under xdist the first worker asks once and
+    the others copy its answers into their own cache. Tests of the cache use caches of their own."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from medtui.core.env import doctor, probe_cache
+
+    shared = tmp_path_factory.getbasetemp().parent
+    kept = shared / "doctor-probe.json"
+    with open(shared / "doctor-probe.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if kept.exists():
+            probe_cache.path().parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kept, probe_cache.path())
+        else:
+            doctor.warm_up(None)
+            if probe_cache.path().exists():
+                shutil.copyfile(probe_cache.path(), kept)
 
 
 @pytest.fixture(scope="session")
