@@ -223,3 +223,31 @@ def test_screens_and_quick_checks_import_nothing_heavy(ws):
                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+async def test_the_keras_fix_while_torch_is_asked_leaves_torchs_rows_to_fill_in(ws):
+    gate = threading.Event()
+    heavy = [r for r in fixed_results() if r.id in doctor.HEAVY]
+
+    def checks(workspace, only, reuse, cancel):
+        if only == ["keras"]:
+            yield result("keras", "ok", "USE_TF=0 is set for medtui's runs")
+            return
+        yield from [r for r in fixed_results() if r.id not in doctor.HEAVY]
+        gate.wait(10)  # torch is still importing
+        yield from heavy
+
+    screen = EnvironmentScreen(ws, checks=checks)
+    try:
+        async with Host(screen).run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: "keras" in screen.results and screen.results["keras"].actions)
+            await pilot.press("u")  # the Keras fix re-checks Keras while the full run waits on torch
+            await wait_for(pilot, lambda: screen.results.get("keras") is not None
+                           and screen.results["keras"].status == "ok")
+            assert screen.running and _status_cell(screen, "torch") == "…"
+            gate.set()
+            await wait_for(pilot, lambda: not screen.running)
+            assert len(screen.results) == len(doctor.TITLES)
+            assert _status_cell(screen, "torch") != "…" and screen.results["keras"].status == "ok"
+    finally:
+        gate.set()

@@ -91,7 +91,7 @@ class EnvironmentScreen(MedtuiScreen):
         def __init__(self, result: CheckResult, run: threading.Event) -> None:
             super().__init__()
             self.result = result
-            self.run = run  # the run's cancel event: a re-run's messages win over the old run's
+            self.run = run  # the run's cancel event: a replaced run's messages are dropped
 
     class ChecksDone(Message):
         def __init__(self, run: threading.Event) -> None:
@@ -116,7 +116,7 @@ class EnvironmentScreen(MedtuiScreen):
         self.results: dict[str, CheckResult] = {}
         self.running = False
         self.installing = False
-        self._cancel = threading.Event()  # set to drop the checks under way (a re-run, or leaving)
+        self._runs: set[threading.Event] = set()  # the runs under way, each by its cancel event
 
     def compose(self) -> ComposeResult:
         yield self.navbar()
@@ -154,6 +154,7 @@ class EnvironmentScreen(MedtuiScreen):
 
     def worker_failed(self, group: str, error: BaseException) -> None:
         if group == "doctor":
+            self._cancel_runs()
             self.running = False
             self._update_summary()
         elif group == "install":
@@ -167,13 +168,20 @@ class EnvironmentScreen(MedtuiScreen):
         for check_id in only or list(doctor.TITLES):
             self.results.pop(check_id, None)
             table.update_cell(check_id, "status", self.t("environment.pending"))
+        if only is None:  # a full run replaces the runs under way; a partial one (the Keras fix) joins them
+            self._cancel_runs()
+        run = threading.Event()
+        self._runs.add(run)
         self.running = True
         self._update_summary()
-        self._cancel.set()
-        self._cancel = threading.Event()
-        self._check_worker(only, reuse, self._cancel)
+        self._check_worker(only, reuse, run)
 
-    @work(thread=True, exclusive=True, group="doctor", exit_on_error=False)
+    def _cancel_runs(self) -> None:
+        for run in self._runs:
+            run.set()
+        self._runs.clear()
+
+    @work(thread=True, group="doctor", exit_on_error=False)
     def _check_worker(self, only: list[str] | None, reuse: bool, cancel: threading.Event) -> None:
         for result in self.checks(self.workspace, only, reuse, cancel):
             if cancel.is_set():
@@ -182,12 +190,12 @@ class EnvironmentScreen(MedtuiScreen):
         self.post_message(self.ChecksDone(cancel))
 
     def on_unmount(self) -> None:
-        self._cancel.set()  # a probe still importing torch is stopped, and quitting does not wait for it
+        self._cancel_runs()  # a probe still importing torch is stopped, and quitting does not wait for it
 
     @on(CheckFinished)
     def _on_check(self, message: CheckFinished) -> None:
-        if message.run is not self._cancel:
-            return
+        if message.run.is_set():
+            return  # from a run that was replaced
         res = message.result
         self.results[res.id] = res
         table = self.query_one("#env-table", DataTable)
@@ -212,9 +220,10 @@ class EnvironmentScreen(MedtuiScreen):
 
     @on(ChecksDone)
     def _on_done(self, message: ChecksDone) -> None:
-        if message.run is not self._cancel:
+        if message.run not in self._runs:
             return
-        self.running = False
+        self._runs.discard(message.run)
+        self.running = bool(self._runs)
         self._update_summary()
 
     def _update_summary(self) -> None:
