@@ -79,7 +79,9 @@ def run_detached_demo(ws, tmp_path: Path, timeout: float = 1800) -> dict:
         return next((r for r in list_runs(ws.runs_dir) if r.kind == "pipeline"), None)
 
     starter = popen("pipeline", "demo", "--detach", "--workspace", str(ws.root))
-    pipe = wait_until(chain, timeout=120)
+    # the starter returns once the chain's supervisor has written its pid (a few tenths of a second
+    # after the record appears): look often, so the kill lands while it is still starting the chain
+    pipe = wait_until(chain, timeout=120, every=0.01)
     starter.send_signal(signal.SIGKILL)  # the SSH session drops while medtui is starting the chain
     starter.wait()
     FACTS.update(pipeline_id=pipe.id, starter_killed=starter.returncode == -signal.SIGKILL,
